@@ -1,0 +1,12 @@
+"""cnnzoo: the classic CNNs (LeNet-5 to ResNet) as their papers describe them, and the tools
+people use with them. This module is the public API and nothing else."""
+from __future__ import annotations
+
+from .errors import CnnzooError
+from .registry import ModelInfo, create_model, list_models, model_info
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CnnzooError", "ModelInfo", "create_model", "list_models", "model_info",
+]

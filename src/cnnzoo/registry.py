@@ -1,0 +1,143 @@
+"""One registry: model name -> builder and facts about the network (ModelInfo).
+
+Every part of cnnzoo (the CLI, the summary, the training engine, the tests) finds models here, so
+a model is listed, documented and tested the moment its family module registers it.
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from torch import nn
+
+from .errors import UnknownNameError, close_matches
+
+# Family modules, imported on first use of the registry (they register themselves on import).
+_FAMILY_MODULES = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Facts about a registered network.
+
+    `params` and `macs` are the reference numbers from SPECS.md for the default options at
+    `input_size` (MACs = multiply-accumulates of Conv2d and Linear layers, batch 1); `None` where
+    SPECS.md gives none. `top5_error` is the ImageNet top-5 error (%) the paper reports for a
+    single network, where it reports one.
+    """
+
+    name: str
+    family: str
+    paper: str
+    url: str
+    year: int
+    input_size: tuple[int, int, int]  # C, H, W the paper's network takes
+    num_classes: int
+    description: str
+    params: int | None = None
+    macs: int | None = None
+    macs_tolerance: float = 1e-3  # relative; SPECS.md gives some MACs to 3-4 significant digits
+    top5_error: float | None = None
+    top5_error_note: str = ""
+    fixed_size: bool = True  # True: only input_size works (fully connected head on a fixed map)
+    defaults: dict[str, Any] = field(default_factory=dict)  # options the builder is called with
+
+
+@dataclass(frozen=True)
+class _Entry:
+    builder: Callable[..., nn.Module]
+    info: ModelInfo
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_loaded = False
+
+
+def register(info: ModelInfo, builder: Callable[..., nn.Module]) -> None:
+    """Add a model. Names are unique: registering one twice is a programming error."""
+    if info.name in _REGISTRY:
+        raise ValueError(f"model {info.name!r} is already registered")
+    _REGISTRY[info.name] = _Entry(builder, info)
+
+
+def _load_families() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in _FAMILY_MODULES:
+            importlib.import_module(f"cnnzoo.models.{module}")
+
+
+def _entry(name: str) -> _Entry:
+    _load_families()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown model {name!r}.{close_matches(name, _REGISTRY)} "
+            "Run `cnnzoo list` to see every model."
+        ) from None
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching an fnmatch pattern, in registration (lineage) order."""
+    _load_families()
+    return [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
+
+
+def model_info(name: str) -> ModelInfo:
+    """Paper, year, default input size and reference numbers of a registered model."""
+    return _entry(name).info
+
+
+def builder_options(name: str) -> dict[str, Any]:
+    """The keyword options a model's builder accepts, with their defaults."""
+    entry = _entry(name)
+    params = inspect.signature(entry.builder).parameters
+    options = {
+        k: p.default for k, p in params.items()
+        if p.kind is p.KEYWORD_ONLY and k not in ("num_classes", "in_channels")
+    }
+    options.update(entry.info.defaults)
+    return options
+
+
+def create_model(name: str, *, num_classes: int | None = None, in_channels: int | None = None,
+                 **options: Any) -> nn.Module:
+    """Build a registered network.
+
+    Defaults come from the registry: the paper's network, 1000 classes and 3 channels for the
+    ImageNet models, 10 and 1 for LeNet-5, 10 and 3 for the CIFAR ResNets.
+    """
+    entry = _entry(name)
+    known = builder_options(name)
+    for key in options:
+        if key not in known:
+            raise UnknownNameError(
+                f"model {name!r} has no option {key!r}.{close_matches(key, known)} "
+                f"Its options are: {', '.join(sorted(known)) or 'none'}."
+            )
+    kwargs = {**entry.info.defaults, **options}
+    info = entry.info
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if in_channels is not None and (not isinstance(in_channels, int) or in_channels < 1):
+        raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+    model = entry.builder(
+        num_classes=info.num_classes if num_classes is None else num_classes,
+        in_channels=info.input_size[0] if in_channels is None else in_channels,
+        **kwargs,
+    )
+    # Record how the model was made, so checkpoints and summaries can name it and rebuild it.
+    model.zoo_name = name
+    model.zoo_options = dict(options)
+    return model
+
+
+def with_defaults(info: ModelInfo, **changes: Any) -> ModelInfo:
+    """A copy of `info` with some fields changed (for variants registered from one table)."""
+    return replace(info, **changes)
