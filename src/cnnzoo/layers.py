@@ -62,3 +62,21 @@ def normal_init(model: nn.Module, std: float = 0.01) -> None:
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+class Add(nn.Module):
+    """A residual addition, as a module so summaries and hooks see it: forward(x, shortcut)."""
+
+    def forward(self, x: Tensor, shortcut: Tensor) -> Tensor:
+        return x + shortcut
+
+
+class Concat(nn.Module):
+    """Channel concatenation of parallel branches (Inception), as a module: forward(*branches)."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *branches: Tensor) -> Tensor:
+        return torch.cat(branches, self.dim)
