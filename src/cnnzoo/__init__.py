@@ -3,10 +3,11 @@ people use with them. This module is the public API and nothing else."""
 from __future__ import annotations
 
 from .errors import CnnzooError
+from .interop import from_torchvision
 from .registry import ModelInfo, create_model, list_models, model_info
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CnnzooError", "ModelInfo", "create_model", "list_models", "model_info",
+    "CnnzooError", "ModelInfo", "create_model", "from_torchvision", "list_models", "model_info",
 ]
