@@ -21,6 +21,10 @@ class UnknownNameError(CnnzooError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class OptionError(CnnzooError, ValueError):
+    """An option value a builder or command cannot take."""
+
+
 class InputShapeError(CnnzooError, ValueError):
     """A tensor whose shape the network cannot take."""
 

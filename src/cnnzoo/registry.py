@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from .errors import UnknownNameError, close_matches
+from .errors import OptionError, UnknownNameError, close_matches
 
 # Family modules, imported on first use of the registry (they register themselves on import).
 _FAMILY_MODULES = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet")
@@ -124,9 +124,9 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
     kwargs = {**entry.info.defaults, **options}
     info = entry.info
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        raise OptionError(f"num_classes must be a positive integer, got {num_classes!r}")
     if in_channels is not None and (not isinstance(in_channels, int) or in_channels < 1):
-        raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+        raise OptionError(f"in_channels must be a positive integer, got {in_channels!r}")
     model = entry.builder(
         num_classes=info.num_classes if num_classes is None else num_classes,
         in_channels=info.input_size[0] if in_channels is None else in_channels,

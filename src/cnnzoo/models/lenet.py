@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import OptionError
 from ..layers import Flatten, check_input
 from ..registry import ModelInfo, register
 
@@ -67,7 +68,7 @@ DIGIT_BITMAPS = (
 def class_codes(num_classes: int) -> Tensor:
     """num_classes x 84 matrix of +-1 codes (the RBF centres)."""
     if num_classes > len(DIGIT_BITMAPS):
-        raise ValueError(
+        raise OptionError(
             f"lenet5's RBF output has fixed codes for {len(DIGIT_BITMAPS)} classes, got "
             f"num_classes={num_classes}: use head='linear' for more classes."
         )
@@ -240,7 +241,7 @@ class LeNet5(nn.Sequential):
 
 def _choose(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {option}={value!r}: choose one of {', '.join(choices)}")
+        raise OptionError(f"unknown {option}={value!r}: choose one of {', '.join(choices)}")
 
 
 def lenet5(*, num_classes: int = 10, in_channels: int = 1, connections: str = "table",
