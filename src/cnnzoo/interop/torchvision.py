@@ -111,9 +111,11 @@ def from_torchvision(model_or_state_dict: nn.Module | Mapping[str, Tensor],
     state = _strip_prefix(source.state_dict() if source is not None else model_or_state_dict)
     if name is None:
         name = _infer_name(state)
-    weights = [v for k, v in state.items() if k.endswith("weight")]
-    num_classes = weights[-1].shape[0]
-    in_channels = next(v.shape[1] for v in weights if v.dim() == 4)
+    matrices = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2]
+    kernels = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 4]
+    if not matrices or not kernels:
+        raise CnnzooError("this state_dict has no convolution or linear weights: is it a model's?")
+    num_classes, in_channels = matrices[-1].shape[0], kernels[0].shape[1]
     model = create_model(name, num_classes=num_classes, in_channels=in_channels,
                          **_options(name, state, source))
     _load_by_position(model, state, name)
