@@ -1,0 +1,46 @@
+"""The command line as a user meets it: `python -m cnnzoo ...` in a subprocess, no terminal."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cnnzoo
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnzoo", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_list_shows_every_model_with_numbers():
+    result = run("list")
+    assert result.returncode == 0, result.stderr
+    for name in cnnzoo.list_models():
+        assert f"\n{name} " in "\n" + result.stdout
+    assert "60,000" in result.stdout  # lenet5's parameters
+
+
+def test_list_json_is_machine_readable():
+    result = run("list", "lenet5*", "--format", "json")
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == ["lenet5", "lenet5_modern"]
+    assert rows[0]["params"] == 60000 and rows[0]["year"] == 1998
+
+
+def _one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_unknown_command_and_bad_flag_are_one_line():
+    assert "invalid choice" in _one_line_error(run("lsit"))
+    assert "unrecognized arguments" in _one_line_error(run("list", "--bogus"))
+    assert "--format" in _one_line_error(run("list", "--format", "xml"))
+
+
+def test_no_match_is_one_line():
+    assert "no model matches" in _one_line_error(run("list", "nothing*"))
