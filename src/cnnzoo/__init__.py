@@ -5,9 +5,13 @@ from __future__ import annotations
 from .errors import CnnzooError
 from .interop import from_torchvision
 from .registry import ModelInfo, create_model, list_models, model_info
+from .visualize import (deconv, feature_maps, filter_evolution, layer_filters, load_image,
+                        occlusion, top_activations)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CnnzooError", "ModelInfo", "create_model", "from_torchvision", "list_models", "model_info",
+    "deconv", "feature_maps", "filter_evolution", "layer_filters", "load_image", "occlusion",
+    "top_activations",
 ]

@@ -60,8 +60,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- visualize ----------------------------------------------------------------------------
+def add_visualize(sub: argparse._SubParsersAction) -> None:
+    from .visualize.command import add_arguments
+
+    p = sub.add_parser("visualize", help="DeconvNet projections, top-9 activations, filters, "
+                       "feature maps, occlusion, filter evolution (PNG)")
+    add_arguments(p)
+    p.set_defaults(func=cmd_visualize)
+
+
+def cmd_visualize(args: argparse.Namespace) -> int:
+    from .visualize.command import run
+
+    return run(args)
+
+
 # --- main ---------------------------------------------------------------------------------
-COMMANDS = [add_list]
+COMMANDS = [add_list, add_visualize]
 
 
 def build_parser() -> argparse.ArgumentParser:

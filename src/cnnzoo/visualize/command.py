@@ -1,0 +1,222 @@
+"""`cnnzoo visualize SUBCOMMAND`: the command bodies (cli.py only declares and dispatches).
+
+Sub-commands: deconv, top9, filters, featuremaps, occlusion, evolution. Each writes one PNG
+(--out) and prints what it wrote; --json prints the numbers as JSON instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+_SUBCOMMANDS = {
+    "deconv": "project activations back to pixel space with ZFNet's DeconvNet",
+    "top9": "the 9 strongest activations of feature maps over a data set, with their projections",
+    "filters": "a conv layer's filters (default: the first layer) as an image grid",
+    "featuremaps": "a layer's feature maps for one image",
+    "occlusion": "slide a grey square over an image: class probability and feature-map response",
+    "evolution": "a layer's filters at every saved epoch of a training run",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare the sub-commands (imports nothing heavy)."""
+    sub = p.add_subparsers(dest="visualize_command", metavar="SUBCOMMAND", parser_class=type(p))
+    sub.required = True
+
+    def common(name: str, source: bool = True, image: bool = False) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=_SUBCOMMANDS[name], description=_SUBCOMMANDS[name])
+        if source:
+            q.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
+                           help="run folder, checkpoint folder or model.safetensors")
+            q.add_argument("--model", metavar="NAME",
+                           help="a registered model with random weights (shows the mechanism only)")
+        if image:
+            q.add_argument("--image", required=True, metavar="IMG",
+                           help="a picture file of any size and mode (PNG, JPEG, ...)")
+            q.add_argument("--fit", choices=("resize", "crop"), default="resize",
+                           help="resize the whole picture (default) or scale and cut the centre")
+        q.add_argument("--out", metavar="FILE.png", default=f"{name}.png", help="the PNG to write")
+        q.add_argument("--json", action="store_true", help="print the numbers as JSON")
+        return q
+
+    q = common("deconv", image=True)
+    q.add_argument("--layer", required=True, help="layer name, e.g. conv5 (see `cnnzoo summary`)")
+    g = q.add_mutually_exclusive_group()
+    g.add_argument("--channel", type=int, metavar="K", help="project this channel's strongest unit")
+    g.add_argument("--top", type=int, metavar="K", help="the K strongest channels, one panel each")
+    q.add_argument("--whole-map", action="store_true",
+                   help="keep the whole feature map instead of its strongest unit")
+
+    q = common("top9")
+    q.add_argument("--dataset", default="fashion-mnist", help="data set name (default fashion-mnist)")
+    q.add_argument("--split", default="test", help="split (default test)")
+    q.add_argument("--data-dir", metavar="DIR", help="where the data set files are")
+    q.add_argument("--layer", required=True)
+    q.add_argument("--channels", type=_int_list, metavar="C1,C2,...",
+                   help="feature maps to show (default: the --num-channels strongest)")
+    q.add_argument("--num-channels", type=int, default=6)
+    q.add_argument("--limit", type=int, default=2000, metavar="N",
+                   help="look at the first N images (default 2000; 0 = all)")
+    q.add_argument("--batch-size", type=int, default=100)
+
+    q = common("filters")
+    q.add_argument("--layer", help="a conv layer (default: the first)")
+
+    q = common("featuremaps", image=True)
+    q.add_argument("--layer", required=True)
+    q.add_argument("--limit", type=int, default=64, help="show at most this many maps")
+
+    q = common("occlusion", image=True)
+    q.add_argument("--size", type=int, help="the grey square's side in input pixels "
+                   "(default: a sixth of the input)")
+    q.add_argument("--stride", type=int, help="its step (default: half the side)")
+    q.add_argument("--target", help="class index or name to follow (default: the prediction)")
+    q.add_argument("--layer", help="layer of the feature map to follow (default: the deepest map)")
+    q.add_argument("--channel", type=int, help="feature map to follow (default: the strongest)")
+
+    q = common("evolution", source=False)
+    q.add_argument("run", metavar="RUN_DIR", help="a training run folder with per-epoch checkpoints")
+    q.add_argument("--layer", help="a conv layer (default: the first)")
+    q.add_argument("--count", type=int, default=16, help="how many filters (default 16)")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _source(args: argparse.Namespace):
+    from .source import load_source
+
+    src = load_source(args.checkpoint, args.model)
+    if src.random:
+        print(f"cnnzoo: warning: {src.name} has random weights: the pictures show the mechanism, "
+              "not learned features (give a CHECKPOINT for those)", file=sys.stderr)
+    return src
+
+
+def _image(args: argparse.Namespace, src):
+    from .images import load_image
+
+    pad_from = src.data_size if src.mode == "pad" else None
+    return load_image(args.image, src.channels, src.size, src.mean, src.std, args.fit, pad_from)
+
+
+def _done(args: argparse.Namespace, path, info: dict[str, Any]) -> int:
+    if args.json:
+        print(json.dumps({"out": str(path), **info}, indent=2))
+    else:
+        print(f"wrote {path}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return _RUN[args.visualize_command](args)
+
+
+def run_deconv(args: argparse.Namespace) -> int:
+    from . import plots
+    from .deconvnet import deconv
+
+    src = _source(args)
+    img = _image(args, src)
+    projections = deconv(src.model, img.tensor, args.layer, args.channel, args.top,
+                                args.whole_map)
+    title = f"{src.label}, {args.image}"
+    path = plots.plot_deconv(projections, img.pixels, args.out, title, img.aspect)
+    return _done(args, path, dict(layer=args.layer, projections=[
+        dict(channel=p.channel, unit=p.unit, activation=p.value, receptive_field=p.box)
+        for p in projections]))
+
+
+def run_top9(args: argparse.Namespace) -> int:
+    from . import plots
+    from .data import dataset_batches
+    from .tools import top_activations
+
+    src = _source(args)
+    batches, classes, adapter = dataset_batches(src, args.dataset, args.split, args.data_dir,
+                                                args.limit or None, args.batch_size)
+    tops = top_activations(src.model, batches, args.layer, args.channels, 9, args.num_channels)
+    title = f"{src.label}, {args.dataset} {args.split}"
+    path = plots.plot_top9(tops, args.out, adapter.mean, adapter.std, title, classes or src.classes)
+    return _done(args, path, dict(layer=args.layer, channels=[
+        dict(channel=t.channel, top=[dict(index=e.index, activation=e.value, unit=e.unit,
+                                          label=e.label) for e in t.entries]) for t in tops]))
+
+
+def run_filters(args: argparse.Namespace) -> int:
+    from . import plots
+    from .tools import layer_filters
+
+    src = _source(args)
+    layer, w = layer_filters(src.model, args.layer)
+    path = plots.plot_filters(layer, w, args.out, src.label)
+    return _done(args, path, dict(layer=layer, shape=list(w.shape)))
+
+
+def run_featuremaps(args: argparse.Namespace) -> int:
+    from . import plots
+    from .tools import feature_maps
+
+    src = _source(args)
+    img = _image(args, src)
+    maps = feature_maps(src.model, img.tensor, args.layer)
+    path = plots.plot_feature_maps(args.layer, maps, img.pixels, args.out,
+                                   f"{src.label}, {args.image}", args.limit)
+    flat = maps.reshape(maps.shape[0], -1)
+    return _done(args, path, dict(layer=args.layer, shape=list(maps.shape),
+                                  max=[float(v) for v in flat.max(1)]))
+
+
+def _target(text: str | None, src) -> int | None:
+    if text is None:
+        return None
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if src.classes and text in src.classes:
+        return list(src.classes).index(text)
+    from ..errors import UnknownNameError, close_matches
+
+    names = src.classes or []
+    raise UnknownNameError(f"unknown class {text!r}.{close_matches(text, names)} "
+                           f"Give a class index{' or one of: ' + ', '.join(names) if names else ''}.")
+
+
+def run_occlusion(args: argparse.Namespace) -> int:
+    from . import plots
+    from .tools import occlusion
+
+    src = _source(args)
+    img = _image(args, src)
+    grey = [(0.5 - m) / s for m, s in zip(_per_channel(src.mean, src.channels),
+                                         _per_channel(src.std, src.channels))]
+    occ = occlusion(src.model, img.tensor, _target(args.target, src), args.size, args.stride,
+                    grey, args.layer, args.channel)
+    path = plots.plot_occlusion(occ, img.pixels, args.out, src.class_name,
+                                f"{src.label}, {args.image}")
+    return _done(args, path, dict(target=occ.target, base_prob=occ.base_prob, size=occ.size,
+                                  stride=occ.stride, layer=occ.layer, channel=occ.channel,
+                                  min_prob=float(occ.prob.min()), max_prob=float(occ.prob.max())))
+
+
+def _per_channel(values, channels: int) -> list[float]:
+    values = list(values)
+    return values * channels if len(values) == 1 else values
+
+
+def run_evolution(args: argparse.Namespace) -> int:
+    from . import plots
+    from .tools import filter_evolution
+
+    layer, epochs, stack = filter_evolution(args.run, args.layer, args.count)
+    path = plots.plot_evolution(layer, epochs, stack, args.out, str(args.run))
+    return _done(args, path, dict(layer=layer, epochs=epochs, shape=list(stack.shape)))
+
+
+_RUN = dict(deconv=run_deconv, top9=run_top9, filters=run_filters, featuremaps=run_featuremaps,
+            occlusion=run_occlusion, evolution=run_evolution)
