@@ -1,0 +1,71 @@
+"""load_dataset: one entry point for every data set cnnzoo reads.
+
+- sample: 5,000 training and 1,000 test images of Fashion-MNIST shipped inside the package (the
+  first 500 / 100 of each class, see sample/README.md), so the main job runs with no download.
+- fashion-mnist: the IDX files in --data-dir, else /usr/share/datasets/fashion-mnist (Debian's
+  dataset-fashion-mnist), else the download cache, else a download.
+- mnist: the IDX files in --data-dir, else the cache, else a download.
+- cifar10, cifar100: the python-version pickles (folder or .tar.gz) in --data-dir, else the cache,
+  else a download.
+- imagefolder: --data-dir/train/<class>/... and --data-dir/val/<class>/... .
+
+With --data-dir the files are looked for there only, and downloaded there; without, downloads go
+to the cache ($CNNZOO_CACHE, default ~/.cache/cnnzoo). See download.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import OptionError, UnknownNameError, close_matches
+from .base import FASHION_MNIST_CLASSES, MNIST_CLASSES, SPLITS, ArrayDataset
+
+DATASETS: tuple[str, ...] = ("sample", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder")
+
+_ALIASES = {
+    "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
+    "cifar-10": "cifar10", "cifar_10": "cifar10", "cifar-100": "cifar100", "cifar_100": "cifar100",
+    "image-folder": "imagefolder", "image_folder": "imagefolder",
+}
+
+SAMPLE_DIR = Path(__file__).with_name("sample")
+
+
+def canonical_name(name: str) -> str:
+    """The data set's name as DATASETS spells it; UnknownNameError with close matches."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        raise UnknownNameError(f"unknown data set {name!r}.{close_matches(name, DATASETS)} "
+                               f"The data sets are: {', '.join(DATASETS)}.")
+    return key
+
+
+def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
+                 download: bool = True, image_size: int | None = None) -> ArrayDataset:
+    """Load a whole split of a data set into memory as uint8 tensors.
+
+    name: one of DATASETS. split: "train" or "test" (imagefolder's test split is val/).
+    data_dir: where the files are (required for imagefolder); None = the usual places.
+    download: fetch MNIST-family and CIFAR files when no local copy exists.
+    image_size: imagefolder only: images are resized (shorter side) and centre-cropped to
+        image_size x image_size at load (default 224).
+    """
+    key = canonical_name(name)
+    if split not in SPLITS:
+        raise OptionError(f"split must be 'train' or 'test', got {split!r}")
+    if image_size is not None and key != "imagefolder":
+        # The array data sets have one size; the model's input size is the adapter's business.
+        image_size = None
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    if key == "sample":
+        from .idx import load_idx_dataset
+        return load_idx_dataset("sample", split, FASHION_MNIST_CLASSES, folder=SAMPLE_DIR)
+    if key in ("fashion-mnist", "mnist"):
+        from .idx import load_idx_dataset
+        classes = FASHION_MNIST_CLASSES if key == "fashion-mnist" else MNIST_CLASSES
+        return load_idx_dataset(key, split, classes, data_dir=folder, download_ok=download)
+    if key in ("cifar10", "cifar100"):
+        from .cifar import load_cifar
+        return load_cifar(key, split, data_dir=folder, download_ok=download)
+    from .imagefolder import load_imagefolder
+    return load_imagefolder(split, folder, image_size=image_size)
