@@ -13,9 +13,16 @@ from cnnzoo.errors import InputShapeError, UnknownNameError
 from model_cases import conv_linear_macs, golden_output, golden_path, reference_input, seeded_model
 
 ALL = cnnzoo.list_models()
-# Too slow for the default run on 2 cores (a forward+backward takes tens of seconds); their
-# counts are still checked and the slow run covers the rest.
-HEAVY = {"resnet1202"}
+# Networks whose forward+backward and export at the reference input take several seconds each on
+# 2 cores: the default run checks their counts, golden outputs and errors; `-m slow` runs the rest.
+HEAVY = {n for n in ALL if (cnnzoo.model_info(n).macs or 0) > 3e9} | {"resnet1202"}
+LIGHT = [n for n in ALL if n not in HEAVY]
+
+
+def _on_meta(name):
+    """The model with meta tensors: shapes and counts without memory or arithmetic."""
+    with torch.device("meta"):
+        return cnnzoo.create_model(name)
 
 
 def _logits(out):
@@ -24,7 +31,7 @@ def _logits(out):
 
 @pytest.mark.parametrize("name", [n for n in ALL if cnnzoo.model_info(n).params])
 def test_parameter_count_matches_specs(name):
-    model = cnnzoo.create_model(name)
+    model = _on_meta(name)
     count = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert count == cnnzoo.model_info(name).params
 
@@ -32,8 +39,8 @@ def test_parameter_count_matches_specs(name):
 @pytest.mark.parametrize("name", [n for n in ALL if cnnzoo.model_info(n).macs])
 def test_macs_match_specs(name):
     info = cnnzoo.model_info(name)
-    model = cnnzoo.create_model(name).eval()
-    macs = conv_linear_macs(model, reference_input(name))
+    model = _on_meta(name).eval()
+    macs = conv_linear_macs(model, reference_input(name).to("meta"))
     assert macs == pytest.approx(info.macs, rel=info.macs_tolerance)
 
 
@@ -54,7 +61,7 @@ def _forward_backward(name):
     assert not no_grad, f"parameters without a gradient: {no_grad[:10]}"
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if n not in HEAVY])
+@pytest.mark.parametrize("name", LIGHT)
 def test_forward_backward_every_parameter_learns(name):
     _forward_backward(name)
 
@@ -75,8 +82,7 @@ def test_golden_output(name):
     assert got[:-1] == pytest.approx(expected[:-1], rel=1e-4, abs=1e-4 * scale)
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if n not in HEAVY])
-def test_survives_torch_export(name):
+def _export_round_trip(name):
     model = seeded_model(name).eval()
     x = reference_input(name, batch=1)
     with torch.no_grad():
@@ -86,7 +92,18 @@ def test_survives_torch_export(name):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if n not in HEAVY])
+@pytest.mark.parametrize("name", LIGHT)
+def test_survives_torch_export(name):
+    _export_round_trip(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(HEAVY))
+def test_survives_torch_export_heavy(name):
+    _export_round_trip(name)
+
+
+@pytest.mark.parametrize("name", LIGHT)
 def test_eval_output_is_plain_logits(name):
     """No auxiliary outputs at evaluation time (GoogLeNet's aux heads are training-only)."""
     model = seeded_model(name).eval()
@@ -98,7 +115,7 @@ def test_eval_output_is_plain_logits(name):
 @pytest.mark.parametrize("name", ALL)
 def test_wrong_channel_count_says_what_to_do(name):
     info = cnnzoo.model_info(name)
-    model = cnnzoo.create_model(name).eval()
+    model = _on_meta(name).eval()
     c, h, w = info.input_size
     with pytest.raises(InputShapeError) as err:
         model(torch.zeros(1, c + 1, h, w))
@@ -111,7 +128,7 @@ def test_wrong_channel_count_says_what_to_do(name):
 def test_fixed_size_models_reject_other_sizes(name):
     info = cnnzoo.model_info(name)
     c, h, w = info.input_size
-    model = cnnzoo.create_model(name).eval()
+    model = _on_meta(name).eval()
     with pytest.raises(ValueError) as err:
         model(torch.zeros(1, c, h - 4, w - 4))
     msg = str(err.value)

@@ -221,7 +221,7 @@ class LeNet5(nn.Sequential):
                 nn.init.uniform_(m.bias, -2.4 / fan_in, 2.4 / fan_in)
             elif isinstance(m, PartialConv2d):
                 k = m.kernel_size[0] * m.kernel_size[1]
-                fan_in = torch.tensor([len(m.table[j]) * k for j in m.out_idx.tolist()],
+                fan_in = torch.tensor([len(inputs) * k for inputs in m.table for _ in inputs],
                                       dtype=m.weight.dtype)
                 bound = (2.4 / fan_in).view(-1, 1, 1)
                 m.weight.copy_((torch.rand_like(m.weight) * 2 - 1) * bound)
