@@ -48,13 +48,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                      params=i.params, macs=i.macs, description=i.description) for i in infos]
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("model", "year", "input", "params", "MACs", "description")
-    rows = [(i.name, str(i.year), "x".join(map(str, i.input_size)),
+    header = ("model", "paper", "year", "input", "params", "MACs", "description")
+    # the authors, as the paper's title in ModelInfo ends with them in parentheses
+    rows = [(i.name, i.paper.rsplit("(", 1)[-1].rstrip(")"), str(i.year), "x".join(map(str, i.input_size)),
              f"{i.params:,}" if i.params else "-", _human(i.macs) if i.macs else "-",
              i.description) for i in infos]
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header) - 1)]
     for r in [header, *rows]:
-        print("  ".join(c.ljust(w) if k != 3 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths)))
+        print("  ".join(c.ljust(w) if k != 4 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths)))
               + "  " + r[-1])
     print(f"\n{len(infos)} models; MACs = conv+linear multiply-accumulates at the input shown (batch 1).")
     return 0
