@@ -34,7 +34,9 @@ def save(fig, path: str | Path) -> Path:
 
 
 def _centred(arr: np.ndarray) -> np.ndarray:
-    """C x H x W signed -> H x W x 3 (or H x W) in [0, 1], zero at 0.5."""
+    """C x H x W signed -> H x W x 3 (or H x W, the mean over C) in [0, 1], zero at 0.5."""
+    if arr.shape[0] != 3:
+        arr = arr.mean(0, keepdims=True)
     m = float(np.abs(arr).max())
     v = arr / (2 * m) + 0.5 if m > 0 else np.full_like(arr, 0.5)
     if v.shape[0] == 3:
@@ -148,9 +150,11 @@ def plot_top9(channels: Sequence[TopChannel], path: str | Path, mean: Sequence[f
             ia.set_title(label, fontsize=7)
         s.suptitle(f"{top.layer}, channel {top.channel}: projections (left), image patches (right)",
                    fontsize=9)
+    grey = bool(channels and channels[0].entries and channels[0].entries[0].projection.shape[0] != 3)
+    colours = "red +, blue -, white 0" if grey else "zero = grey"
     fig.suptitle((title + "\n" if title else "") + "9 strongest activations per feature map over the "
-                 "data set, cut to the receptive field (numbers: activation; #: image index)",
-                 fontsize=10)
+                 f"data set, cut to the receptive field (numbers: activation; #: image index; "
+                 f"projections: {colours})", fontsize=10)
     return save(fig, path)
 
 
@@ -230,7 +234,7 @@ def plot_feature_maps(layer: str, maps: np.ndarray, pixels: np.ndarray, path: st
     fig = _figure(cols * cell + 1.4, rows * cell + 1.0)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     _show_pixels(axes[0], pixels)
-    axes[0].set_title("input", fontsize=7)
+    axes[0].set_title("input (model's view)", fontsize=7)
     vmin, vmax = float(shown.min()), float(shown.max())
     im = None
     for i, ax in enumerate(axes):
