@@ -27,7 +27,7 @@ from PIL import Image
 from cnnzoo.data import (
     DATASETS, ArrayDataset, BatchAugment, InputAdapter, adapt_input, default_augment, load_dataset,
 )
-from cnnzoo.data import cifar, download, idx
+from cnnzoo.data import download, idx
 from cnnzoo.data.base import FASHION_MNIST_CLASSES
 from cnnzoo.data.datasets import SAMPLE_DIR
 from cnnzoo.errors import CnnzooError, DataError, InputShapeError, OptionError, UnknownNameError
@@ -655,6 +655,22 @@ def test_download_cifar_tarball(data_server, monkeypatch, tmp_path):
     assert (tmp_path / "cache" / "cifar10" / "cifar-10-python.tar.gz").is_file()
 
 
+def test_server_that_never_answers_times_out(monkeypatch, tmp_path):
+    with socket.socket() as silent:  # accepts connections (backlog) but never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        monkeypatch.setattr(download, "TIMEOUT_S", 0.3)
+        monkeypatch.setitem(download.BASE_URLS, "mnist",
+                            [f"http://127.0.0.1:{silent.getsockname()[1]}/"])
+        t0 = time.perf_counter()
+        with pytest.raises(DataError) as e:
+            load_dataset("mnist", "test")
+        assert time.perf_counter() - t0 < 5
+    msg = one_line_error(e)
+    assert "timed out" in msg and "could not be downloaded" in msg
+    assert list((tmp_path / "cache" / "mnist").iterdir()) == []
+
+
 def test_server_down_gives_one_line_saying_where_to_put_files(monkeypatch, tmp_path):
     monkeypatch.setitem(idx.SYSTEM_DIRS, "fashion-mnist", [])
     with pytest.raises(DataError) as e:
@@ -684,7 +700,7 @@ def test_lenet5_adapter_pads_and_scales_as_the_paper(data_sample_train):
     batch = data_sample_train.images[:64]
     x = a(batch)
     assert x.shape == (64, 1, 32, 32) and x.dtype == torch.float32
-    # Border (padding) is background -0.1; the centre is 1.275 * v / 255 - 0.1 (paper Sec. II-A).
+    # Border (padding) is background -0.1; the centre is 1.275 * v / 255 - 0.1 (paper Sec. II-B).
     assert (x[..., :2, :] + 0.1).abs().max() < 1e-6 and (x[..., :, 30:] + 0.1).abs().max() < 1e-6
     expect = batch.double() / 255 * 1.275 - 0.1
     assert torch.allclose(x[..., 2:30, 2:30].double(), expect, atol=1e-6)

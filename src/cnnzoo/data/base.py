@@ -22,7 +22,7 @@ FASHION_MNIST_CLASSES = [
 MNIST_CLASSES = [str(d) for d in range(10)]
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class ArrayDataset:
     """A labelled image data set held in memory.
 

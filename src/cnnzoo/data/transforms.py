@@ -4,17 +4,20 @@ Both take a whole N x C x H x W batch (CPU or CUDA) and do no per-sample Python.
 
 InputAdapter (made by adapt_input) turns a data set's uint8 images into what a model takes:
 - size: pad (centred, zeros = background) when the data are smaller by an even margin and the
-  model's paper padded them (LeNet-5: "the images were ... centered in a 28x28 field" of a 32x32
-  input, so MNIST's 28x28 goes in padded to 32x32); otherwise resize (bilinear, antialiased) to the
-  model's input size, or to --image-size for models that take any size (fixed_size=False).
+  model's paper padded them (LeNet-5, Sec. II-B: the 32x32 input is larger than the 28x28 field
+  MNIST's digits are centred in, so 28x28 goes in padded by 2 on each side); otherwise resize
+  (bilinear, antialiased) to the model's input size, or to --image-size for models that take any
+  size (fixed_size=False).
 - channels: kept. Grey data are not copied into three channels: the trainer builds the model with
   in_channels = the data's channels, and a mismatch is an error that says so.
-- values: LeNet-5's own scaling for `lenet5` on grey data (paper Sec. II-A: background -0.1,
-  foreground 1.175, i.e. 1.275 x - 0.1 on [0, 1] ink-high images like MNIST and Fashion-MNIST),
+- values: LeNet-5's own scaling for `lenet5` on grey data (Sec. II-B: background -0.1, foreground
+  1.175, making the mean input roughly 0 and its variance roughly 1; on [0, 1] ink-high
+  images like MNIST and Fashion-MNIST that is 1.275 x - 0.1;
+  http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf),
   otherwise the training set's per-channel mean and standard deviation. Both are stored as
   (mean, std) on the [0, 1] scale: 1.275 x - 0.1 = (x - 0.1/1.275) / (1/1.275).
 
-BatchAugment: random crop after zero padding (per-sample offsets, one gather) and random
+BatchAugment: random crop after zero padding (per-sample offsets, two gathers) and random
 horizontal flip, as the ResNet paper's CIFAR recipe (pad 4, random 32x32 crop, flip). Apply it to
 the uint8 batch before the adapter, so the padding is black like the images' background.
 Deterministic given a torch.Generator, which is what exact resume needs.
