@@ -57,8 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--channels", type=_int_list, metavar="C1,C2,...",
                    help="feature maps to show (default: the --num-channels strongest)")
     q.add_argument("--num-channels", type=int, default=6)
-    q.add_argument("--limit", type=int, default=2000, metavar="N",
-                   help="look at the first N images (default 2000; 0 = all)")
+    q.add_argument("--limit", type=int, default=1000, metavar="N",
+                   help="look at the first N images (default 1000; 0 = all; AlexNet-size "
+                   "networks take about 0.1 s an image on a CPU)")
     q.add_argument("--batch-size", type=int, default=100)
 
     q = common("filters")

@@ -278,7 +278,11 @@ def plot_occlusion(occ: Occlusion, pixels: np.ndarray, path: str | Path,
         fig.colorbar(im, ax=ax[1], shrink=0.8, label="total activation")
         ax[1].set_title(f"{occ.layer} ch {occ.channel} (strongest map)\nunoccluded "
                         f"{occ.base_activation:.3g}", fontsize=9)
-    im = ax[2].imshow(occ.prob, cmap="magma", vmin=0, vmax=1, extent=extent, interpolation="nearest")
+    # 0 to 1 when the class is likely; else 0 to the largest value seen, so the map still shows
+    top = max(float(occ.prob.max()), occ.base_prob)
+    vmax = 1.0 if top > 0.2 else top or 1.0
+    im = ax[2].imshow(occ.prob, cmap="magma", vmin=0, vmax=vmax, extent=extent,
+                      interpolation="nearest")
     fig.colorbar(im, ax=ax[2], shrink=0.8, label=f"p({class_name(occ.target)})")
     ax[2].set_title(f"p({class_name(occ.target)}) by square position", fontsize=9)
     classes = sorted(set(occ.top_class.ravel().tolist()))
