@@ -2,6 +2,7 @@
 people use with them. This module is the public API and nothing else."""
 from __future__ import annotations
 
+from .analysis import compare, summary
 from .errors import CnnzooError
 from .interop import from_torchvision
 from .registry import ModelInfo, create_model, list_models, model_info
@@ -11,7 +12,7 @@ from .visualize import (deconv, feature_maps, filter_evolution, layer_filters, l
 __version__ = "0.1.0"
 
 __all__ = [
-    "CnnzooError", "ModelInfo", "create_model", "from_torchvision", "list_models", "model_info",
+    "CnnzooError", "ModelInfo", "compare", "create_model", "from_torchvision", "list_models", "model_info",
     "deconv", "feature_maps", "filter_evolution", "layer_filters", "load_image", "occlusion",
-    "top_activations",
+    "summary", "top_activations",
 ]

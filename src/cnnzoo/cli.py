@@ -77,8 +77,45 @@ def cmd_visualize(args: argparse.Namespace) -> int:
     return run(args)
 
 
+# --- summary / compare -------------------------------------------------------------------
+def add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="layer by layer: shapes with their arithmetic, parameters, "
+                       "MACs, receptive field, memory")
+    p.add_argument("name", help="a registered model (see `cnnzoo list`)")
+    p.add_argument("--input", metavar="C,H,W", help="input size (default: the model's own)")
+    p.add_argument("--depth", type=int, metavar="N", help="show blocks deeper than N name levels as one row")
+    p.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table")
+    p.add_argument("--train", action="store_true", help="training mode (GoogLeNet's aux heads run)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a model option, e.g. shortcut=A")
+    p.set_defaults(func=cmd_summary)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .analysis.summary import format_summary
+
+    print(format_summary(args.name, args.input, args.depth, args.format, args.train, args.option))
+    return 0
+
+
+def add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="models side by side with ratios to a reference "
+                       "(default: the lineage LeNet-5 to ResNet-152)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="registered models (default: the lineage)")
+    p.add_argument("--input", metavar="C,H,W", help="one input size for all (default: each model's own)")
+    p.add_argument("--reference", default="alexnet", metavar="NAME", help="ratios to this model")
+    p.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .analysis.compare import format_compare
+
+    print(format_compare(args.names, args.input, args.reference, args.format))
+    return 0
+
+
 # --- main ---------------------------------------------------------------------------------
-COMMANDS = [add_list, add_visualize]
+COMMANDS = [add_list, add_visualize, add_summary, add_compare]
 
 
 def build_parser() -> argparse.ArgumentParser:

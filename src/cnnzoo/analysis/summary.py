@@ -549,3 +549,35 @@ def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | None = N
 def _clear_and_return(model: nn.Module) -> nn.Module:
     _clear_hooks(model)
     return model
+
+
+def parse_options(items: Sequence[str] | None) -> dict[str, Any]:
+    """['shortcut=A', 'aux_logits=false', 'dropout=0.5'] -> keyword options."""
+    options: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CnnzooError(f"bad option {item!r}: write KEY=VALUE, e.g. --option shortcut=A")
+        low = value.lower()
+        if low in ("true", "false"):
+            options[key] = low == "true"
+        elif low == "none":
+            options[key] = None
+        else:
+            for cast in (int, float):
+                try:
+                    options[key] = cast(value)
+                    break
+                except ValueError:
+                    continue
+            else:
+                options[key] = value
+    return options
+
+
+def format_summary(name: str, input_text: str | None = None, depth: int | None = None,
+                   fmt: str = "table", train: bool = False, options: Sequence[str] = ()) -> str:
+    """The body of `cnnzoo summary`."""
+    return summary(name, parse_input(input_text), depth=depth, train=train,
+                   **parse_options(options)).render(fmt)
+
