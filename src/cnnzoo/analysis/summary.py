@@ -433,7 +433,7 @@ def _row(node: Node, nodes: list[Node]) -> Row:
         groups=node.groups, ceil_mode=node.ceil_mode, arithmetic=arithmetic,
         params=node.params, macs=node.macs, ops=node.ops,
         rf=g.rf if g else None, jump=g.jump if g and spatial else None,
-        start=g.start if g and spatial else None, memory=node.memory, inputs=inputs,
+        start=g.start if g else None, memory=node.memory, inputs=inputs,
         functional=node.functional, weighted_depth=node.wdepth,
     )
 
@@ -450,7 +450,7 @@ def _block_row(call: Call, members: list[Row]) -> Row:
         output_shape=call.out_shape, arithmetic=arithmetic,
         params=sum(r.params for r in members), macs=sum(r.macs for r in members),
         ops=sum(r.ops for r in members), rf=g.rf if g else None,
-        jump=g.jump if g and n_out else None, start=g.start if g and n_out else None,
+        jump=g.jump if g and n_out else None, start=g.start if g else None,
         memory=sum(r.memory for r in members), block=True, weighted_depth=call.wdepth,
     )
 
