@@ -275,6 +275,29 @@ def test_receptive_fields_match_the_gradient_footprint(name):
         assert measured == tuple(expected), (row.name, row.rf, row.start)
 
 
+def test_training_mode_runs_googlenets_auxiliary_heads():
+    s = summary("googlenet", train=True)
+    assert s.not_run == [] and s.not_run_params == 0 and s.mode == "train"
+    assert s.total_macs - summary("googlenet").total_macs == 8_372_224  # googlenet.py's docstring
+    assert s.row("aux1.avgpool").arithmetic == "ceil((14 - 5 + 2*0)/3) + 1 = 4"  # Caffe rounds up
+
+
+def test_models_the_meta_device_cannot_run_are_summarised_for_real():
+    class ReadsValues(nn.Module):  # .item() has no meta kernel: the summary falls back to a copy
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x) if x.abs().sum().item() >= 0 else x
+
+    model = ReadsValues()
+    before = copy.deepcopy(model.state_dict())
+    s = summary(model, (1, 8, 8))
+    assert s.row("conv").output_shape == (2, 6, 6) and s.total_macs == 2 * 9 * 36
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 # --- the model is left alone -----------------------------------------------------------------------
 def test_summary_leaves_the_model_untouched():
     torch.manual_seed(0)

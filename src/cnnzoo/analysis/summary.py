@@ -150,11 +150,10 @@ class Summary:
                          + (" (auxiliary heads run in training mode: mode='train' / --train)"
                             if self.mode == "eval" else "") + ".")
         lines += [
-            f"MACs (conv + linear only): {self.total_macs:,} ({render.human(self.total_macs)}); "
-            f"FLOPs = 2 x MACs = {self.total_flops:,} ({render.human(self.total_flops)}).",
+            f"MACs (conv + linear only): {_count(self.total_macs)}; "
+            f"FLOPs = 2 x MACs = {_count(self.total_flops)}.",
             f"MACs counting normalisation, pooling, activations and additions too: "
-            f"{self.total_macs_all:,} ({render.human(self.total_macs_all)}); FLOPs = "
-            f"{self.total_flops_all:,} ({render.human(self.total_flops_all)}).",
+            f"{_count(self.total_macs_all)}; FLOPs = {_count(self.total_flops_all)}.",
             f"Activation memory (sum of layer outputs, batch 1): {render.human_bytes(self.activation_memory)}; "
             f"parameter memory: {render.human_bytes(self.param_memory)}.",
             f"Depth: {self.weighted_depth} weighted layers on the longest path. RF = receptive "
@@ -222,6 +221,10 @@ class Summary:
 
     def __str__(self) -> str:
         return self.to_table()
+
+
+def _count(n: int) -> str:
+    return f"{n:,} ({render.human(n)})" if n >= 1000 else f"{n:,}"
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:
