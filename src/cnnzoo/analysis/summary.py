@@ -234,8 +234,8 @@ def _shape(shape: tuple[int, ...] | None) -> str:
 def _row_dict(r: Row) -> dict[str, Any]:
     d = asdict(r)
     for k, v in d.items():
-        if isinstance(v, tuple):
-            d[k] = list(v)
+        if isinstance(v, tuple):  # receptive fields are often whole: 5, not 5.0
+            d[k] = [int(x) if isinstance(x, float) and x.is_integer() else x for x in v]
     return d
 
 
