@@ -114,8 +114,131 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train / eval / predict -----------------------------------------------------------------
+def _option_value(text: str):
+    """KEY=VALUE model options: numbers, true/false and none are parsed, the rest kept as text."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _model_options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CnnzooError(f"--option takes KEY=VALUE, got {pair!r}")
+        options[key] = _option_value(value)
+    return options
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    from .train.config import AMP_MODES, OPTIMIZERS, SCHEDULES
+
+    p = sub.add_parser("train", help="train a model on a data set; writes a run folder")
+    p.add_argument("model", nargs="?", help="a registered model (see `cnnzoo list`); "
+                   "omit it with --resume")
+    p.add_argument("--dataset", default="sample", help="sample (default), fashion-mnist, mnist, "
+                   "cifar10, cifar100, imagefolder")
+    p.add_argument("--data-dir", help="folder holding a local copy of the data set")
+    p.add_argument("--out", help="run folder (default runs/MODEL-TIMESTAMP)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch (split across torchrun processes)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--no-augment", action="store_true", help="no random crops or flips")
+    p.add_argument("--image-size", type=int, help="input size, where the architecture allows it")
+    p.add_argument("--amp", choices=AMP_MODES, default="off", help="mixed precision (GPU)")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--eval-every", type=int, default=1, metavar="N")
+    p.add_argument("--keep-epochs", type=int, metavar="N", help="per-epoch checkpoints to keep")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, "
+                   "e.g. --option shortcut=A (repeatable)")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train.config import TrainConfig
+    from .train.loop import train
+
+    if args.resume:
+        train(resume=args.resume, progress=sys.stderr.isatty())
+        return 0
+    if not args.model:
+        raise CnnzooError("name a model to train (see `cnnzoo list`) or give --resume DIR")
+    config = TrainConfig(
+        model=args.model, dataset=args.dataset, data_dir=args.data_dir,
+        model_options=_model_options(args.option), epochs=args.epochs, batch_size=args.batch_size,
+        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing, augment=not args.no_augment,
+        image_size=args.image_size, amp=args.amp, channels_last=args.channels_last,
+        compile=args.compile, seed=args.seed, deterministic=args.deterministic,
+        device=args.device, eval_every=args.eval_every, keep_epochs=args.keep_epochs, out=args.out)
+    train(config, progress=sys.stderr.isatty())
+    return 0
+
+
+def add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="top-1, top-5, per-class accuracy and a confusion matrix")
+    p.add_argument("checkpoint", help="a run folder, a checkpoint folder or its model.safetensors")
+    p.add_argument("--dataset", help="default: the one the model was trained on")
+    p.add_argument("--data-dir")
+    p.add_argument("--split", choices=("test", "train"), default="test")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--confusion", metavar="FILE.png", help="where to write the confusion matrix")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .train.evaluate import evaluate, format_report, report_json
+
+    result = evaluate(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir,
+                      split=args.split, batch_size=args.batch_size, device=args.device,
+                      confusion_png=args.confusion)
+    print(report_json(result) if args.json else format_report(result))
+    return 0
+
+
+def add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="top-k classes of image files with a trained model")
+    p.add_argument("checkpoint", help="a run folder, a checkpoint folder or its model.safetensors")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... any size and mode")
+    p.add_argument("--top", type=int, default=5, metavar="K")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .train.predict import format_predictions, predict
+
+    results = predict(args.checkpoint, args.images, top_k=args.top)
+    print(json.dumps(results, indent=2) if args.json else format_predictions(results))
+    return 0
+
+
 # --- main ---------------------------------------------------------------------------------
-COMMANDS = [add_list, add_visualize, add_summary, add_compare]
+COMMANDS = [add_list, add_train, add_eval, add_predict, add_visualize, add_summary, add_compare]
 
 
 def build_parser() -> argparse.ArgumentParser:
