@@ -80,3 +80,14 @@ class Concat(nn.Module):
 
     def forward(self, *branches: Tensor) -> Tensor:
         return torch.cat(branches, self.dim)
+
+
+def fc_head(in_features: int, num_classes: int, dropout: float = 0.5,
+            hidden: int = 4096) -> list[tuple[str, nn.Module]]:
+    """fc6 -> relu6 -> drop6 -> fc7 -> relu7 -> drop7 -> fc8: the fully connected head AlexNet,
+    ZFNet and VGG share, with dropout on the outputs of fc6 and fc7 as the papers place it."""
+    return [
+        ("fc6", nn.Linear(in_features, hidden)), ("relu6", nn.ReLU()), ("drop6", nn.Dropout(dropout)),
+        ("fc7", nn.Linear(hidden, hidden)), ("relu7", nn.ReLU()), ("drop7", nn.Dropout(dropout)),
+        ("fc8", nn.Linear(hidden, num_classes)),
+    ]

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..layers import Flatten, check_input, normal_init, paper_lrn
+from ..layers import Flatten, check_input, fc_head, normal_init, paper_lrn
 from ..registry import ModelInfo, register
 
 _HINT_224 = ("AlexNet's arithmetic needs 227x227: 224 with stride 4 and no padding does not give 55; "
@@ -74,13 +74,7 @@ class AlexNet(nn.Sequential):
             ("relu5", nn.ReLU()),
             ("pool5", nn.MaxPool2d(3, 2)),                           # N x 256 x 6 x 6
             ("flatten", Flatten()),                                  # N x 9216
-            ("fc6", nn.Linear(256 * 6 * 6, 4096)),
-            ("relu6", nn.ReLU()),
-            ("drop6", nn.Dropout(dropout)),
-            ("fc7", nn.Linear(4096, 4096)),
-            ("relu7", nn.ReLU()),
-            ("drop7", nn.Dropout(dropout)),
-            ("fc8", nn.Linear(4096, num_classes)),
+            *fc_head(256 * 6 * 6, num_classes, dropout),
         ]))
         self.in_channels = in_channels
         if init == "paper":

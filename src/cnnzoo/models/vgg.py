@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..layers import Flatten, check_input, normal_init, paper_lrn
+from ..layers import Flatten, check_input, fc_head, normal_init, paper_lrn
 from ..registry import ModelInfo, register
 
 _M = "maxpool"
@@ -117,13 +117,7 @@ class VGG(nn.Sequential):
         layers = feature_layers(CONFIGS[config], in_channels, batch_norm)  # N x 512 x 7 x 7
         layers += [
             ("flatten", Flatten()),                                         # N x 25088
-            ("fc6", nn.Linear(512 * 7 * 7, 4096)),
-            ("relu6", nn.ReLU()),
-            ("drop6", nn.Dropout(dropout)),
-            ("fc7", nn.Linear(4096, 4096)),
-            ("relu7", nn.ReLU()),
-            ("drop7", nn.Dropout(dropout)),
-            ("fc8", nn.Linear(4096, num_classes)),
+            *fc_head(512 * 7 * 7, num_classes, dropout),
         ]
         super().__init__(OrderedDict(layers))
         self.config = config
