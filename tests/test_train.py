@@ -202,3 +202,20 @@ def test_cli_errors_are_one_line(args, words):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_imagefolder_of_any_size_trains_at_the_models_input(tmp_path):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for k, cls in enumerate(("red", "blue")):
+            (tmp_path / "data" / split / cls).mkdir(parents=True)
+            for i in range(8):
+                arr = (rng.random((40 + 3 * i, 60, 3)) * 80).astype("uint8")
+                arr[..., 2 * k] = 255
+                Image.fromarray(arr).save(tmp_path / "data" / split / cls / f"{i}.png")
+    out = tmp_path / "run"
+    train("resnet20", dataset="imagefolder", data_dir=str(tmp_path / "data"), out=str(out),
+          epochs=1, batch_size=8, quiet=True, progress=False)
+    _, meta = load_model(out)
+    assert meta["classes"] == ["blue", "red"] and meta["image_shape"] == [3, 32, 32]
+    assert meta["normalization"]["size"] == [32, 32]

@@ -148,8 +148,12 @@ class Trainer:
         if self.datasets is not None:
             self.train_set, self.test_set = self.datasets
         else:
-            self.train_set = load_dataset(c.dataset, "train", data_dir=c.data_dir)
-            self.test_set = load_dataset(c.dataset, "test", data_dir=c.data_dir)
+            # ImageFolder images of any size are decoded straight to the size the model takes
+            # (fixed-size sets such as Fashion-MNIST ignore it and are adapted below).
+            from ..registry import model_info
+            size = c.image_size or model_info(c.model).input_size[-1]
+            self.train_set = load_dataset(c.dataset, "train", data_dir=c.data_dir, image_size=size)
+            self.test_set = load_dataset(c.dataset, "test", data_dir=c.data_dir, image_size=size)
         self.classes = list(self.train_set.classes)
         in_channels = c.in_channels or int(self.train_set.images.shape[1])
         self.adapter = adapt_input(self.train_set, c.model, image_size=c.image_size, in_channels=in_channels)
