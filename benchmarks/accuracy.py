@@ -1,0 +1,42 @@
+"""Test accuracy on the full Fashion-MNIST (train 60,000 / test 10,000) with cnnzoo's fixed
+default recipes (src/cnnzoo/train/config.py; nothing tuned on the test set).
+
+Run: .venv/bin/python benchmarks/accuracy.py lenet5 lenet5_modern [--epochs N] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+
+from cnnzoo.train.loop import train
+
+GOALS = {"lenet5": 90.0, "lenet5_modern": 91.5, "resnet20": 94.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    parser.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
+    args = parser.parse_args()
+    root = Path(args.out or tempfile.mkdtemp(prefix="cnnzoo-accuracy-"))
+    rows = []
+    for name in args.models:
+        result = train(name, dataset="fashion-mnist", epochs=args.epochs, out=str(root / name),
+                       quiet=False, progress=False)
+        rows.append((name, result))
+    print(f"\nfull Fashion-MNIST test set, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| model | epochs | test top-1 | goal | met | wall time |")
+    print("|---|---|---|---|---|---|")
+    for name, r in rows:
+        goal = GOALS.get(name)
+        met = "-" if goal is None else ("yes" if r["top1"] >= goal else "no")
+        print(f"| {name} | {r['epochs']} | {r['top1']:.2f}% | {goal if goal else '-'} | {met} | "
+              f"{r['wall_time_s'] / 60:.1f} min |")
+
+
+if __name__ == "__main__":
+    main()

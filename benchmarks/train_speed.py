@@ -1,0 +1,95 @@
+"""One LeNet-5 training epoch on the full Fashion-MNIST (60,000 images): cnnzoo's engine against
+the usual tutorial pipeline, in the same run, same model, batch size and optimizer.
+
+Baseline: torchvision.datasets.FashionMNIST + Compose([Pad(2), ToTensor()]) + DataLoader(batch 128,
+shuffle=True, num_workers=0) and a plain loop (forward, cross-entropy, backward, SGD step).
+cnnzoo: `cnnzoo.train.loop.train("lenet5", dataset="fashion-mnist", epochs=1, augment=False)`;
+its images/s counts the training steps only (not loading, evaluation or checkpoints), the same
+work as the timed baseline loop. Also the machine's measured fp32 matmul peak and the fraction
+of it each pipeline reaches (training = 3 x the forward MACs, 2 FLOPs a MAC).
+
+Run: .venv/bin/python benchmarks/train_speed.py
+"""
+from __future__ import annotations
+
+import gzip
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import cnnzoo
+from cnnzoo.train.loop import train
+
+DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+BATCH = 128
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def baseline_images_per_s(root: Path) -> float:
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for gz in DEBIAN.glob("*.gz"):  # torchvision reads the decompressed IDX files
+        with gzip.open(gz) as src, open(raw / gz.name[:-3], "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    data = datasets.FashionMNIST(str(root), train=True, download=False,
+                                 transform=transforms.Compose([transforms.Pad(2), transforms.ToTensor()]))
+    loader = DataLoader(data, batch_size=BATCH, shuffle=True, num_workers=0, drop_last=True)
+    torch.manual_seed(0)
+    model = cnnzoo.create_model("lenet5").train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    seen = 0
+    start = time.perf_counter()
+    for x, y in loader:
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+        seen += x.shape[0]
+    return seen / (time.perf_counter() - start)
+
+
+def main() -> None:
+    torch.set_num_threads(torch.get_num_threads())
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    macs = cnnzoo.summary("lenet5").total_macs
+    peak = matmul_peak_gflops()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = baseline_images_per_s(Path(tmp) / "tv")
+        result = train("lenet5", dataset="fashion-mnist", epochs=1, batch_size=BATCH, augment=False,
+                       out=str(Path(tmp) / "run"), quiet=True, progress=False)
+    ours = result["images_per_s"]
+    flops_per_image = 3 * 2 * macs
+    print(f"machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"fp32 matmul peak (2048^3): {peak:.1f} GFLOP/s; LeNet-5 training {flops_per_image / 1e6:.2f} MFLOP/image")
+    print()
+    print("| pipeline | images/s | vs baseline | fraction of matmul peak |")
+    print("|---|---|---|---|")
+    print(f"| torchvision FashionMNIST + ToTensor + DataLoader (baseline) | {base:,.0f} | 1.00x | "
+          f"{base * flops_per_image / (peak * 1e9):.2%} |")
+    print(f"| cnnzoo engine (in-memory uint8 batches) | {ours:,.0f} | {ours / base:.2f}x | "
+          f"{ours * flops_per_image / (peak * 1e9):.2%} |")
+
+
+if __name__ == "__main__":
+    main()
