@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import cnnzoo
 from cnnzoo.errors import InputShapeError
 from cnnzoo.layers import Concat
 from cnnzoo.models.googlenet import GoogLeNetOutputs
+from model_cases import conv_linear_macs
 
 # SPECS.md 5, Table 1 [V]: module -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj),
 # output (C, H, W) at 224x224, weights without biases, MACs. Typed in from SPECS, not imported.
@@ -31,19 +31,6 @@ TABLE_1 = {
     "5a": ((256, 160, 320, 32, 128, 128), (832, 7, 7), 1_042_432, 51.1e6),
     "5b": ((384, 192, 384, 48, 128, 128), (1024, 7, 7), 1_442_816, 70.7e6),
 }
-_MAC_OPS = ("convolution", "addmm", "mm")
-
-
-def _macs(module: nn.Module, x: torch.Tensor) -> int:
-    """Conv + linear MACs per sample, by PyTorch's own FLOP counter (flops / 2)."""
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        module(x)
-    flops = sum(n for op, n in counter.get_flop_counts()["Global"].items()
-                if any(str(op).startswith(f"aten.{name}") for name in _MAC_OPS))
-    return flops // 2 // x.shape[0]
-
-
 def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -100,13 +87,13 @@ def test_real_5x5_convolutions(paper_net):
     assert tv.inception3a.branch3[1].conv.kernel_size == (3, 3)
 
 
-def test_per_module_weights_and_macs(paper_net):
+def test_per_module_weights_andconv_linear_macs(paper_net):
     """Weights (no biases) and MACs of each module against SPECS.md's Table 1 columns."""
     for key, (_, chw, weights, macs) in TABLE_1.items():
         m = getattr(paper_net, f"inception{key}")
         assert sum(p.numel() for n, p in m.named_parameters() if n.endswith("weight")) == weights
         c_in = m.branch1x1.conv.in_channels
-        measured = _macs(m, torch.zeros(1, c_in, chw[1], chw[2]))
+        measured = conv_linear_macs(m, torch.zeros(1, c_in, chw[1], chw[2]))
         assert measured == pytest.approx(macs, abs=0.05e6), key
 
 
@@ -123,10 +110,10 @@ def test_parameter_counts():
 def test_macs_inference_and_training():
     x = torch.empty(1, 3, 224, 224, device="meta")
     net = _meta_model("googlenet")
-    assert _macs(net.eval(), x) == 1_582_671_872  # SPECS: 1.583G
-    aux_macs = _macs(net.train(), x) - 1_582_671_872
+    assert conv_linear_macs(net.eval(), x) == 1_582_671_872  # SPECS: 1.583G
+    aux_macs = conv_linear_macs(net.train(), x) - 1_582_671_872
     assert 7e6 < aux_macs < 9e6  # SPECS: "the aux heads add about 8M"
-    assert _macs(_meta_model("googlenet_tv").eval(), x) == 1_498_376_192
+    assert conv_linear_macs(_meta_model("googlenet_tv").eval(), x) == 1_498_376_192
 
 
 def test_weight_layers_on_the_deepest_path(paper_net):
@@ -186,7 +173,7 @@ def test_naive_inception_costs_more():
     x = torch.empty(1, 3, 224, 224, device="meta")
     naive = _meta_model("googlenet", inception="naive", aux_logits=False).eval()
     bottleneck = _meta_model("googlenet", aux_logits=False).eval()
-    naive_macs, bottleneck_macs = _macs(naive, x), _macs(bottleneck, x)
+    naive_macs, bottleneck_macs = conv_linear_macs(naive, x), conv_linear_macs(bottleneck, x)
     # measured: 12,568,061,056 vs 1,582,671,872, i.e. 7.94x; params 97,526,008 vs 6,998,552
     assert naive_macs / bottleneck_macs == pytest.approx(7.94, abs=0.01)
     assert _params(naive) > 10 * _params(bottleneck)
