@@ -1,0 +1,32 @@
+"""The training engine: `cnnzoo.train("lenet5", epochs=3, out="runs/l5")`.
+
+This package is itself callable (it forwards to `loop.train`), so `cnnzoo.train(...)` trains
+while `cnnzoo.train.checkpoint`, `cnnzoo.train.loop`... stay reachable as modules.
+
+- config.TrainConfig: what defines a run, and the per-family recipes.
+- loop.train / loop.Trainer: the loop (in-memory uint8 batches, AMP, exact resume, DDP).
+- checkpoint: safetensors + JSON checkpoints; load_model, epoch_checkpoints.
+- evaluate.evaluate: top-1/top-5/per-class/confusion of a checkpoint; predict.predict: image files.
+"""
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from .checkpoint import epoch_checkpoints, load_model
+from .config import TrainConfig
+from .evaluate import evaluate
+from .loop import Trainer, TrainingDiverged, train
+from .predict import predict
+
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "epoch_checkpoints", "evaluate",
+           "load_model", "predict", "train"]
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
