@@ -4,11 +4,12 @@ the usual tutorial pipeline, in the same run, same model, batch size and optimiz
 Baseline: torchvision.datasets.FashionMNIST + Compose([Pad(2), ToTensor()]) + DataLoader(batch 128,
 shuffle=True, num_workers=0) and a plain loop (forward, cross-entropy, backward, SGD step).
 cnnzoo: `cnnzoo.train.loop.train("lenet5", dataset="fashion-mnist", epochs=1, augment=False)`;
-its images/s counts the training steps only (not loading, evaluation or checkpoints), the same
+also with `channels_last=True` (an engine option; same model, same arithmetic). Its images/s
+counts the training steps only (not loading, evaluation or checkpoints), the same
 work as the timed baseline loop. Also the machine's measured fp32 matmul peak and the fraction
 of it each pipeline reaches (training = 3 x the forward MACs, 2 FLOPs a MAC).
 
-Run: .venv/bin/python benchmarks/train_speed.py
+Run: .venv/bin/python benchmarks/train_speed.py [--threads N]
 """
 from __future__ import annotations
 
@@ -87,7 +88,14 @@ def model_step_images_per_s(steps: int = 50) -> float:
 
 
 def main() -> None:
-    torch.set_num_threads(torch.get_num_threads())
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice); "
+                        "on a machine shared with other jobs, 1 avoids OpenMP oversubscription")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor())
     macs = cnnzoo.summary("lenet5").total_macs
@@ -96,7 +104,9 @@ def main() -> None:
         base = baseline_images_per_s(Path(tmp) / "tv")
         result = train("lenet5", dataset="fashion-mnist", epochs=1, batch_size=BATCH, augment=False,
                        out=str(Path(tmp) / "run"), quiet=True, progress=False)
-    ours = result["images_per_s"]
+        result_cl = train("lenet5", dataset="fashion-mnist", epochs=1, batch_size=BATCH, augment=False,
+                          channels_last=True, out=str(Path(tmp) / "run-cl"), quiet=True, progress=False)
+    ours, ours_cl = result["images_per_s"], result_cl["images_per_s"]
     ceiling = model_step_images_per_s()
     flops_per_image = 3 * 2 * macs
     print(f"machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}")
@@ -108,6 +118,8 @@ def main() -> None:
           f"{base * flops_per_image / (peak * 1e9):.2%} |")
     print(f"| cnnzoo engine (in-memory uint8 batches) | {ours:,.0f} | {ours / base:.2f}x | "
           f"{ours * flops_per_image / (peak * 1e9):.2%} |")
+    print(f"| cnnzoo engine, --channels-last | {ours_cl:,.0f} | {ours_cl / base:.2f}x | "
+          f"{ours_cl * flops_per_image / (peak * 1e9):.2%} |")
     print(f"| model step alone on a ready tensor (ceiling, no data work) | {ceiling:,.0f} | "
           f"{ceiling / base:.2f}x | {ceiling * flops_per_image / (peak * 1e9):.2%} |")
 

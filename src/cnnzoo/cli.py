@@ -160,7 +160,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--no-augment", action="store_true", help="no random crops or flips")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crops (and flips where they make sense); default: the recipe's")
     p.add_argument("--image-size", type=int, help="input size, where the architecture allows it")
     p.add_argument("--amp", choices=AMP_MODES, default="off", help="mixed precision (GPU)")
     p.add_argument("--channels-last", action="store_true")
@@ -180,7 +181,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train.loop import train
 
     if args.resume:
-        train(resume=args.resume, progress=sys.stderr.isatty())
+        # The run's own config.json defines it; only where it runs may change.
+        base = vars(build_parser().parse_args(["train", "--resume", args.resume]))
+        changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+                   if k not in ("resume", "device", "model") and v != base.get(k)]
+        if changed:
+            raise CnnzooError(f"--resume continues {args.resume} with its saved config.json; "
+                              f"drop {', '.join(changed)} (only --device may change)")
+        train(TrainConfig(model=args.model) if args.model else None, resume=args.resume,
+              device=None if args.device == "auto" else args.device, progress=sys.stderr.isatty())
         return 0
     if not args.model:
         raise CnnzooError("name a model to train (see `cnnzoo list`) or give --resume DIR")
@@ -189,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_options=_model_options(args.option), epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing, augment=not args.no_augment,
+        label_smoothing=args.label_smoothing, augment=args.augment,
         image_size=args.image_size, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, seed=args.seed, deterministic=args.deterministic,
         device=args.device, eval_every=args.eval_every, keep_epochs=args.keep_epochs, out=args.out)

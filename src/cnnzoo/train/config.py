@@ -37,13 +37,13 @@ AMP_MODES = ("off", "bf16", "fp16")
 # Family -> defaults; "epochs_sample" applies when training on the embedded sample.
 RECIPES: dict[str, dict[str, Any]] = {
     "lenet": dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
-                  warmup_epochs=None, batch_size=128, epochs=15, epochs_sample=15),
+                  warmup_epochs=None, batch_size=128, epochs=15, epochs_sample=15, augment=True),
     "lenet_rbf": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
-                      warmup_epochs=None, batch_size=128, epochs=15, epochs_sample=15),
+                      warmup_epochs=None, batch_size=128, epochs=15, epochs_sample=15, augment=True),
     "cifar_resnet": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="cosine",
-                         warmup_epochs=1.0, batch_size=128, epochs=40, epochs_sample=15),
+                         warmup_epochs=1.0, batch_size=128, epochs=40, epochs_sample=15, augment=True),
     "imagenet": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="cosine",
-                     warmup_epochs=1.0, batch_size=64, epochs=30, epochs_sample=5),
+                     warmup_epochs=1.0, batch_size=64, epochs=30, epochs_sample=5, augment=True),
 }
 _ADAMW = dict(lr=1e-3, weight_decay=0.05)  # used when --optimizer adamw is asked for without --lr/--weight-decay
 
@@ -65,7 +65,7 @@ class TrainConfig:
     schedule: str | None = None
     warmup_epochs: float | None = None  # None: the recipe's (onecycle: 25% of the run)
     label_smoothing: float = 0.0
-    augment: bool = True
+    augment: bool | None = None  # None: the recipe's (random crops/flips of default_augment)
     image_size: int | None = None
     in_channels: int | None = None  # None: the data set's channels
     amp: str = "off"
@@ -83,14 +83,14 @@ class TrainConfig:
         from ..registry import model_info
 
         info = model_info(self.model)  # UnknownNameError for a bad name
-        recipe = dict(RECIPES[recipe_name(info)])
+        recipe = dict(RECIPES[recipe_name(info, self.model_options)])
         if self.optimizer == "adamw":
             recipe.update(_ADAMW)
         if self.dataset == "sample":
             recipe["epochs"] = recipe["epochs_sample"]
         c = dataclasses.replace(self, model_options=dict(self.model_options))
         for key in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
-                    "schedule", "warmup_epochs"):
+                    "schedule", "warmup_epochs", "augment"):
             if getattr(c, key) is None:
                 setattr(c, key, recipe[key])
         if c.warmup_epochs is None:  # onecycle: rise over the first quarter of the run
@@ -153,10 +153,11 @@ class TrainConfig:
             raise CnnzooError(f"{path} is not a valid run config ({e})") from None
 
 
-def recipe_name(info: Any) -> str:
-    """Which recipe a model trains with by default."""
+def recipe_name(info: Any, options: dict[str, Any] | None = None) -> str:
+    """Which recipe a model (with these options) trains with by default."""
     if info.family == "lenet":
-        return "lenet" if info.defaults.get("head") == "linear" else "lenet_rbf"
+        head = {**info.defaults, **(options or {})}.get("head", "rbf")
+        return "lenet" if head == "linear" else "lenet_rbf"
     if info.family == "resnet" and info.input_size[-1] <= 32:
         return "cifar_resnet"
     return "imagenet"

@@ -484,10 +484,12 @@ class Trainer:
             f"lower the learning rate (--lr, now {self.config.lr:g}) or add warm-up (--warmup-epochs); {kept}")
 
     def _stop_requested(self, stop: _StopFlag) -> bool:
+        if not self.dist.enabled:  # no device round trip (a GPU would sync every step)
+            return stop.signal is not None
+        # Under torchrun every process must stop at the same step, or the next all-reduce hangs.
         flag = torch.tensor([1.0 if stop.signal is not None else 0.0], dtype=torch.float64,
                             device=self.device if self.device.type == "cuda" else "cpu")
-        if self.dist.enabled:
-            self.dist.all_reduce(flag)
+        self.dist.all_reduce(flag)
         return bool(flag.item())
 
     def _interrupted(self) -> None:
