@@ -2,6 +2,10 @@
 default recipes (src/cnnzoo/train/config.py; nothing tuned on the test set).
 
 Run: .venv/bin/python benchmarks/accuracy.py lenet5 lenet5_modern [--epochs N] [--out DIR]
+         [--amp bf16] [--channels-last]
+
+--amp bf16 and --channels-last are the engine's speed options (bf16 autocast runs on the CPU's
+AMX/AVX-512 units where it has them); they change how fast a run goes, not the recipe.
 """
 from __future__ import annotations
 
@@ -20,15 +24,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    parser.add_argument("--amp", default="off", choices=("off", "bf16", "fp16"))
+    parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="cnnzoo-accuracy-"))
     rows = []
     for name in args.models:
         result = train(name, dataset="fashion-mnist", epochs=args.epochs, out=str(root / name),
-                       quiet=False, progress=False)
+                       amp=args.amp, channels_last=args.channels_last, quiet=False, progress=False)
         rows.append((name, result))
-    print(f"\nfull Fashion-MNIST test set, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"\nfull Fashion-MNIST test set, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"amp {args.amp}{', channels_last' if args.channels_last else ''}")
     print("| model | epochs | test top-1 | goal | met | wall time |")
     print("|---|---|---|---|---|---|")
     for name, r in rows:

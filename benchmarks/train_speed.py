@@ -4,7 +4,9 @@ the usual tutorial pipeline, in the same run, same model, batch size and optimiz
 Baseline: torchvision.datasets.FashionMNIST + Compose([Pad(2), ToTensor()]) + DataLoader(batch 128,
 shuffle=True, num_workers=0) and a plain loop (forward, cross-entropy, backward, SGD step).
 cnnzoo: `cnnzoo.train.loop.train("lenet5", dataset="fashion-mnist", epochs=1, augment=False)`;
-also with `channels_last=True` (an engine option; same model, same arithmetic). Its images/s
+also with `channels_last=True` (an engine option; same model, same arithmetic), and the same
+engine run data-parallel by `torchrun --nproc_per_node=2 -m cnnzoo train` with one thread per
+process (global batch still 128: 64 per process, gradients averaged by DDP over gloo). Its images/s
 counts the training steps only (not loading, evaluation or checkpoints), the same
 work as the timed baseline loop. Also the machine's measured fp32 matmul peak and the fraction
 of it each pipeline reaches (training = 3 x the forward MACs, 2 FLOPs a MAC).
@@ -14,8 +16,12 @@ Run: .venv/bin/python benchmarks/train_speed.py [--threads N]
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,6 +75,16 @@ def baseline_images_per_s(root: Path) -> float:
     return seen / (time.perf_counter() - start)
 
 
+def torchrun_images_per_s(out: Path, nproc: int) -> float:
+    """The engine under torchrun: `nproc` processes, one intra-op thread each."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "cnnzoo", "train", "lenet5", "--dataset", "fashion-mnist", "--epochs", "1",
+           "--batch-size", str(BATCH), "--no-augment", "--out", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "results.json").read_text())["images_per_s"]
+
+
 def model_step_images_per_s(steps: int = 50) -> float:
     """The ceiling: forward, backward and SGD step on one ready 128-image tensor, no data work."""
     torch.manual_seed(0)
@@ -106,6 +122,7 @@ def main() -> None:
                        out=str(Path(tmp) / "run"), quiet=True, progress=False)
         result_cl = train("lenet5", dataset="fashion-mnist", epochs=1, batch_size=BATCH, augment=False,
                           channels_last=True, out=str(Path(tmp) / "run-cl"), quiet=True, progress=False)
+        ours_ddp = torchrun_images_per_s(Path(tmp) / "run-ddp", nproc=2)
     ours, ours_cl = result["images_per_s"], result_cl["images_per_s"]
     ceiling = model_step_images_per_s()
     flops_per_image = 3 * 2 * macs
@@ -120,6 +137,8 @@ def main() -> None:
           f"{ours * flops_per_image / (peak * 1e9):.2%} |")
     print(f"| cnnzoo engine, --channels-last | {ours_cl:,.0f} | {ours_cl / base:.2f}x | "
           f"{ours_cl * flops_per_image / (peak * 1e9):.2%} |")
+    print(f"| cnnzoo engine, torchrun 2 processes x 1 thread | {ours_ddp:,.0f} | {ours_ddp / base:.2f}x | "
+          f"{ours_ddp * flops_per_image / (peak * 1e9):.2%} |")
     print(f"| model step alone on a ready tensor (ceiling, no data work) | {ceiling:,.0f} | "
           f"{ceiling / base:.2f}x | {ceiling * flops_per_image / (peak * 1e9):.2%} |")
 
