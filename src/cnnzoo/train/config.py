@@ -5,16 +5,24 @@ A run is fully described by its resolved `TrainConfig` (written to `DIR/config.j
 
 Recipes (used for every field the user leaves unset; fixed, not tuned on any test set):
 
-| family              | optimizer        | lr    | wd    | schedule  | warm-up | batch | epochs (sample / other) |
-|---------------------|------------------|-------|-------|-----------|---------|-------|-------------------------|
-| lenet (linear head) | SGD, momentum 0.9| 0.05  | 5e-4  | onecycle  | 25%     | 128   | 15 / 15                 |
-| lenet5 (RBF output) | SGD, momentum 0.9| 0.01  | 5e-4  | onecycle  | 25%     | 128   | 15 / 15                 |
-| CIFAR ResNets       | SGD, momentum 0.9| 0.1   | 5e-4  | cosine    | 1 epoch | 128   | 15 / 40                 |
-| ImageNet networks   | SGD, momentum 0.9| 0.01  | 5e-4  | cosine    | 1 epoch | 64    | 5 / 30                  |
+| family              | optimizer        | lr    | wd    | schedule  | warm-up | batch | augment | epochs (sample / other) |
+|---------------------|------------------|-------|-------|-----------|---------|-------|---------|-------------------------|
+| lenet (linear head) | SGD, momentum 0.9| 0.05  | 5e-4  | onecycle  | 25%     | 128   | yes     | 15 / 30                 |
+| lenet5 (RBF output) | SGD, momentum 0.9| 0.01  | 5e-4  | onecycle  | 25%     | 128   | no      | 15 / 30                 |
+| CIFAR ResNets       | SGD, momentum 0.9| 0.1   | 5e-4  | cosine    | 1 epoch | 128   | yes     | 15 / 40                 |
+| ImageNet networks   | SGD, momentum 0.9| 0.01  | 5e-4  | cosine    | 1 epoch | 64    | yes     | 5 / 30                  |
 
 The paper's LeNet-5 gets a fifth of the learning rate: its logits are negated squared distances
 to +-1 codes (hundreds in size), and at 0.05 the scaled tanh units saturate within an epoch and the
 run never recovers (measured: 14% on the sample at 0.05, 80% at 0.01).
+
+The LeNet rows were chosen on a validation split (benchmarks/validate_recipe.py: the first 50,000
+Fashion-MNIST training images for training, the last 10,000 for validation; the test set unread),
+measured 2026-11-29:
+- lenet5: random crops and flips 85.77%, none 88.95% (15 epochs): the paper's network underfits,
+  so augmentation only costs it; without weight decay 88.85%; 30 epochs 89.46%; at 30 epochs
+  lr 0.005 89.32%; lr 0.02 (with augmentation) 62.90%, saturated; batch 32 84.77%, unstable.
+- lenet5_modern: 90.97% at 15 epochs, 91.71% at 30.
 
 The CIFAR ResNet recipe follows He et al. (lr 0.1, momentum 0.9, batch 128) with a cosine schedule
 in place of the paper's steps at 50% and 75% (`--schedule step` gives those) and the weight decay
@@ -37,9 +45,9 @@ AMP_MODES = ("off", "bf16", "fp16")
 # Family -> defaults; "epochs_sample" applies when training on the embedded sample.
 RECIPES: dict[str, dict[str, Any]] = {
     "lenet": dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
-                  warmup_epochs=None, batch_size=128, epochs=15, epochs_sample=15, augment=True),
+                  warmup_epochs=None, batch_size=128, epochs=30, epochs_sample=15, augment=True),
     "lenet_rbf": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
-                      warmup_epochs=None, batch_size=128, epochs=15, epochs_sample=15, augment=True),
+                      warmup_epochs=None, batch_size=128, epochs=30, epochs_sample=15, augment=False),
     "cifar_resnet": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="cosine",
                          warmup_epochs=1.0, batch_size=128, epochs=40, epochs_sample=15, augment=True),
     "imagenet": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="cosine",
