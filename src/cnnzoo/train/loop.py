@@ -349,8 +349,7 @@ class Trainer:
                  + (", compiled" if c.compile else ""))
         self.log(f"run folder: {self.run_dir}")
         if self.resume_dir is not None:
-            self.log(f"resuming after epoch {self.epoch}" +
-                     (f" step {self.step_in_epoch}" if self.step_in_epoch else ""))
+            self.log(f"resuming {self._position()}")
 
     def _loop(self, stop: _StopFlag) -> dict[str, Any]:
         c = self.config
@@ -492,9 +491,14 @@ class Trainer:
         self.dist.all_reduce(flag)
         return bool(flag.item())
 
+    def _position(self) -> str:
+        """Where the run stands, in the same words for the stop and the resume messages."""
+        if self.step_in_epoch:
+            return f"in epoch {self.epoch + 1}, after step {self.step_in_epoch} of {self.steps_per_epoch}"
+        return f"after epoch {self.epoch}"
+
     def _interrupted(self) -> None:
-        where = f"epoch {self.epoch + 1} step {self.step_in_epoch}" if self.step_in_epoch else f"epoch {self.epoch}"
-        self.log(f"interrupted: saved a checkpoint after {where} in {self.run_dir / 'checkpoints' / 'last'}; "
+        self.log(f"interrupted: saved a checkpoint {self._position()} in {self.run_dir / 'checkpoints' / 'last'}; "
                  f"continue with `cnnzoo train --resume {self.run_dir}`")
         raise KeyboardInterrupt
 
