@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from cnnzoo.train.config import AMP_MODES
 from cnnzoo.train.loop import train
 
 GOALS = {"lenet5": 90.0, "lenet5_modern": 91.5, "resnet20": 94.0}
@@ -24,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
-    parser.add_argument("--amp", default="off", choices=("off", "bf16", "fp16"))
+    parser.add_argument("--amp", default="off", choices=AMP_MODES)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()

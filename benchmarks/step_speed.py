@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import cnnzoo
+from machine import cpu_flags, cpu_name
 
 
 def images_per_s(name: str, amp: bool, channels_last: bool, batch: int, steps: int) -> float:
@@ -55,15 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    flags = set()
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), "unknown CPU")
-    bf16_flags = sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile"}) or ["none"]
-    print(f"machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    bf16_flags = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile"}) or ["none"]
+    print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
           f"bf16 hardware: {', '.join(bf16_flags)}")
     print(f"{args.model}, batch {args.batch_size}, {args.steps} timed steps\n")
     print("| precision | layout | images/s | vs fp32 NCHW |")

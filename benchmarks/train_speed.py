@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.train.loop import train
+from machine import cpu_name
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 BATCH = 128
@@ -112,8 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     macs = cnnzoo.summary("lenet5").total_macs
     peak = matmul_peak_gflops()
     with tempfile.TemporaryDirectory() as tmp:

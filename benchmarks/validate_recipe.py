@@ -53,7 +53,7 @@ def main() -> None:
     print(f"\nvalidation ({len(val_set):,} held-out training images), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     print(f"| {args.model} | epochs {r['epochs']} | lr {args.lr or 'recipe'} | wd {args.weight_decay if args.weight_decay is not None else 'recipe'} "
-          f"| batch {r['batch_size'] if 'batch_size' in r else args.batch_size or 'recipe'} "
+          f"| batch {args.batch_size or 'recipe'} "
           f"| augment {'recipe' if args.augment is None else 'off'} | validation top-1 {r['top1']:.2f}% |")
 
 

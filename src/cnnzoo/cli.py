@@ -163,8 +163,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crops (and flips where they make sense); default: the recipe's")
     p.add_argument("--image-size", type=int, help="input size, where the architecture allows it")
-    p.add_argument("--amp", choices=AMP_MODES, default="off", help="mixed precision: bf16 on a GPU or a CPU with AVX-512 BF16/AMX "
-                   "(about 2x faster for resnet20 on such a CPU), fp16 on a GPU")
+    p.add_argument("--amp", choices=AMP_MODES, default="off",
+                   help="mixed precision: bf16 on a GPU or on a CPU with AVX-512 BF16/AMX (about 2x "
+                   "faster for resnet20 on such a CPU), fp16 on a GPU")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--seed", type=int, default=0)
