@@ -6,7 +6,8 @@ The recipes in src/cnnzoo/train/config.py are chosen with this script; benchmark
 reports the chosen recipe once on the test set.
 
 Run: .venv/bin/python benchmarks/validate_recipe.py lenet5 [--epochs N] [--lr LR] [--batch-size B]
-         [--weight-decay WD] [--no-augment] [--amp bf16] [--channels-last] [--holdout 10000]
+         [--weight-decay WD] [--optimizer sgd|adamw] [--schedule S] [--label-smoothing E]
+         [--augment | --no-augment] [--amp bf16] [--channels-last] [--holdout 10000]
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 
 from cnnzoo.data import load_dataset
 from cnnzoo.data.base import ArrayDataset
+from cnnzoo.train.config import OPTIMIZERS, SCHEDULES
 from cnnzoo.train.loop import train
 
 
@@ -39,6 +41,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS)
+    parser.add_argument("--schedule", choices=SCHEDULES)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--augment", dest="augment", action="store_const", const=True)
     parser.add_argument("--no-augment", dest="augment", action="store_const", const=False)
     parser.add_argument("--amp", default="off", choices=("off", "bf16"))
     parser.add_argument("--channels-last", action="store_true")
@@ -48,13 +54,15 @@ def main() -> None:
     train_set, val_set = split_train(args.holdout)
     out = Path(args.out or tempfile.mkdtemp(prefix="cnnzoo-validate-"))
     r = train(args.model, dataset="fashion-mnist", datasets=(train_set, val_set), epochs=args.epochs,
-              batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, augment=args.augment, amp=args.amp,
+              batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, optimizer=args.optimizer,
+              schedule=args.schedule, label_smoothing=args.label_smoothing, augment=args.augment, amp=args.amp,
               channels_last=args.channels_last, out=str(out / args.model), quiet=False, progress=False)
     print(f"\nvalidation ({len(val_set):,} held-out training images), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    print(f"| {args.model} | epochs {r['epochs']} | lr {args.lr or 'recipe'} | wd {args.weight_decay if args.weight_decay is not None else 'recipe'} "
-          f"| batch {args.batch_size or 'recipe'} "
-          f"| augment {'recipe' if args.augment is None else 'off'} | validation top-1 {r['top1']:.2f}% |")
+    print(f"| {args.model} | epochs {r['epochs']} | {args.optimizer or 'recipe'} | {args.schedule or 'recipe'} "
+          f"| lr {args.lr or 'recipe'} | wd {args.weight_decay if args.weight_decay is not None else 'recipe'} "
+          f"| batch {args.batch_size or 'recipe'} | smoothing {args.label_smoothing} "
+          f"| augment {'recipe' if args.augment is None else 'on' if args.augment else 'off'} | validation top-1 {r['top1']:.2f}% |")
 
 
 if __name__ == "__main__":

@@ -48,12 +48,15 @@ def test_recipes_fill_unset_fields_and_bad_values_are_option_errors():
     assert TrainConfig("lenet5_modern", lr=0.2).resolved().lr == 0.2  # explicit values win
     c = TrainConfig("lenet5").resolved()
     assert c.warmup_epochs == pytest.approx(0.25 * c.epochs)  # one-cycle: first quarter
-    # The LeNet recipes chosen on the validation split (config.py): the paper's network without
-    # augmentation, both 30 epochs on a full data set and 15 on the embedded sample.
+    # The LeNet recipes chosen on the validation split (config.py): on a full data set the paper's
+    # network trains 100 epochs of batch 64 with augmentation; on the embedded sample a short run
+    # without it (the sample's entry).
     paper, modern = (TrainConfig(m, dataset="fashion-mnist").resolved() for m in ("lenet5", "lenet5_modern"))
-    assert (paper.augment, paper.lr, paper.epochs) == (False, 0.01, 30)
-    assert (modern.augment, modern.lr, modern.epochs) == (True, 0.05, 30)
-    assert (c.augment, c.epochs) == (False, 15)
+    assert (paper.augment, paper.lr, paper.batch_size, paper.epochs) == (True, 0.01, 64, 100)
+    assert (modern.augment, modern.lr, modern.batch_size, modern.epochs) == (True, 0.05, 128, 30)
+    assert (c.augment, c.batch_size, c.epochs) == (False, 128, 15)
+    assert TrainConfig("resnet20").resolved().epochs == 15
+    assert TrainConfig("alexnet").resolved().epochs == 5
     assert TrainConfig("lenet5", dataset="fashion-mnist", augment=True).resolved().augment is True
     for bad in (dict(epochs=0), dict(lr=-1.0), dict(label_smoothing=1.0), dict(schedule="linear"),
                 dict(momentum=1.5), dict(amp="fp8")):
