@@ -4,7 +4,7 @@
    5x5; C3 dense here, as PartialConv2d runs it) timed alone: forward, and forward + backward (C1 needs
    no input gradient, as in training), with PyTorch's convolution against the same arithmetic
    written as im2col (unfold + matmul).
-2. torch.profiler over whole training steps of `cnnzoo.create_model("lenet5")` (forward,
+2. torch.profiler over whole training steps of lenet5 (step_speed.py's step: forward,
    cross-entropy, backward, SGD with momentum), the top operators by own time.
 
 Run: .venv/bin/python benchmarks/lenet5_step_profile.py [--batch-size 64] [--threads N]
@@ -12,26 +12,19 @@ Run: .venv/bin/python benchmarks/lenet5_step_profile.py [--batch-size 64] [--thr
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-import cnnzoo
 from machine import cpu_name
+from step_speed import seconds_per_call, training_step
 
 CONVS = {"c1": (1, 6, 32), "c3": (6, 16, 14), "c5": (16, 120, 5)}  # in, out, input side (5x5 kernels)
 
 
-def ms_per_call(fn: Callable[[], object], calls: int = 200) -> float:
-    for _ in range(10):
-        fn()
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls * 1e3
+def ms(fn: Callable[[], object]) -> float:
+    return 1e3 * seconds_per_call(fn, calls=200, warmup=10)
 
 
 def conv_rows(batch: int) -> list[tuple[str, float, float, float]]:
@@ -51,25 +44,15 @@ def conv_rows(batch: int) -> list[tuple[str, float, float, float]]:
             y = w.view(cout, -1) @ F.unfold(x, 5) + b.view(1, -1, 1)
             torch.autograd.grad(y, wrt, grad.view(batch, cout, -1))
 
-        rows.append((name, ms_per_call(lambda: F.conv2d(x, w, b)), ms_per_call(conv_step),
-                     ms_per_call(im2col_step)))
+        rows.append((name, ms(lambda: F.conv2d(x, w, b)), ms(conv_step), ms(im2col_step)))
     return rows
 
 
 def profile_table(batch: int, steps: int = 50) -> tuple[float, str]:
     from torch.profiler import ProfilerActivity, profile
 
-    torch.manual_seed(0)
-    model = cnnzoo.create_model("lenet5").train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x, y = torch.randn(batch, 1, 32, 32), torch.randint(0, 10, (batch,))
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
-        optimizer.step()
-
-    step_ms = ms_per_call(step, calls=steps)
+    step = training_step("lenet5", batch)  # the same step as step_speed.py's fp32 NCHW row
+    step_ms = 1e3 * seconds_per_call(step, calls=steps, warmup=10)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             step()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Callable
 
 import torch
 from torch import nn
@@ -22,7 +23,9 @@ import cnnzoo
 from machine import cpu_flags, cpu_name
 
 
-def images_per_s(name: str, amp: bool, channels_last: bool, compiled: bool, batch: int, steps: int) -> float:
+def training_step(name: str, batch: int, amp: bool = False, channels_last: bool = False,
+                  compiled: bool = False) -> Callable[[], None]:
+    """One SGD training step of a fresh `name` on a ready batch of random grey images."""
     torch.manual_seed(0)
     info = cnnzoo.model_info(name)
     channels, size = 1, info.input_size[-1]  # Fashion-MNIST: grey images, fed through in_channels
@@ -43,12 +46,21 @@ def images_per_s(name: str, amp: bool, channels_last: bool, compiled: bool, batc
         nn.functional.cross_entropy(logits.float(), y).backward()
         optimizer.step()
 
-    for _ in range(3):
-        step()
+    return step
+
+
+def seconds_per_call(fn: Callable[[], object], calls: int, warmup: int = 3) -> float:
+    """Mean wall time of `fn` after `warmup` untimed calls (where torch.compile compiles)."""
+    for _ in range(warmup):
+        fn()
     start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch / (time.perf_counter() - start)
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def images_per_s(name: str, amp: bool, channels_last: bool, compiled: bool, batch: int, steps: int) -> float:
+    return batch / seconds_per_call(training_step(name, batch, amp, channels_last, compiled), steps)
 
 
 def main() -> None:

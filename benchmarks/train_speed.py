@@ -34,6 +34,7 @@ import cnnzoo
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.loop import train
 from machine import cpu_name
+from step_speed import seconds_per_call, training_step
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
@@ -89,20 +90,7 @@ def torchrun_images_per_s(out: Path, nproc: int, batch: int) -> float:
 
 def model_step_images_per_s(batch: int, steps: int = 50) -> float:
     """The ceiling: forward, backward and SGD step on one ready batch tensor, no data work."""
-    torch.manual_seed(0)
-    model = cnnzoo.create_model("lenet5").train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x, y = torch.randn(batch, 1, 32, 32), torch.randint(0, 10, (batch,))
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        optimizer.step()
-
-    for _ in range(5):
-        step()
-    return steps * batch / _timed(lambda: [step() for _ in range(steps)])
+    return batch / seconds_per_call(training_step("lenet5", batch), steps, warmup=5)
 
 
 def main() -> None:
