@@ -45,6 +45,17 @@ class ModelInfo:
     top5_error_note: str = ""
     fixed_size: bool = True  # True: only input_size works (fully connected head on a fixed map)
     defaults: dict[str, Any] = field(default_factory=dict)  # options the builder is called with
+    # How data reaches the network (read by data/ and train/ instead of checking family names):
+    # input_fit: "pad" centres smaller images in the input as the paper did (LeNet-5's 28 -> 32),
+    #   "resize" resizes to the input size (shorter side, then centre crop).
+    input_fit: str = "resize"
+    # input_scaling: "standardize" (the training set's mean/std) or "lenet" (LeNet-5's own scaling
+    #   of grey images: background -0.1, ink 1.175).
+    input_scaling: str = "standardize"
+    # recipe: the training recipe family (train/config.py RECIPES); recipe_by_option overrides it
+    #   for builder options that change the network's training needs, as ((key, value, recipe), ...).
+    recipe: str = "imagenet"
+    recipe_by_option: tuple[tuple[str, Any, str], ...] = ()
 
 
 @dataclass(frozen=True)

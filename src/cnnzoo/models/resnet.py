@@ -378,13 +378,13 @@ for _depth, _params, _macs, _err in _CIFAR:
     _n = CIFAR_BLOCKS[_depth]
     register(ModelInfo(
         name=f"resnet{_depth}", input_size=(3, 32, 32), num_classes=10, params=_params, macs=_m,
-        macs_tolerance=_tol,
+        macs_tolerance=_tol, recipe="cifar_resnet",
         description=f"ResNet-{_depth} (CIFAR-10, n={_n}, shortcut A): paper test error {_err}%",
         **_COMMON), _cifar_builder(_depth))
 for _depth, _params, _macs, _err in _CIFAR[:5]:  # plain nets: 20..110 (Fig. 6)
     _m, _tol = _rounded(_macs)
     register(ModelInfo(
         name=f"plain{_depth}", input_size=(3, 32, 32), num_classes=10, params=_params, macs=_m,
-        macs_tolerance=_tol,
+        macs_tolerance=_tol, recipe="cifar_resnet",
         description=f"plain-{_depth} (CIFAR-10): resnet{_depth} without shortcuts (Fig. 6)",
         defaults=dict(shortcut="none"), **_COMMON), _cifar_builder(_depth))
