@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up .venv in the repository root: PyTorch, cnnzoo (editable) and its test tools.
 # torch 2.14.1 + torchvision 0.29.1 are what the tests' oracles (torchvision, torchinfo, captum)
-# are checked against; cnnzoo itself needs only torch at run time.
+# are checked against; cnnzoo itself needs only torch, numpy, safetensors, pillow and matplotlib at
+# run time. The test extra adds the oracles, hypothesis, the optional runtimes (ONNX Runtime,
+# OpenVINO), playwright, ruff and mypy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
