@@ -1,21 +1,49 @@
 """cnnzoo: the classic CNNs (LeNet-5 to ResNet) as their papers describe them, and the tools
-people use with them. This module is the public API and nothing else."""
+people use with them. This module is the public API and nothing else.
+
+Names are imported on first use, so `import cnnzoo` (and the command line's `--help` and `list`)
+does not import torch; `cnnzoo.create_model(...)` does.
+"""
 from __future__ import annotations
 
-from .analysis import compare, summary
-from .errors import CnnzooError
-from .interop import from_torchvision
-from .registry import ModelInfo, create_model, list_models, model_info
-from . import train  # callable: cnnzoo.train("lenet5", ...); also the package cnnzoo.train.*
-from .train import TrainConfig, evaluate, predict
-from .train import load_model as load_checkpoint
-from .visualize import (deconv, feature_maps, filter_evolution, layer_filters, load_image,
-                        occlusion, top_activations)
+import importlib
+from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__  # the one version (pyproject.toml reads it from there too)
 
-__all__ = [
-    "CnnzooError", "ModelInfo", "compare", "create_model", "from_torchvision", "list_models", "model_info",
-    "deconv", "feature_maps", "filter_evolution", "layer_filters", "load_image", "occlusion",
-    "summary", "top_activations", "train", "TrainConfig", "evaluate", "load_checkpoint", "predict",
-]
+# public name -> the module that defines it
+_LAZY = {
+    "CnnzooError": "errors",
+    "ModelInfo": "registry", "create_model": "registry", "list_models": "registry",
+    "model_info": "registry",
+    "summary": "analysis.summary", "compare": "analysis.compare",
+    "from_torchvision": "interop",
+    "TrainConfig": "train", "evaluate": "train", "predict": "train",
+    "deconv": "visualize", "feature_maps": "visualize", "filter_evolution": "visualize",
+    "layer_filters": "visualize", "load_image": "visualize", "occlusion": "visualize",
+    "top_activations": "visualize",
+}
+# public name -> (module, attribute) where the names differ
+_RENAMED = {"load_checkpoint": ("train", "load_model")}
+# subpackages reachable as attributes (cnnzoo.train is callable: cnnzoo.train("lenet5", ...))
+_SUBMODULES = ("analysis", "claims", "data", "export", "interop", "models", "train", "visualize")
+
+__all__ = sorted([*_LAZY, *_RENAMED, "train", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _RENAMED:
+        module, attribute = _RENAMED[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,25 +1,344 @@
 """The command line: parses arguments and calls the library; nothing else lives here.
 
-Each command is a function `cmd_<name>(args) -> int` plus an `add_<name>(subparsers)` that declares
-its arguments. User errors (CnnzooError, bad flags) print one line on stderr and exit 2 or 1;
-anything else is a bug and keeps its traceback.
+One vocabulary: every flag of every subcommand is drawn from `FLAGS` (name, validator, help,
+default), so `--top` means "the K strongest" everywhere, `--out` is where results go, `--input`
+is the input size, `--format` picks the printed format and `--device`/`--threads` say where
+tensors run. Old spellings (`DEPRECATED`) keep working for one release and say so on stderr.
+
+Numbers are validated by their flag's type function (cnnzoo.checks) while the command line is
+parsed, before anything runs or is written: a bad value is one line on stderr and exit status 2.
+User errors found later (CnnzooError) are one line and exit status 1; anything else is a bug and
+keeps its traceback. Bare `cnnzoo` prints the help and exits 0.
+
+Start-up: nothing here imports torch. Only the chosen subcommand's arguments are declared
+(`build_parser(only=...)`), and `cnnzoo list` reads the torch-free catalog (catalog.json,
+written from the registry by `write_catalog()` and tested equal to it).
 """
+# PYTHON_ARGCOMPLETE_OK
 from __future__ import annotations
 
 import argparse
+import builtins
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
 
-from .errors import CnnzooError
+from . import checks
+from ._version import __version__
+from .errors import CnnzooError, OptionError
+
+DESCRIPTION = """\
+cnnzoo: the classic convolutional networks (LeNet-5, AlexNet, ZFNet, VGG, GoogLeNet, ResNet)
+as their papers describe them, and the tools to look inside, train, evaluate and visualise them."""
+
+EXAMPLES = """\
+examples:
+  cnnzoo list 'resnet*'                          the ResNets with paper, year, parameters, MACs
+  cnnzoo summary lenet5                          layer by layer, with the output-size arithmetic
+  cnnzoo compare resnet18 plain18 --format json  side by side, machine-readable
+  cnnzoo train lenet5 --out runs/l5              train on the embedded Fashion-MNIST sample
+  cnnzoo eval runs/l5                            top-1, top-5, per class, confusion matrix
+  cnnzoo predict runs/l5 IMAGE.png --top 3       the 3 most probable classes of a picture
+  cnnzoo visualize filters runs/l5 --out f.png   what the first layer learned
+
+`cnnzoo COMMAND --help` shows a command's flags. Exit status: 0 on success, 1 for a problem
+found while running, 2 for a bad command line (both say what to do in one line on stderr)."""
+
+CATALOG = Path(__file__).with_name("catalog.json")
+
+
+# --- the vocabulary ------------------------------------------------------------------------------
+def _typed(kind: type, check: Callable[..., Any], **bounds: Any) -> Callable[[str], Any]:
+    """An argparse type: text -> number, then the range check of cnnzoo.checks."""
+    word = "whole number" if kind is int else "number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {word}, got {text!r}") from None
+        try:
+            return check("value", value, **bounds)
+        except OptionError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = f"{check.__name__}{bounds or ''}"
+    return parse
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """'3,224,224', '224,224' or '224' (C,H,W; the model's channels where omitted)."""
+    try:
+        values = checks.int_list("value", text.replace("x", ","))
+    except OptionError as e:
+        raise argparse.ArgumentTypeError(f"{e}; write C,H,W, e.g. 3,224,224") from None
+    if not 1 <= len(values) <= 3:
+        raise argparse.ArgumentTypeError(f"write C,H,W (or H,W or one side), got {text!r}")
+    checks.int_list("value", values, minimum=1)
+    if max(values) > 16384:
+        raise argparse.ArgumentTypeError(f"sizes must be at most 16384, got {text!r}")
+    return values
+
+
+def _indices(text: str) -> tuple[int, ...]:
+    """'0,1,2': channel indices."""
+    try:
+        return checks.int_list("value", text, minimum=0)
+    except OptionError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _limit(text: str) -> int | None:
+    """A positive count of images, or 'all' (None)."""
+    if text.strip().lower() == "all":
+        return None
+    return _COUNT(text)
+
+
+def _key_value(text: str) -> str:
+    key, sep, _ = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"write KEY=VALUE, e.g. shortcut=A, got {text!r}")
+    return text
+
+
+def _augment(text: str) -> str:
+    parts = [p.strip() for p in text.lower().split(",")]
+    if parts == ["none"] or (parts and set(parts) <= {"crop", "flip"} and len(set(parts)) == len(parts)):
+        return ",".join(parts)
+    raise argparse.ArgumentTypeError(f"write crop,flip | crop | flip | none, got {text!r}")
+
+
+def _device(text: str) -> str:
+    if text == "auto" or text == "cpu" or text == "mps" or text == "cuda" or (
+            text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"write auto, cpu, cuda, cuda:N or mps, got {text!r}")
+
+
+_COUNT = _typed(int, checks.positive_int, maximum=10**6)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag of the vocabulary: the same name, validator and meaning in every subcommand."""
+
+    name: str                       # --name
+    help: str
+    type: Callable[[str], Any] | None = None
+    metavar: str | None = None
+    default: Any = None
+    action: str | builtins.type[argparse.Action] | None = None  # store_true, append, ...
+    choices: tuple[str, ...] | None = None
+    nargs: str | None = None
+    const: Any = None
+
+
+FLAGS: dict[str, Flag] = {f.name: f for f in [
+    # what to run on
+    Flag("--model", "a registered model (see `cnnzoo list`), built with random weights unless "
+         "--weights is given", metavar="NAME"),
+    Flag("--weights", "pretrained weights for --model: 'torchvision' (from torch's hub cache) "
+         "or a weight FILE", metavar="torchvision|FILE"),
+    Flag("--option", "a model option, e.g. shortcut=A (repeatable; `cnnzoo summary NAME` "
+         "lists them)", _key_value, "KEY=VALUE", action="append"),
+    Flag("--input", "input size as C,H,W (or H,W, or one side)", _sizes, "C,H,W"),
+    Flag("--dataset", "data set: sample, fashion-mnist, mnist, cifar10, cifar100, imagefolder",
+         metavar="NAME"),
+    Flag("--data-dir", "folder holding a local copy of the data set", metavar="DIR"),
+    Flag("--split", "which split", choices=("test", "train"), default="test"),
+    Flag("--image", "a picture file of any size and mode (PNG, JPEG, ...)", metavar="IMAGE"),
+    Flag("--fit", "resize the whole picture, or scale it and cut the centre",
+         choices=("resize", "crop"), default="resize"),
+    Flag("--layer", "a layer name, e.g. conv5 (`cnnzoo summary NAME` lists them)", metavar="NAME"),
+    Flag("--channel", "one feature map (channel index)", _typed(int, checks.integer, minimum=0),
+         "K"),
+    Flag("--channels", "these feature maps (channel indices)", _indices, "C1,C2,..."),
+    # how many, and where results go
+    Flag("--top", "how many of the strongest (classes, channels, maps or filters)", _COUNT, "K"),
+    Flag("--limit", "look at the first N images only ('all': every image)", _limit, "N|all"),
+    Flag("--batch-size", "images per batch", _COUNT, "N"),
+    Flag("--out", "where to write the result", metavar="PATH"),
+    Flag("--format", "what to print", choices=("table", "json")),
+    # where tensors run
+    Flag("--device", "where tensors run: auto (a GPU if there is one), cpu, cuda, cuda:N, mps",
+         _device, "DEVICE", default="auto"),
+    Flag("--threads", "CPU threads for PyTorch (default: $OMP_NUM_THREADS if set, else "
+         "PyTorch's choice)", _typed(int, checks.positive_int, maximum=1024), "N"),
+    Flag("--fast", "run the model through cnnzoo's fast inference path (same numbers, faster)",
+         action="store_true"),
+    Flag("--runtime", "the fast path's runtime: auto, eager, compile, onnxruntime, openvino",
+         metavar="NAME"),
+    # summary
+    Flag("--depth", "show blocks deeper than N name levels as one row", _COUNT, "N"),
+    Flag("--train", "training mode (GoogLeNet's auxiliary heads run)", action="store_true"),
+    Flag("--paper", "add the figures the paper prints, row by row, with the differences",
+         action="store_true"),
+    Flag("--reference", "ratios to this model", metavar="NAME", default="alexnet"),
+    # train
+    Flag("--resume", "continue the run in DIR exactly where it stopped (or extend it with "
+         "--epochs)", metavar="DIR"),
+    Flag("--epochs", "epochs to train", _COUNT, "N"),
+    Flag("--optimizer", "optimizer", choices=("sgd", "adamw")),
+    Flag("--lr", "peak learning rate", _typed(float, checks.positive_float, maximum=100.0), "LR"),
+    Flag("--momentum", "SGD momentum (AdamW's beta1)",
+         _typed(float, checks.real, minimum=0.0, below=1.0), "M"),
+    Flag("--weight-decay", "weight decay", _typed(float, checks.real, minimum=0.0, maximum=10.0),
+         "WD"),
+    Flag("--schedule", "learning-rate schedule", choices=("step", "cosine", "onecycle", "constant")),
+    Flag("--warmup-epochs", "linear warm-up length in epochs",
+         _typed(float, checks.real, minimum=0.0, maximum=1e6), "E"),
+    Flag("--label-smoothing", "label smoothing", _typed(float, checks.real, minimum=0.0, below=1.0),
+         "S", default=0.0),
+    Flag("--augment", "batch augmentation: crop,flip | crop | flip | none", _augment,
+         "SPEC"),
+    Flag("--amp", "mixed precision: bf16 on a GPU or on a CPU with AVX-512 BF16/AMX (about 2x "
+         "faster for resnet20 on such a CPU), fp16 on a GPU", choices=("off", "bf16", "fp16"),
+         default="off"),
+    Flag("--channels-last", "channels-last memory format", action="store_true"),
+    Flag("--compile", "torch.compile the model", action="store_true"),
+    Flag("--seed", "random seed", _typed(int, checks.integer, minimum=0, maximum=2**64 - 1), "N",
+         default=0),
+    Flag("--deterministic", "deterministic algorithms (slower)", action="store_true"),
+    Flag("--eval-every", "evaluate on the test split every N epochs (and after the last)", _COUNT,
+         "N", default=1),
+    Flag("--keep-epochs", "per-epoch checkpoints to keep (default: all)", _COUNT, "N"),
+    Flag("--tensorboard", "also log to TensorBoard (DIR/tensorboard)", action="store_true"),
+    # visualize
+    Flag("--whole-map", "keep the whole feature map instead of its strongest unit",
+         action="store_true"),
+    Flag("--size", "the grey square's side in input pixels", _COUNT, "PX"),
+    Flag("--stride", "the grey square's step in input pixels", _COUNT, "PX"),
+    Flag("--target", "class index or name to follow (default: the prediction)", metavar="CLASS"),
+]}
+
+
+@dataclass(frozen=True)
+class Deprecated:
+    """An old spelling kept for one release: stores into the new flag's place, with a notice."""
+
+    name: str
+    replacement: str          # what to write instead, shown in the notice
+    dest: str
+    value: Any = None         # stored as is (nargs=0), or None: the argument, parsed by `type`
+    type: Callable[[str], Any] | None = None
+
+
+DEPRECATED: dict[str, Deprecated] = {d.name: d for d in [
+    Deprecated("--json", "--format json", "format", value="json"),
+    Deprecated("--confusion", "--out", "out"),
+    Deprecated("--image-size", "--input", "input", type=lambda t: (_COUNT(t),)),
+    Deprecated("--num-channels", "--top", "top", type=_COUNT),
+    Deprecated("--count", "--top", "top", type=_COUNT),
+    Deprecated("--no-augment", "--augment none", "augment", value="none"),
+]}
+# In these commands --limit is the old name of --top (featuremaps: "show at most N maps").
+_LIMIT_MEANT_TOP = "featuremaps"
+
+
+class _DeprecatedAction(argparse.Action):
+    def __init__(self, option_strings: list[str], dest: str, spelling: Deprecated, **kwargs: Any):
+        self.spelling = spelling
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        old = self.spelling
+        print(f"cnnzoo: warning: {option_string} is deprecated and will be removed in the next "
+              f"release; write {old.replacement}", file=sys.stderr)
+        setattr(namespace, self.dest, old.value if self.nargs == 0 else values)
+
+
+class _AugmentAction(argparse.Action):
+    """--augment SPEC; a bare --augment (the old on/off switch) means the recipe's, with a notice."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if values is None:
+            print("cnnzoo: warning: --augment without a value is deprecated and will be removed in "
+                  "the next release; write --augment crop,flip | crop | flip | none",
+                  file=sys.stderr)
+            values = True
+        setattr(namespace, self.dest, values)
+
+
+def add_flag(parser: Any, name: str, **overrides: Any) -> argparse.Action:
+    """Declare FLAGS[name] on a parser (or group). Only help, metavar, default, choices and
+    required may be specialised by a command: the validator is the vocabulary's."""
+    allowed = {"help", "metavar", "default", "choices", "required"}
+    if set(overrides) - allowed:
+        raise TypeError(f"{name}: only {sorted(allowed)} may be overridden")
+    flag = FLAGS[name]
+    kwargs: dict[str, Any] = dict(help=flag.help, default=flag.default)
+    for key in ("type", "metavar", "choices", "nargs", "const"):
+        if getattr(flag, key) is not None:
+            kwargs[key] = getattr(flag, key)
+    if flag.action is not None:
+        kwargs["action"] = flag.action
+        if flag.action in ("store_true",):
+            kwargs.pop("default")
+    kwargs.update(overrides)
+    action = parser.add_argument(flag.name, **kwargs)
+    action.vocabulary = name  # read by the vocabulary tests
+    return action
+
+
+def add_deprecated(parser: Any, name: str,
+                   type: Callable[[str], Any] | None = None) -> argparse.Action:
+    """Declare the old spelling DEPRECATED[name] (hidden from --help)."""
+    old = DEPRECATED[name]
+    kwargs: dict[str, Any] = dict(dest=old.dest, spelling=old, help=argparse.SUPPRESS,
+                                  default=argparse.SUPPRESS)
+    if old.value is not None:
+        kwargs["nargs"] = 0
+    else:
+        kwargs["type"] = type or old.type
+    action = parser.add_argument(old.name, action=_DeprecatedAction, **kwargs)
+    action.vocabulary = f"deprecated:{name}"
+    return action
+
+
+def _formats(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str,
+             what: str = "what to print") -> None:
+    add_flag(parser, "--format", choices=choices, default=default, help=what)
+    add_deprecated(parser, "--json")
+
+
+def _runs_tensors(parser: argparse.ArgumentParser, fast: bool = False) -> None:
+    add_flag(parser, "--device")
+    add_flag(parser, "--threads")
+    if fast:
+        add_flag(parser, "--fast")
+        add_flag(parser, "--runtime")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each flag's default where there is one, and keeps the examples' line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and "default" not in text
+                and not (default is None or default is False or default is argparse.SUPPRESS)):
+            text += " (default: %(default)s)"
+        return text
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
         print(f"cnnzoo: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
 
 
+# --- list ---------------------------------------------------------------------------------------
 def _human(n: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= scale:
@@ -27,32 +346,61 @@ def _human(n: float) -> str:
     return str(int(n))
 
 
-# --- list ---------------------------------------------------------------------------------
-def add_list(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="every model with paper, year, input, parameters and MACs")
+LIST_FIELDS = ("name", "family", "paper", "url", "year", "input_size", "num_classes",
+               "description", "params", "macs")
+
+
+def catalog_from_registry() -> list[dict[str, Any]]:
+    """What `cnnzoo list` shows, from the live registry (imports torch and every model family)."""
+    from .registry import list_models, model_info
+
+    rows = []
+    for name in list_models():
+        info = model_info(name)
+        row = {k: getattr(info, k) for k in LIST_FIELDS}
+        row["input_size"] = list(row["input_size"])
+        rows.append(row)
+    return rows
+
+
+def write_catalog(path: str | Path = CATALOG) -> Path:
+    """Regenerate catalog.json after changing a registration (a test checks it is current)."""
+    path = Path(path)
+    path.write_text(json.dumps(catalog_from_registry(), indent=1) + "\n")
+    return path
+
+
+def read_catalog() -> list[dict[str, Any]]:
+    """The registry's facts without importing torch (from catalog.json; live if it is missing)."""
+    try:
+        return json.loads(CATALOG.read_text())
+    except FileNotFoundError:
+        return catalog_from_registry()
+
+
+def add_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.set_defaults(func=cmd_list)
+    _formats(p, ("table", "json"), "table")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .registry import list_models, model_info
+    import fnmatch
 
-    names = list_models(args.pattern)
-    if not names:
+    infos = [i for i in read_catalog() if fnmatch.fnmatchcase(i["name"], args.pattern)]
+    if not infos:
         raise CnnzooError(f"no model matches {args.pattern!r}: run `cnnzoo list` to see them all")
-    infos = [model_info(n) for n in names]
     if args.format == "json":
-        rows = [dict(name=i.name, family=i.family, year=i.year, paper=i.paper, url=i.url,
-                     input="x".join(map(str, i.input_size)), num_classes=i.num_classes,
-                     params=i.params, macs=i.macs, description=i.description) for i in infos]
-        print(json.dumps(rows, indent=2))
+        records = [dict(name=i["name"], family=i["family"], year=i["year"], paper=i["paper"],
+                     url=i["url"], input="x".join(map(str, i["input_size"])),
+                     num_classes=i["num_classes"], params=i["params"], macs=i["macs"],
+                     description=i["description"]) for i in infos]
+        print(json.dumps(records, indent=2))
         return 0
     header = ("model", "paper", "year", "input", "params", "MACs", "description")
     # the authors, as the paper's title in ModelInfo ends with them in parentheses
-    rows = [(i.name, i.paper.rsplit("(", 1)[-1].rstrip(")"), str(i.year), "x".join(map(str, i.input_size)),
-             f"{i.params:,}" if i.params else "-", _human(i.macs) if i.macs else "-",
-             i.description) for i in infos]
+    rows = [(i["name"], i["paper"].rsplit("(", 1)[-1].rstrip(")"), str(i["year"]),
+             "x".join(map(str, i["input_size"])), f"{i['params']:,}" if i["params"] else "-",
+             _human(i["macs"]) if i["macs"] else "-", i["description"]) for i in infos]
     widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header) - 1)]
     for r in [header, *rows]:
         print("  ".join(c.ljust(w) if k != 4 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths)))
@@ -61,50 +409,35 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- visualize ----------------------------------------------------------------------------
-def add_visualize(sub: argparse._SubParsersAction) -> None:
-    from .visualize.command import add_arguments
-
-    p = sub.add_parser("visualize", help="DeconvNet projections, top-9 activations, filters, "
-                       "feature maps, occlusion, filter evolution (PNG)")
-    add_arguments(p)
-    p.set_defaults(func=cmd_visualize)
-
-
-def cmd_visualize(args: argparse.Namespace) -> int:
-    from .visualize.command import run
-
-    return run(args)
-
-
-# --- summary / compare -------------------------------------------------------------------
-def add_summary(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("summary", help="layer by layer: shapes with their arithmetic, parameters, "
-                       "MACs, receptive field, memory")
+# --- summary / compare --------------------------------------------------------------------------
+def add_summary(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="a registered model (see `cnnzoo list`)")
-    p.add_argument("--input", metavar="C,H,W", help="input size (default: the model's own)")
-    p.add_argument("--depth", type=int, metavar="N", help="show blocks deeper than N name levels as one row")
-    p.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table")
-    p.add_argument("--train", action="store_true", help="training mode (GoogLeNet's aux heads run)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a model option, e.g. shortcut=A")
-    p.set_defaults(func=cmd_summary)
+    add_flag(p, "--input", help="input size as C,H,W (or H,W, or one side; default: the model's own)")
+    add_flag(p, "--depth")
+    _formats(p, ("table", "markdown", "json", "csv"), "table")
+    add_flag(p, "--train")
+    add_flag(p, "--option")
+    if _exists("analysis.paper"):
+        add_flag(p, "--paper")
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from .analysis.summary import format_summary
 
-    print(format_summary(args.name, args.input, args.depth, args.format, args.train, args.option))
+    if getattr(args, "paper", False):
+        from .analysis.paper import format_paper
+
+        print(format_paper(args.name, args.format))
+        return 0
+    print(format_summary(args.name, args.input, args.depth, args.format, args.train, args.option or ()))
     return 0
 
 
-def add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="models side by side with ratios to a reference "
-                       "(default: the lineage LeNet-5 to ResNet-152)")
+def add_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="registered models (default: the lineage)")
-    p.add_argument("--input", metavar="C,H,W", help="one input size for all (default: each model's own)")
-    p.add_argument("--reference", default="alexnet", metavar="NAME", help="ratios to this model")
-    p.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table")
-    p.set_defaults(func=cmd_compare)
+    add_flag(p, "--input", help="one input size for all, C,H,W (default: each model's own)")
+    add_flag(p, "--reference")
+    _formats(p, ("table", "markdown", "json", "csv"), "table")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -114,156 +447,267 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- train / eval / predict -----------------------------------------------------------------
-def _option_value(text: str):
-    """KEY=VALUE model options: numbers, true/false and none are parsed, the rest kept as text."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
+# --- train / eval / predict ---------------------------------------------------------------------
+TRAIN_EPILOG = """\
+Every flag left unset comes from the model family's recipe, chosen on a validation split
+(src/cnnzoo/train/config.py); `cnnzoo train MODEL` prints the resolved values in its banner.
+
+{recipes}
+
+examples:
+  cnnzoo train lenet5 --out runs/l5                        the embedded sample (offline, seconds)
+  cnnzoo train resnet20 --dataset cifar10 --epochs 40
+  cnnzoo train lenet5 --dataset imagefolder --data-dir DIR --augment crop
+  cnnzoo train --resume runs/l5 --epochs 30                continue, or extend a finished run"""
+
+
+def _recipe_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    return {True: "crop,flip", False: "none"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+
+
+class _TrainParser(_Parser):
+    """Renders the recipe table only when help is asked for (it needs the training package)."""
+
+    def format_help(self) -> str:
+        from .train.config import RECIPES
+
+        keys = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs",
+                "batch_size", "epochs", "augment")
+        head = ["recipe"] + [k.replace("_", "-") for k in keys]
+        rows = [[name] + [_recipe_value(r.get(k)) for k in keys] for name, r in RECIPES.items()]
+        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+        table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
+                          for row in [head, *rows])
+        self.epilog = TRAIN_EPILOG.format(recipes="recipes (--epochs etc. on the embedded sample "
+                                          "differ: see config.py's 'sample' entries):\n" + table)
+        return super().format_help()
+
+
+def add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="a registered model (see `cnnzoo list`); omit it "
+                   "with --resume")
+    add_flag(p, "--dataset", default="sample")
+    add_flag(p, "--data-dir")
+    add_flag(p, "--out", help="the run folder to write (default: runs/MODEL-TIMESTAMP)",
+             metavar="DIR")
+    add_flag(p, "--resume")
+    for name in ("--epochs", "--batch-size", "--optimizer", "--lr", "--momentum", "--weight-decay",
+                 "--schedule", "--warmup-epochs", "--label-smoothing"):
+        add_flag(p, name)
+    augment = p.add_argument("--augment", type=_augment, nargs="?", action=_AugmentAction,
+                             metavar="SPEC", help=FLAGS["--augment"].help + " (default: the recipe's)")
+    augment.vocabulary = "--augment"  # type: ignore[attr-defined]
+    add_deprecated(p, "--no-augment")
+    add_flag(p, "--input", help="input size (one side, or C,H,W matching the data), where the "
+             "architecture allows it (default: the model's own)")
+    add_deprecated(p, "--image-size")
+    for name in ("--amp", "--channels-last", "--compile", "--seed", "--deterministic"):
+        add_flag(p, name)
+    _runs_tensors(p)
+    add_flag(p, "--eval-every")
+    add_flag(p, "--keep-epochs")
+    add_flag(p, "--option")
+
+
+def _train_side(size: tuple[int, ...] | None) -> int | None:
+    if size is None:
         return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    if len(set(size[-2:])) != 1:
+        raise OptionError(f"--input: training takes square inputs, got {','.join(map(str, size))}")
+    return size[-1]
 
 
-def _model_options(pairs: list[str]) -> dict:
-    options = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CnnzooError(f"--option takes KEY=VALUE, got {pair!r}")
-        options[key] = _option_value(value)
-    return options
+def _set_threads(n: int | None) -> None:
+    if n is not None:
+        import torch
 
-
-def add_train(sub: argparse._SubParsersAction) -> None:
-    from .train.config import AMP_MODES, OPTIMIZERS, SCHEDULES
-
-    p = sub.add_parser("train", help="train a model on a data set; writes a run folder")
-    p.add_argument("model", nargs="?", help="a registered model (see `cnnzoo list`); "
-                   "omit it with --resume")
-    p.add_argument("--dataset", default="sample", help="sample (default), fashion-mnist, mnist, "
-                   "cifar10, cifar100, imagefolder")
-    p.add_argument("--data-dir", help="folder holding a local copy of the data set")
-    p.add_argument("--out", help="run folder (default runs/MODEL-TIMESTAMP)")
-    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="global batch (split across torchrun processes)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--warmup-epochs", type=float)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random crops (and flips where they make sense); default: the recipe's")
-    p.add_argument("--image-size", type=int, help="input size, where the architecture allows it")
-    p.add_argument("--amp", choices=AMP_MODES, default="off",
-                   help="mixed precision: bf16 on a GPU or on a CPU with AVX-512 BF16/AMX (about 2x "
-                   "faster for resnet20 on such a CPU), fp16 on a GPU")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--eval-every", type=int, default=1, metavar="N")
-    p.add_argument("--keep-epochs", type=int, metavar="N", help="per-epoch checkpoints to keep")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, "
-                   "e.g. --option shortcut=A (repeatable)")
-    p.set_defaults(func=cmd_train)
+        torch.set_num_threads(n)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train.config import TrainConfig
     from .train.loop import train
 
+    _set_threads(args.threads)
     if args.resume:
         # The run's own config.json defines it; only where it runs may change.
-        base = vars(build_parser().parse_args(["train", "--resume", args.resume]))
+        base = vars(build_parser(only="train").parse_args(["train", "--resume", args.resume]))
         changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-                   if k not in ("resume", "device", "model") and v != base.get(k)]
+                   if k not in ("resume", "device", "model", "threads", "func", "command")
+                   and v != base.get(k)]
         if changed:
             raise CnnzooError(f"--resume continues {args.resume} with its saved config.json; "
-                              f"drop {', '.join(changed)} (only --device may change)")
+                              f"drop {', '.join(changed)} (only --device and --threads may change)")
         train(TrainConfig(model=args.model) if args.model else None, resume=args.resume,
               device=None if args.device == "auto" else args.device, progress=sys.stderr.isatty())
         return 0
     if not args.model:
         raise CnnzooError("name a model to train (see `cnnzoo list`) or give --resume DIR")
+    augment = args.augment
+    if isinstance(augment, str):  # the engine still takes on/off: "none" is off, a spec is on
+        augment = augment != "none"
     config = TrainConfig(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir,
-        model_options=_model_options(args.option), epochs=args.epochs, batch_size=args.batch_size,
+        model_options=_model_options(args.model, args.option), epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing, augment=args.augment,
-        image_size=args.image_size, amp=args.amp, channels_last=args.channels_last,
+        label_smoothing=args.label_smoothing, augment=augment,
+        image_size=_train_side(args.input), amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, seed=args.seed, deterministic=args.deterministic,
         device=args.device, eval_every=args.eval_every, keep_epochs=args.keep_epochs, out=args.out)
     train(config, progress=sys.stderr.isatty())
     return 0
 
 
-def add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="top-1, top-5, per-class accuracy and a confusion matrix")
+def _model_options(name: str, pairs: Sequence[str] | None) -> dict[str, Any]:
+    """--option KEY=VALUE pairs, parsed and checked against the model's options (one line if bad)."""
+    from .options import model_options
+
+    return model_options(name, pairs)
+
+
+def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a run folder, a checkpoint folder or its model.safetensors")
-    p.add_argument("--dataset", help="default: the one the model was trained on")
-    p.add_argument("--data-dir")
-    p.add_argument("--split", choices=("test", "train"), default="test")
-    p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--confusion", metavar="FILE.png", help="where to write the confusion matrix")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_eval)
+    add_flag(p, "--dataset", help="data set (default: the one the model was trained on)")
+    add_flag(p, "--data-dir")
+    add_flag(p, "--split")
+    add_flag(p, "--batch-size", default=500)
+    add_flag(p, "--out", metavar="FILE.png", help="the confusion-matrix PNG to write (default: "
+             "confusion-DATASET-SPLIT.png in the run folder)")
+    add_deprecated(p, "--confusion")
+    _formats(p, ("table", "json"), "table")
+    _runs_tensors(p)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .train.evaluate import evaluate, format_report, report_json
 
+    _set_threads(args.threads)
     result = evaluate(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir,
                       split=args.split, batch_size=args.batch_size, device=args.device,
-                      confusion_png=args.confusion)
-    print(report_json(result) if args.json else format_report(result))
+                      confusion_png=args.out)
+    print(report_json(result) if args.format == "json" else format_report(result))
     return 0
 
 
-def add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="top-k classes of image files with a trained model")
+def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a run folder, a checkpoint folder or its model.safetensors")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... any size and mode")
-    p.add_argument("--top", type=int, default=5, metavar="K")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_predict)
+    add_flag(p, "--top", default=5, help="how many of the most probable classes to show")
+    _formats(p, ("table", "json"), "table")
+    _runs_tensors(p)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .train.predict import format_predictions, predict
 
+    _set_threads(args.threads)
     results = predict(args.checkpoint, args.images, top_k=args.top)
-    print(json.dumps(results, indent=2) if args.json else format_predictions(results))
+    print(json.dumps(results, indent=2) if args.format == "json" else format_predictions(results))
     return 0
 
 
-# --- main ---------------------------------------------------------------------------------
-COMMANDS = [add_list, add_train, add_eval, add_predict, add_visualize, add_summary, add_compare]
+# --- visualize ----------------------------------------------------------------------------------
+def add_visualize(p: argparse.ArgumentParser) -> None:
+    from .visualize.command import add_arguments
+
+    add_arguments(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cnnzoo", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version="cnnzoo 0.1.0")
+def cmd_visualize(args: argparse.Namespace) -> int:
+    from .visualize.command import run
+
+    _set_threads(getattr(args, "threads", None))
+    return run(args)
+
+
+# --- completion ---------------------------------------------------------------------------------
+def add_completion(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=("bash", "zsh", "fish", "tcsh", "powershell"),
+                   help="the shell to complete in")
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    try:
+        import argcomplete
+    except ImportError:
+        raise CnnzooError("shell completion needs argcomplete: pip install argcomplete") from None
+    print(argcomplete.shellcode(["cnnzoo"], shell=args.shell))
+    return 0
+
+
+# --- main ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    parser_class: type[_Parser] = _Parser
+
+
+def _exists(module: str) -> bool:
+    """Whether cnnzoo.<module> is present (a part that may not be installed), without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(f"cnnzoo.{module}") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _commands() -> list[Command]:
+    commands = [
+        Command("list", "every model with paper, year, input, parameters and MACs", add_list, cmd_list),
+        Command("summary", "layer by layer: shapes with their arithmetic, parameters, MACs, "
+                "receptive field, memory", add_summary, cmd_summary),
+        Command("compare", "models side by side with ratios to a reference (default: the lineage "
+                "LeNet-5 to ResNet-152)", add_compare, cmd_compare),
+        Command("train", "train a model on a data set; writes a run folder", add_train, cmd_train,
+                _TrainParser),
+        Command("eval", "top-1, top-5, per-class accuracy and a confusion matrix", add_eval, cmd_eval),
+        Command("predict", "the most probable classes of image files", add_predict, cmd_predict),
+        Command("visualize", "DeconvNet projections, top-9 activations, filters, feature maps, "
+                "occlusion, filter evolution (PNG)", add_visualize, cmd_visualize),
+        Command("completion", "print the shell code for tab completion: "
+                "eval \"$(cnnzoo completion bash)\"", add_completion, cmd_completion),
+    ]
+    return commands
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or (only=NAME) every command listed but only NAME's flags declared:
+    declaring a command can import its package, and `--help` or `list` should not pay for that."""
+    parser = _Parser(prog="cnnzoo", description=DESCRIPTION, epilog=EXAMPLES)
+    parser.add_argument("--version", action="version", version=f"cnnzoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    for add in COMMANDS:
-        add(sub)
+    for command in _commands():
+        sub._parser_class = command.parser_class  # add_parser takes no class before Python 3.14
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        p.set_defaults(func=command.run)
+        if only is None or only == command.name:
+            command.add(p)
     return parser
 
 
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The subcommand a command line names (the first word not starting with '-')."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "_ARGCOMPLETE" in os.environ:  # tab completion: every command's flags are needed
+        import argcomplete
+
+        argcomplete.autocomplete(build_parser())
+    parser = build_parser(only=_command_name(argv))
+    if not argv:
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except CnnzooError as e:
