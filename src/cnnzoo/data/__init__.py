@@ -1,16 +1,19 @@
-"""Data sets as in-memory uint8 tensors, and the batch transforms that feed them to the models.
+"""Data sets as in-memory uint8 tensors, the one image decoder, and the training augmentation.
 
-    from cnnzoo.data import load_dataset, adapt_input, default_augment
-    train = load_dataset("sample", "train")         # ArrayDataset: 5000 x 1 x 28 x 28 uint8
-    adapter = adapt_input(train, "lenet5")          # 28x28 padded to 32x32, paper scaling
-    augment = default_augment("sample")
-    x = adapter(augment(train.images[:128]))        # float 128 x 1 x 32 x 32
+    from cnnzoo.data import load_dataset, training_data
+    data = training_data("sample", None, "lenet5")   # train/test sets, pipeline, augment
+    x = data.pipeline(data.augment(data.train.images[:128]))   # float 128 x 1 x 32 x 32
+
+Image files of any mode become pixels in cnnzoo.data.images (decode_image, fit_image); a model's
+input pipeline is cnnzoo.pipeline.InputPipeline.
 """
 from __future__ import annotations
 
 from .base import ArrayDataset
-from .datasets import DATASETS, load_dataset
-from .transforms import BatchAugment, InputAdapter, adapt_input, default_augment
+from .datasets import DATASETS, load_dataset, resolve_data_dir
+from .training import TrainingData, adapt_input, training_data
+from .transforms import AUGMENT_SPECS, BatchAugment, augment_for, default_augment
 
-__all__ = ["DATASETS", "ArrayDataset", "BatchAugment", "InputAdapter", "adapt_input",
-           "default_augment", "load_dataset"]
+__all__ = ["AUGMENT_SPECS", "DATASETS", "ArrayDataset", "BatchAugment", "TrainingData",
+           "adapt_input", "augment_for", "default_augment", "load_dataset", "resolve_data_dir",
+           "training_data"]

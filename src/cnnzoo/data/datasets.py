@@ -9,14 +9,14 @@
   else a download.
 - imagefolder: --data-dir/train/<class>/... and --data-dir/val/<class>/... .
 
-With --data-dir the files are looked for there only, and downloaded there; without, downloads go
-to the cache ($CNNZOO_CACHE, default ~/.cache/cnnzoo). See download.py.
+With --data-dir the files are looked for there only, and downloaded there (the folder must exist:
+a folder named for reading is never created); without, downloads go to the cache ($CNNZOO_CACHE, default ~/.cache/cnnzoo). See download.py.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import OptionError, UnknownNameError, close_matches
+from ..errors import DataError, OptionError, UnknownNameError, close_matches
 from .base import FASHION_MNIST_CLASSES, MNIST_CLASSES, SPLITS, ArrayDataset
 
 DATASETS: tuple[str, ...] = ("sample", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder")
@@ -40,6 +40,21 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
+    """--data-dir as an absolute path (~ expanded), so a run folder that stores it can be resumed
+    from anywhere. It is never created: a folder named for reading must exist."""
+    if data_dir is None:
+        return None
+    if not isinstance(data_dir, (str, Path)) or not str(data_dir).strip():
+        raise OptionError(f"--data-dir must be a folder, got {data_dir!r}")
+    folder = Path(data_dir).expanduser().absolute()
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise DataError(f"--data-dir {data_dir} {what}: give the folder that holds the data set's "
+                        "files (it is not created; without --data-dir cnnzoo uses its cache)")
+    return folder
+
+
 def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
                  download: bool = True, image_size: int | None = None) -> ArrayDataset:
     """Load a whole split of a data set into memory as uint8 tensors.
@@ -56,7 +71,7 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
     if image_size is not None and key != "imagefolder":
         # The array data sets have one size; the model's input size is the adapter's business.
         image_size = None
-    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    folder = resolve_data_dir(data_dir)
     if key == "sample":
         from .idx import load_idx_dataset
         return load_idx_dataset("sample", split, FASHION_MNIST_CLASSES, folder=SAMPLE_DIR)

@@ -8,7 +8,10 @@ or BASE_URLS, at a local HTTP server).
 A download streams into a hidden temporary file in the destination folder, is hashed on the way,
 and is renamed onto its final name (os.replace, atomic on one file system) only when its MD5 is
 the published one; anything else removes the temporary file, so a failed or corrupt download
-never leaves a file that a later run would trust.
+never leaves a file that a later run would trust. A process killed mid-download (SIGTERM,
+SIGKILL) cannot clean up: its `.part` file names its process id, and the next download of that
+file removes the leftovers of dead processes. Only the cache folder is created; a --data-dir
+must exist.
 
 The MD5s are the ones the data sets' authors publish (also listed in torchvision's mnist.py and
 cifar.py). They check downloads only: Debian's Fashion-MNIST is recompressed, so local copies are
@@ -74,9 +77,46 @@ def urls(dataset: str, filename: str) -> list[str]:
     return [base + filename for base in BASE_URLS[dataset]]
 
 
+def _part_prefix(dest: Path) -> str:
+    return f".{dest.name}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process (or an odd number): leave its file alone
+    return True
+
+
+def clean_partial(dest: Path) -> None:
+    """Remove the .part files that earlier downloads of dest left behind (a SIGTERM or a power cut
+    skips the cleanup of `_fetch_one`); a download still running in a live process is kept."""
+    prefix = _part_prefix(dest)
+    try:
+        leftovers = [p for p in dest.parent.iterdir()
+                     if p.name.startswith(prefix) and p.name.endswith(".part")]
+    except OSError:
+        return
+    for path in leftovers:
+        pid_text = path.name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit() and _alive(int(pid_text)) and int(pid_text) != os.getpid():
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
 def _fetch_one(url: str, dest: Path, md5: str) -> None:
-    """Download url to dest atomically; raise OSError/URLError on transfer, DataError on MD5."""
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    """Download url to dest atomically; raise OSError/URLError on transfer, DataError on MD5.
+
+    The temporary file is named .<dest>.<pid>.<random>.part, so a later run can tell a leftover
+    of a dead process (removed by clean_partial) from a download in progress."""
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f"{_part_prefix(dest)}{os.getpid()}.",
+                                    suffix=".part")
     tmp = Path(tmp_name)
     try:
         digest = hashlib.md5()
@@ -103,11 +143,19 @@ def fetch(dataset: str, filename: str, folder: Path, where_to_put: str) -> Path:
     """
     md5 = MD5[dataset][filename]
     dest = folder / filename
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create {folder} to download {dataset} into ({e.strerror}): "
-                        f"{where_to_put}") from None
+    cache = cache_dir()
+    if not folder.is_dir():
+        # Only the cache is ever created: a folder the user named (--data-dir) must exist, so a
+        # mistyped name is an error rather than a new folder full of downloads.
+        if cache not in (folder, *folder.parents):
+            raise DataError(f"{folder} does not exist: create it or fix --data-dir; "
+                            f"{where_to_put}")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"cannot create {folder} to download {dataset} into ({e.strerror}): "
+                            f"{where_to_put}") from None
+    clean_partial(dest)
     failures: list[str] = []
     checksum_error: DataError | None = None
     for url in urls(dataset, filename):

@@ -5,14 +5,12 @@ train/ in sorted order; val/ must have the same set. Hidden files and files that
 their extension are ignored; a class folder with no images is an error, as is an image that does
 not decode (named in the message).
 
-Every image becomes RGB, whatever its mode: L, LA, P (palette, with or without transparency),
-RGBA (alpha dropped, as torchvision's loader does), CMYK, 1-bit, and 16-bit or 32-bit grey
-(I;16, I), which is scaled to 8 bits by its range (65535 -> 255) rather than clipped. RGB always,
-so that one model fits every folder; grey folders cost three identical channels.
-
-Every image is resized so its shorter side is image_size (PIL bilinear, antialiased when
-shrinking) and centre-cropped to image_size x image_size: the whole set is then one uint8 tensor,
-like the small data sets. Pass the model's input size (or a bit more, for random crops).
+Every image is decoded by cnnzoo.data.images (the one decoder: EXIF orientation, alpha over
+black, 16-bit grey / 257, bombs refused) and made RGB (grey by repetition), so that one model fits
+every folder; then fitted to image_size x image_size by the one fit (shorter side to image_size,
+aspect kept, centre cut). `cnnzoo predict` and `cnnzoo visualize` decode files by the same
+functions, so a model is shown what it was trained on. The whole set is then one uint8 tensor,
+like the small data sets.
 """
 from __future__ import annotations
 
@@ -22,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import DataError
 from .base import ArrayDataset
+from .images import load_pixels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
                     ".pgm")
@@ -33,49 +31,23 @@ DEFAULT_IMAGE_SIZE = 224
 
 
 def _class_dirs(split_dir: Path) -> list[str]:
-    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        return sorted(p.name for p in split_dir.iterdir()
+                      if p.is_dir() and not p.name.startswith("."))
+    except OSError as e:
+        raise DataError(f"cannot list {split_dir}: {e.strerror or e}") from None
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """An RGB image from any PIL mode, high-bit-depth grey scaled (not clipped) to 8 bits."""
-    if img.mode == "RGB":
-        return img
-    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        a = np.asarray(img).astype(np.float64)
-        # 16-bit data (I;16, or I from a 16-bit PNG) spans 0..65535; 'I' with 8-bit values and
-        # 'F' in 0..1 or 0..255 are taken as they are.
-        if img.mode.startswith("I;16") or a.max(initial=0) > 255:
-            a = a / 257.0
-        elif img.mode == "F" and a.max(initial=0) <= 1.0:
-            a = a * 255.0
-        grey = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
-        return grey.convert("RGB")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")  # PIL asks for this route for palettes with transparency
-    return img.convert("RGB")
+    try:
+        return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                      and p.suffix.lower() in IMAGE_EXTENSIONS)
+    except OSError as e:
+        raise DataError(f"cannot list {folder}: {e.strerror or e}") from None
 
 
 def _load_one(path: Path, size: int) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            img.load()
-            rgb = to_rgb(img)
-            w, h = rgb.size
-            scale = size / min(w, h)
-            new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-            if (new_w, new_h) != (w, h):
-                rgb = rgb.resize((new_w, new_h), Image.Resampling.BILINEAR)
-            left, top = (new_w - size) // 2, (new_h - size) // 2
-            rgb = rgb.crop((left, top, left + size, top + size))
-            return np.asarray(rgb, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        # UnidentifiedImageError and "image file is truncated" are OSErrors.
-        raise DataError(f"cannot read image {path}: {e}") from None
+    return load_pixels(path, 3, (size, size))
 
 
 def _split_dir(root: Path, split: str) -> Path:
@@ -96,9 +68,10 @@ def load_imagefolder(split: str, data_dir: Path | None,
     if not data_dir.is_dir():
         raise DataError(f"{data_dir} is not a folder: imagefolder needs --data-dir with train/ "
                         "and val/")
-    size = DEFAULT_IMAGE_SIZE if image_size is None else int(image_size)
-    if size < 1:
-        raise DataError(f"image size must be positive, got {image_size}")
+    from .. import checks
+
+    size = DEFAULT_IMAGE_SIZE if image_size is None else checks.positive_int(
+        "--image-size", image_size, maximum=4096)
     train_dir = _split_dir(data_dir, "train")
     classes = _class_dirs(train_dir)
     if not classes:
@@ -132,7 +105,8 @@ def load_imagefolder(split: str, data_dir: Path | None,
         files += found
         labels += [label] * len(found)
     # PIL releases the GIL while decoding and resizing, so threads help.
-    workers = min(8, os.cpu_count() or 1)
+    workers = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         arrays = list(pool.map(lambda p: _load_one(p, size), files))
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # N x 3 x S x S

@@ -1,0 +1,530 @@
+"""How images reach a model, and a trained run loaded with it: InputPipeline and load_run.
+
+An InputPipeline is everything between pixels and a model's input, written once at training time
+into the checkpoint's meta.json (meta["pipeline"] = pipeline.to_meta()) and read back by every
+tool that feeds the model (eval, predict, visualize, export, bench, claims):
+
+    image file --decode_image, to_channels, fit_image (cnnzoo/data/images.py)--> uint8 at data_size
+    uint8 N x C x h x w --InputPipeline.__call__--> float N x C x H x W (the model's input)
+
+The second step does what the paper did to the data set's images: `fit="pad"` centres smaller
+images in the input with zeros (LeNet-5's 28x28 digits in its 32x32 field, Sec. II-B),
+`fit="resize"` resizes them (bilinear, antialiased); then (x / 255 - mean) / std per channel.
+LeNet-5's own scaling (background -0.1, ink 1.175) is stored as the equivalent mean and std.
+
+    run = load_run("runs/lenet5")                  # or load_run(model="alexnet"): random weights
+    x = run.load_image("shirt.png").tensor         # 1 x 1 x 32 x 32, as the model was trained
+    probs = run.model(x).softmax(1)
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import CheckpointError, CnnzooError, InputShapeError, OptionError
+
+FITS = ("pad", "resize")
+SCALINGS = ("standardize", "lenet", "default")
+MAX_SIDE = 4096  # per side, for sizes read from a run's metadata
+MAX_CLASSES = 100_000
+LENET_SCALE, LENET_SHIFT = 1.275, -0.1  # LeNet-5, Sec. II-B: background -0.1, ink 1.175
+# Random weights have no data statistics; (x - 0.5) / 0.5 maps [0, 1] pixels to [-1, 1].
+DEFAULT_MEAN, DEFAULT_STD = 0.5, 0.5
+
+
+@dataclass
+class ModelImage:
+    """One picture ready for a model, and what is needed to show results beside it.
+
+    tensor: 1 x C x H x W, normalised; pixels: H x W x C float in [0, 1], the same picture before
+    normalisation (what the model sees); original_size: (height, width) of the file; aspect: width /
+    height of the region the model sees; description: what was done to the file, in words;
+    warnings: reasons to doubt a prediction on it (empty when it looks like the training data)."""
+
+    tensor: Tensor
+    pixels: np.ndarray
+    original_size: tuple[int, int]
+    aspect: float
+    path: str = ""
+    description: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class InputPipeline:
+    """uint8 images -> a model's float input, as the model was trained.
+
+    channels: 1 or 3. size: the model's input (H, W). data_size: the (H, W) of the training images,
+    to which image files are fitted first. fit: "pad" or "resize" (data_size -> size).
+    mean, std: per channel, on the [0, 1] scale. scaling: "standardize" (the training set's mean
+    and std), "lenet" (LeNet-5's scaling) or "default" (0.5/0.5, for random weights).
+    classes: the class names (index = label), or None.
+    """
+
+    channels: int
+    size: tuple[int, int]
+    data_size: tuple[int, int]
+    fit: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    scaling: str = "standardize"
+    classes: tuple[str, ...] | None = None
+    _affine: dict[torch.device, tuple[Tensor, Tensor]] = field(
+        default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.size = (int(self.size[0]), int(self.size[1]))
+        self.data_size = (int(self.data_size[0]), int(self.data_size[1]))
+        self.mean, self.std = tuple(map(float, self.mean)), tuple(map(float, self.std))
+        if self.classes is not None:
+            self.classes = tuple(self.classes)
+        problem = _problem(self.to_meta())
+        if problem:
+            raise OptionError(f"invalid input pipeline: {problem}")
+
+    # --- building --------------------------------------------------------------------------
+    @classmethod
+    def for_training(cls, dataset: Any, model: str, image_size: int | None = None,
+                     in_channels: int | None = None) -> InputPipeline:
+        """The pipeline that feeds `dataset` (an ArrayDataset, the training split: its statistics
+        normalise every split) to the registered model `model`, from its ModelInfo (input_size,
+        fixed_size, input_fit, input_scaling).
+
+        image_size: the side to train at, for models that take any size; a fixed-size model
+            accepts only its own and raises OptionError otherwise.
+        in_channels: the channels the model is built with (default: the data's own).
+        """
+        from . import checks
+        from .registry import model_info
+
+        info = model_info(model)
+        _, model_h, model_w = info.input_size
+        c, h, w = (int(v) for v in dataset.images.shape[1:])
+        if in_channels is not None and in_channels != c:
+            raise InputShapeError(
+                f"{model} was built with in_channels={in_channels} but {dataset.name} images have "
+                f"{c} channel{'s' if c > 1 else ''}: build it with in_channels={c} (cnnzoo does not "
+                "copy grey images into colour channels)")
+        size = (model_h, model_w)
+        if image_size is not None:
+            side = checks.positive_int("--image-size", image_size, maximum=MAX_SIDE)
+            if info.fixed_size and (side, side) != size:
+                raise OptionError(
+                    f"{model} takes only {model_h}x{model_w} images: drop --image-size {side} "
+                    "(its fully connected layers fix the input size)")
+            size = (side, side)
+        fits = info.input_fit == "pad" and h <= size[0] and w <= size[1]
+        fit = "pad" if fits else "resize"
+        if info.input_scaling == "lenet" and c == 1:
+            mean, std, scaling = (-LENET_SHIFT / LENET_SCALE,), (1.0 / LENET_SCALE,), "lenet"
+        else:
+            mean, std = dataset.mean_std()
+            scaling = "standardize"
+            if min(std) <= 0:
+                from .errors import DataError
+                raise DataError(f"{dataset.name} {dataset.split}: every pixel of a channel has the "
+                                "same value (standard deviation 0): nothing to learn from")
+        return cls(c, size, (h, w), fit, tuple(mean), tuple(std), scaling,
+                   tuple(dataset.classes))
+
+    @classmethod
+    def for_random(cls, model: str, in_channels: int | None = None) -> InputPipeline:
+        """A pipeline for a registered model with random weights: its own input size, pixels
+        scaled to [-1, 1] (there are no training statistics)."""
+        from .registry import model_info
+
+        info = model_info(model)
+        c, h, w = info.input_size
+        c = c if in_channels is None else in_channels
+        return cls(c, (h, w), (h, w), info.input_fit, (DEFAULT_MEAN,) * c, (DEFAULT_STD,) * c,
+                   "default")
+
+    # --- metadata --------------------------------------------------------------------------
+    def to_meta(self) -> dict[str, Any]:
+        """The JSON form written to a checkpoint's meta.json under "pipeline"."""
+        return {"channels": self.channels, "size": list(self.size),
+                "data_size": list(self.data_size), "fit": self.fit, "mean": list(self.mean),
+                "std": list(self.std), "scaling": self.scaling,
+                "classes": list(self.classes) if self.classes is not None else None}
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], where: str = "meta.json") -> InputPipeline:
+        """The pipeline stored in a checkpoint's metadata, every field checked: a hostile
+        meta.json cannot make cnnzoo allocate huge images. Old checkpoints (meta["normalization"]
+        and meta["image_shape"]) are read too. CheckpointError naming `where` and the field."""
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{where} is not a JSON object")
+        data = meta.get("pipeline")
+        name = "pipeline"
+        if data is None:
+            data, name = _legacy(meta, where), "normalization"
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{where}: {name} must be a JSON object, got {_short(data)}")
+        problem = _problem(data)
+        if problem:
+            raise CheckpointError(f"{where}: {name}.{problem}: the checkpoint's metadata is corrupt "
+                                  "or was edited by hand")
+        return cls(data["channels"], tuple(data["size"]), tuple(data["data_size"]), data["fit"],
+                   tuple(data["mean"]), tuple(data["std"]), data.get("scaling") or "standardize",
+                   tuple(data["classes"]) if data.get("classes") is not None else None)
+
+    # --- use -------------------------------------------------------------------------------
+    @property
+    def description(self) -> str:
+        """One line saying what the pipeline does (for banners and logs)."""
+        (h, w), (H, W) = self.data_size, self.size
+        if (h, w) == (H, W):
+            how = f"{h}x{w} as is"
+        elif self.fit == "pad":
+            how = f"{h}x{w} padded to {H}x{W} (centred, zeros, as in the LeNet-5 paper)"
+        else:
+            how = f"{h}x{w} resized to {H}x{W} (bilinear, antialiased)"
+        if self.scaling == "lenet":
+            values = "scaled as the paper: background -0.1, ink 1.175"
+        elif self.scaling == "default":
+            values = "scaled to [-1, 1] (random weights: no training statistics)"
+        else:
+            values = ("normalised by the training set's mean "
+                      f"{'/'.join(f'{m:.3f}' for m in self.mean)} and std "
+                      f"{'/'.join(f'{s:.3f}' for s in self.std)}")
+        return f"{how}; {values}"
+
+    @property
+    def mode(self) -> str:
+        """The fit as old meta.json "normalization" entries spell it ("none" when sizes agree)."""
+        return "none" if self.data_size == self.size else self.fit
+
+    def class_name(self, k: int) -> str:
+        if self.classes and 0 <= k < len(self.classes):
+            return str(self.classes[k])
+        return f"class {k}"
+
+    def _scale_shift(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        if device not in self._affine:
+            mean = torch.tensor(self.mean, dtype=torch.float32)
+            std = torch.tensor(self.std, dtype=torch.float32)
+            scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1)
+            shift = (-mean / std).view(1, -1, 1, 1)
+            self._affine[device] = (scale.to(device), shift.to(device))
+        return self._affine[device]
+
+    def resize(self, batch: Tensor) -> Tensor:
+        """uint8 N x C x h x w -> float N x C x H x W on the 0..255 scale (padded or resized)."""
+        if batch.dtype != torch.uint8:
+            raise InputShapeError(f"the input pipeline takes uint8 images, got {batch.dtype}")
+        if batch.dim() != 4 or batch.shape[1] != self.channels:
+            raise InputShapeError(
+                f"the input pipeline expects N x {self.channels} x H x W uint8 images, got "
+                f"{'x'.join(map(str, batch.shape))}")
+        x = batch.to(torch.float32)  # N x C x h x w, 0..255
+        h, w = x.shape[-2:]
+        H, W = self.size
+        if (h, w) == (H, W):
+            return x
+        if self.fit == "pad" and h <= H and w <= W:
+            dh, dw = H - h, W - w
+            return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))  # zeros = background
+        return F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False, antialias=True)
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """float N x C x H x W on the 0..255 scale -> the model's input."""
+        scale, shift = self._scale_shift(x.device)
+        return torch.addcmul(shift, x, scale)
+
+    def __call__(self, batch: Tensor) -> Tensor:
+        """uint8 N x C x h x w (training images, or files fitted to data_size) -> float
+        N x C x H x W, the model's input."""
+        return self.normalize(self.resize(batch))
+
+    def unnormalise(self, x: Tensor) -> Tensor:
+        """The model's input back to uint8 pixels (padding/resizing is not undone)."""
+        scale, shift = self._scale_shift(x.device)
+        return ((x.float() - shift) / scale).round().clamp(0, 255).to(torch.uint8)
+
+    def to_pixels(self, x: Tensor | np.ndarray) -> np.ndarray:
+        """A normalised C x H x W input (or input-shaped patch) -> H x W x C in [0, 1], to show."""
+        return denormalise(x, self.mean, self.std)
+
+    def load_image(self, source: str | Path | bytes) -> ModelImage:
+        """An image file (any size and mode) as this pipeline's model input, by the one decoder
+        and fit of cnnzoo.data.images, then this pipeline: what the model was trained on."""
+        from .data.images import decode_image, fit_image, to_channels
+
+        where = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
+        decoded = decode_image(source)
+        h0, w0, c0 = decoded.shape
+        pixels = fit_image(to_channels(decoded, self.channels), self.data_size)
+        batch = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0)
+        with torch.no_grad():
+            scaled = self.resize(batch)
+            tensor = self.normalize(scaled)
+        shown = (scaled[0] / 255.0).clamp(0, 1).permute(1, 2, 0).numpy().copy()
+        steps = []
+        if c0 != self.channels:
+            steps.append(f"converted {'RGB' if c0 == 3 else 'grey'} {h0}x{w0} (HxW) to "
+                         f"{'grey' if self.channels == 1 else 'RGB'}")
+        else:
+            steps.append(f"read {'RGB' if c0 == 3 else 'grey'} {h0}x{w0} (HxW)")
+        dh, dw = self.data_size
+        if (h0, w0) != (dh, dw):
+            cut = " and cut the centre" if h0 * dw != w0 * dh else ""
+            steps.append(f"scaled to {dh}x{dw}{cut}")
+        if self.data_size != self.size:
+            steps.append(("padded to " if self.fit == "pad" and dh <= self.size[0]
+                          and dw <= self.size[1] else "resized to ") + f"{self.size[0]}x{self.size[1]}")
+        return ModelImage(tensor, shown, (h0, w0), self.size[1] / self.size[0], where,
+                          ", ".join(steps), self._doubts(tensor, c0))
+
+    def _doubts(self, tensor: Tensor, file_channels: int) -> list[str]:
+        """Reasons a prediction on this input may mean little: it is far from the training data."""
+        if self.scaling == "default":
+            return []
+        notes = []
+        if file_channels == 3 and self.channels == 1:
+            notes.append("a colour picture was turned grey: the model was trained on grey images")
+        # Training inputs have (per channel) mean ~0 and standard deviation ~1 after
+        # normalisation; LeNet-5's scaling too, by design (Sec. II-B).
+        m, s = float(tensor.mean()), float(tensor.std())
+        if abs(m) > 1.5 or s < 0.15 or s > 4:
+            notes.append(f"its pixels are far from the training data's (mean {m:.2f}, std {s:.2f} "
+                         "after normalisation, where the training images average about 0 and 1): "
+                         "the prediction may mean little")
+        return notes
+
+
+def denormalise(t: Tensor | np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """C x H x W normalised -> H x W x C in [0, 1] for display."""
+    t = torch.as_tensor(t, dtype=torch.float32)
+    m = torch.as_tensor(list(mean), dtype=t.dtype).view(-1, 1, 1)
+    s = torch.as_tensor(list(std), dtype=t.dtype).view(-1, 1, 1)
+    return (t * s + m).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+# --- metadata validation ------------------------------------------------------------------------
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _problem(d: dict[str, Any]) -> str | None:
+    """What is wrong with a pipeline's JSON form, as 'field: reason', or None."""
+    for key in ("channels", "size", "data_size", "fit", "mean", "std"):
+        if key not in d:
+            return f"{key}: missing"
+    c = d["channels"]
+    if not _is_int(c) or c not in (1, 3):
+        return f"channels: must be 1 or 3, got {_short(c)}"
+    for key in ("size", "data_size"):
+        v = d[key]
+        if (not isinstance(v, (list, tuple)) or len(v) != 2
+                or not all(_is_int(x) and 1 <= x <= MAX_SIDE for x in v)):
+            return f"{key}: must be [height, width], each 1..{MAX_SIDE}, got {_short(v)}"
+    if d["fit"] not in FITS:
+        return f"fit: must be one of {', '.join(FITS)}, got {_short(d['fit'])}"
+    for key in ("mean", "std"):
+        v = d[key]
+        if (not isinstance(v, (list, tuple)) or len(v) != c
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                           and math.isfinite(x) and abs(x) <= 1e6 for x in v)):
+            return f"{key}: must be {c} finite number{'s' if c > 1 else ''}, got {_short(v)}"
+    if not all(x > 1e-12 for x in d["std"]):
+        return f"std: must be greater than 0, got {_short(d['std'])}"
+    scaling = d.get("scaling", "standardize")
+    if scaling is not None and scaling not in SCALINGS:
+        return f"scaling: must be one of {', '.join(SCALINGS)}, got {_short(scaling)}"
+    classes = d.get("classes")
+    if classes is not None and (not isinstance(classes, (list, tuple)) or not classes
+                                or len(classes) > MAX_CLASSES
+                                or not all(isinstance(x, str) and len(x) <= 1000 for x in classes)):
+        return f"classes: must be a list of 1..{MAX_CLASSES} names, got {_short(classes)}"
+    return None
+
+
+def _legacy(meta: dict[str, Any], where: str) -> dict[str, Any]:
+    """The pipeline of a checkpoint written before meta["pipeline"]: its "normalization"
+    (mean, std, size, mode), "image_shape" (the training images' C, H, W) and "classes"."""
+    norm = meta.get("normalization", meta.get("normalisation"))
+    if norm is None:
+        raise CheckpointError(f"{where} has no input pipeline (no 'pipeline' or 'normalization' "
+                              "entry): it was not written by `cnnzoo train`")
+    if not isinstance(norm, dict):
+        raise CheckpointError(f"{where}: normalization must be a JSON object, got {_short(norm)}")
+    shape = meta.get("image_shape")
+    size = norm.get("size")
+    mean, std = norm.get("mean"), norm.get("std")
+    channels = meta.get("in_channels")
+    if isinstance(shape, list) and len(shape) == 3:
+        channels, data_size = shape[0], shape[1:]
+    else:
+        data_size = size
+    if _is_int(channels) and isinstance(mean, list) and len(mean) == 1 and channels > 1:
+        mean, std = mean * channels, (std * channels if isinstance(std, list) else std)
+    mode = norm.get("mode")
+    lenet = (isinstance(mean, list) and isinstance(std, list) and len(mean) == 1 and len(std) == 1
+             and mean[0] == -LENET_SHIFT / LENET_SCALE and std[0] == 1.0 / LENET_SCALE)
+    return {"channels": channels, "size": size, "data_size": data_size,
+            "fit": "pad" if mode == "pad" else "resize", "mean": mean, "std": std,
+            "scaling": "lenet" if lenet else "standardize", "classes": meta.get("classes")}
+
+
+# --- a run, loaded ------------------------------------------------------------------------------
+@dataclass
+class LoadedRun:
+    """A model ready to use, with how to feed it: what load_run returns.
+
+    model: in eval mode. pipeline: its InputPipeline. meta: the checkpoint's metadata ({} for
+    random weights). name: the registered model name. random: True for random weights.
+    dataset, data_dir: the data set it was trained on and where it was read from (None if unknown).
+    checkpoint: the checkpoint folder (None for random weights).
+    """
+
+    model: nn.Module
+    pipeline: InputPipeline
+    meta: dict[str, Any]
+    name: str
+    random: bool = False
+    dataset: str | None = None
+    data_dir: str | None = None
+    checkpoint: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How figures name the network: 'alexnet (random weights)' or
+        'lenet5 (trained on sample, epoch 3)'."""
+        if self.random:
+            return f"{self.name} (random weights)"
+        epoch = self.meta.get("epoch")
+        extra = ", ".join(v for v in (self.dataset and f"trained on {self.dataset}",
+                                      epoch is not None and f"epoch {epoch}") if v)
+        return self.name + (f" ({extra})" if extra else "")
+
+    # The pipeline's fields, for callers that only need one of them.
+    @property
+    def channels(self) -> int:
+        return self.pipeline.channels
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pipeline.size
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.pipeline.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.pipeline.std
+
+    @property
+    def classes(self) -> list[str] | None:
+        return list(self.pipeline.classes) if self.pipeline.classes is not None else None
+
+    def class_name(self, k: int) -> str:
+        return self.pipeline.class_name(k)
+
+    def load_image(self, source: str | Path | bytes) -> ModelImage:
+        """An image file as this run's model input (its own pipeline): `run.load_image(path)`."""
+        return self.pipeline.load_image(source)
+
+    def load_data(self, dataset: str | None = None, split: str = "test",
+                  data_dir: str | Path | None = None) -> tuple[Any, InputPipeline]:
+        """(ArrayDataset, pipeline) for a split of a data set (default: the run's own, from where
+        it was read), loaded at the size the run was trained at. For random weights the
+        pipeline is built from the data set and the model is rebuilt for its channels."""
+        from .data import load_dataset
+
+        name = dataset or self.dataset
+        if not name:
+            raise CnnzooError("which data set? pass --dataset (the checkpoint does not say which "
+                              "data set it was trained on)")
+        same = self.dataset is not None and _same_dataset(name, self.dataset)
+        folder = data_dir if data_dir is not None else (self.data_dir if same else None)
+        data = load_dataset(name, split, data_dir=folder, image_size=self.pipeline.data_size[0])
+        if self.random:
+            from .registry import create_model
+
+            if data.channels != self.channels:
+                self.model = create_model(self.name, in_channels=data.channels).eval()
+            train = data if split == "train" else load_dataset(
+                name, "train", data_dir=folder, image_size=self.pipeline.data_size[0])
+            self.pipeline = InputPipeline.for_training(train, self.name)
+            return data, self.pipeline
+        if data.channels != self.channels:
+            raise CnnzooError(f"{data.name} images have {data.channels} channel(s) but the "
+                              f"checkpoint's {self.name} takes {self.channels}: use the data set it "
+                              f"was trained on ({self.dataset or 'see its meta.json'})")
+        if self.pipeline.classes is not None and len(data.classes) != len(self.pipeline.classes):
+            raise CnnzooError(f"data set {name!r} has {len(data.classes)} classes but the "
+                              f"checkpoint's {self.name} was trained for {len(self.pipeline.classes)}:"
+                              " pick a matching --dataset")
+        return data, self.pipeline
+
+    def batches(self, data: Any, limit: int | None = None,
+                batch_size: int = 100) -> Iterator[tuple[Tensor, Tensor]]:
+        """(model inputs, labels) for the first `limit` images of an ArrayDataset, in order."""
+        n = len(data) if limit is None else min(limit, len(data))
+        for i in range(0, n, batch_size):
+            with torch.no_grad():
+                yield self.pipeline(data.images[i:min(i + batch_size, n)]), \
+                    data.labels[i:min(i + batch_size, n)]
+
+
+def _same_dataset(a: str, b: str) -> bool:
+    from .data.datasets import canonical_name
+
+    try:
+        return canonical_name(a) == canonical_name(b)
+    except CnnzooError:
+        return False
+
+
+def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
+             device: str | torch.device = "cpu") -> LoadedRun:
+    """The ONE way from a run folder, a checkpoint folder or its model.safetensors (or a
+    registered model name, for random weights) to a model in eval mode with its input pipeline.
+
+    Both given: the checkpoint must hold that model. Nothing in the run folder is modified.
+    CheckpointError (one line) for a missing, corrupt or inconsistent checkpoint.
+    """
+    from .registry import create_model, model_info
+
+    if checkpoint is None and model is None:
+        raise CnnzooError("give a CHECKPOINT (a run folder) or --model NAME (random weights)")
+    if checkpoint is None:
+        assert model is not None
+        model_info(model)  # an unknown name fails with close matches
+        net = create_model(model).eval().to(device)
+        return LoadedRun(net, InputPipeline.for_random(model), {}, model, random=True)
+    from .train.checkpoint import load_model
+
+    if model is not None:
+        model_info(model)
+    net, meta = load_model(checkpoint, map_location=device)
+    if model is not None and meta.get("model") != model:
+        raise CheckpointError(f"{checkpoint} is a checkpoint of {meta.get('model')!r}, not "
+                              f"{model!r}: drop --model or give a {model} checkpoint")
+    folder = meta.get("path") or str(checkpoint)
+    pipeline = InputPipeline.from_meta(meta, where=str(Path(folder) / "meta.json"))
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    dataset = meta.get("dataset") if isinstance(meta.get("dataset"), str) else None
+    data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
+    return LoadedRun(net.eval(), pipeline, meta, str(meta.get("model")), dataset=dataset,
+                     data_dir=data_dir, checkpoint=str(folder))
+
+
+def load_image(path: str | Path | bytes, run: LoadedRun | InputPipeline) -> ModelImage:
+    """An image file as a run's model input: `cnnzoo.load_image("shirt.png", run=run)`."""
+    pipeline = run.pipeline if isinstance(run, LoadedRun) else run
+    return pipeline.load_image(path)
