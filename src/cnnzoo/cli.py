@@ -226,18 +226,23 @@ class Deprecated:
     dest: str
     value: Any = None         # stored as is (nargs=0), or None: the argument, parsed by `type`
     type: Callable[[str], Any] | None = None
+    command: str | None = None  # where the spelling is old only in one command
+
+    @property
+    def key(self) -> str:
+        return f"{self.name} ({self.command})" if self.command else self.name
 
 
-DEPRECATED: dict[str, Deprecated] = {d.name: d for d in [
+DEPRECATED: dict[str, Deprecated] = {d.key: d for d in [
     Deprecated("--json", "--format json", "format", value="json"),
     Deprecated("--confusion", "--out", "out"),
     Deprecated("--image-size", "--input", "input", type=lambda t: (_COUNT(t),)),
     Deprecated("--num-channels", "--top", "top", type=_COUNT),
     Deprecated("--count", "--top", "top", type=_COUNT),
     Deprecated("--no-augment", "--augment none", "augment", value="none"),
+    # featuremaps' --limit was "show at most N maps"; --limit now means images looked at
+    Deprecated("--limit", "--top", "top", type=_COUNT, command="featuremaps"),
 ]}
-# In these commands --limit is the old name of --top (featuremaps: "show at most N maps").
-_LIMIT_MEANT_TOP = "featuremaps"
 
 
 class _DeprecatedAction(argparse.Action):

@@ -21,7 +21,9 @@ _SUBCOMMANDS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Declare the sub-commands (imports nothing heavy)."""
+    """Declare the sub-commands, every flag from the CLI's vocabulary (imports nothing heavy)."""
+    from ..cli import add_deprecated, add_flag
+
     sub = p.add_subparsers(dest="visualize_command", metavar="SUBCOMMAND", parser_class=type(p))
     sub.required = True
 
@@ -30,64 +32,59 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         if source:
             q.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
                            help="run folder, checkpoint folder or model.safetensors")
-            q.add_argument("--model", metavar="NAME",
-                           help="a registered model with random weights (shows the mechanism only)")
+            add_flag(q, "--model", help="a registered model with random weights (shows the "
+                     "mechanism only), instead of a CHECKPOINT")
         if image:
-            q.add_argument("--image", required=True, metavar="IMG",
-                           help="a picture file of any size and mode (PNG, JPEG, ...)")
-            q.add_argument("--fit", choices=("resize", "crop"), default="resize",
-                           help="resize the whole picture (default) or scale and cut the centre")
-        q.add_argument("--out", metavar="FILE.png", default=f"{name}.png", help="the PNG to write")
-        q.add_argument("--json", action="store_true", help="print the numbers as JSON")
+            add_flag(q, "--image", required=True)
+            add_flag(q, "--fit")
+        add_flag(q, "--out", metavar="FILE.png", default=f"{name}.png", help="the PNG to write")
+        add_flag(q, "--format", choices=("text", "json"), default="text",
+                 help="what to print: the file written (text) or the numbers (json)")
+        add_deprecated(q, "--json")
+        if source:
+            add_flag(q, "--device")
+            add_flag(q, "--threads")
         return q
 
     q = common("deconv", image=True)
-    q.add_argument("--layer", required=True, help="layer name, e.g. conv5 (see `cnnzoo summary`)")
+    add_flag(q, "--layer", required=True)
     g = q.add_mutually_exclusive_group()
-    g.add_argument("--channel", type=int, metavar="K", help="project this channel's strongest unit")
-    g.add_argument("--top", type=int, metavar="K", help="the K strongest channels, one panel each")
-    q.add_argument("--whole-map", action="store_true",
-                   help="keep the whole feature map instead of its strongest unit")
+    add_flag(g, "--channel", help="project this channel's strongest unit")
+    add_flag(g, "--top", help="the K strongest channels, one panel each")
+    add_flag(q, "--whole-map")
 
     q = common("top9")
-    q.add_argument("--dataset", default="fashion-mnist", help="data set name (default fashion-mnist)")
-    q.add_argument("--split", default="test", help="split (default test)")
-    q.add_argument("--data-dir", metavar="DIR", help="where the data set files are")
-    q.add_argument("--layer", required=True)
-    q.add_argument("--channels", type=_int_list, metavar="C1,C2,...",
-                   help="feature maps to show (default: the --num-channels strongest)")
-    q.add_argument("--num-channels", type=int, default=6)
-    q.add_argument("--limit", type=int, default=1000, metavar="N",
-                   help="look at the first N images (default 1000; 0 = all; AlexNet-size "
-                   "networks take about 0.1 s an image on a CPU)")
-    q.add_argument("--batch-size", type=int, default=100)
+    add_flag(q, "--dataset", help="data set (default: the one the model was trained on)")
+    add_flag(q, "--split")
+    add_flag(q, "--data-dir")
+    add_flag(q, "--layer", required=True)
+    add_flag(q, "--channels", help="feature maps to show (default: the --top strongest)")
+    add_flag(q, "--top", default=6, help="how many of the strongest feature maps to show")
+    add_deprecated(q, "--num-channels")
+    add_flag(q, "--limit", default=1000, help="look at the first N images ('all': every image; "
+             "AlexNet-size networks take about 0.1 s an image on a CPU)")
+    add_flag(q, "--batch-size", default=100)
 
     q = common("filters")
-    q.add_argument("--layer", help="a conv layer (default: the first)")
+    add_flag(q, "--layer", help="a conv layer (default: the first)")
 
     q = common("featuremaps", image=True)
-    q.add_argument("--layer", required=True)
-    q.add_argument("--limit", type=int, default=64, help="show at most this many maps")
+    add_flag(q, "--layer", required=True)
+    add_flag(q, "--top", default=64, help="show the K strongest feature maps")
+    add_deprecated(q, "--limit (featuremaps)")
 
     q = common("occlusion", image=True)
-    q.add_argument("--size", type=int, help="the grey square's side in input pixels "
-                   "(default: a sixth of the input)")
-    q.add_argument("--stride", type=int, help="its step (default: half the side)")
-    q.add_argument("--target", help="class index or name to follow (default: the prediction)")
-    q.add_argument("--layer", help="layer of the feature map to follow (default: the deepest map)")
-    q.add_argument("--channel", type=int, help="feature map to follow (default: the strongest)")
+    add_flag(q, "--size", help="the grey square's side in input pixels (default: a sixth of the input)")
+    add_flag(q, "--stride", help="its step in input pixels (default: half the side)")
+    add_flag(q, "--target")
+    add_flag(q, "--layer", help="layer of the feature map to follow (default: the deepest map)")
+    add_flag(q, "--channel", help="feature map to follow (default: the strongest)")
 
     q = common("evolution", source=False)
     q.add_argument("run", metavar="RUN_DIR", help="a training run folder with per-epoch checkpoints")
-    q.add_argument("--layer", help="a conv layer (default: the first)")
-    q.add_argument("--count", type=int, default=16, help="how many filters (default 16)")
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    add_flag(q, "--layer", help="a conv layer (default: the first)")
+    add_flag(q, "--top", default=16, help="how many filters to show (the first K)")
+    add_deprecated(q, "--count")
 
 
 def _source(args: argparse.Namespace):
@@ -108,7 +105,7 @@ def _image(args: argparse.Namespace, src):
 
 
 def _done(args: argparse.Namespace, path, info: dict[str, Any]) -> int:
-    if args.json:
+    if args.format == "json":
         print(json.dumps({"out": str(path), **info}, indent=2))
     else:
         print(f"wrote {path}")
@@ -141,8 +138,8 @@ def run_top9(args: argparse.Namespace) -> int:
 
     src = _source(args)
     batches, classes, adapter = dataset_batches(src, args.dataset, args.split, args.data_dir,
-                                                args.limit or None, args.batch_size)
-    tops = top_activations(src.model, batches, args.layer, args.channels, 9, args.num_channels)
+                                                args.limit, args.batch_size)
+    tops = top_activations(src.model, batches, args.layer, args.channels, 9, args.top)
     title = f"{src.label}, {args.dataset} {args.split}"
     path = plots.plot_top9(tops, args.out, adapter.mean, adapter.std, title, classes or src.classes)
     return _done(args, path, dict(layer=args.layer, channels=[
@@ -168,7 +165,7 @@ def run_featuremaps(args: argparse.Namespace) -> int:
     img = _image(args, src)
     maps = feature_maps(src.model, img.tensor, args.layer)
     path = plots.plot_feature_maps(args.layer, maps, img.pixels, args.out,
-                                   f"{src.label}, {args.image}", args.limit)
+                                   f"{src.label}, {args.image}", args.top)
     flat = maps.reshape(maps.shape[0], -1)
     return _done(args, path, dict(layer=args.layer, shape=list(maps.shape),
                                   max=[float(v) for v in flat.max(1)]))
@@ -214,7 +211,7 @@ def run_evolution(args: argparse.Namespace) -> int:
     from . import plots
     from .tools import filter_evolution
 
-    layer, epochs, stack = filter_evolution(args.run, args.layer, args.count)
+    layer, epochs, stack = filter_evolution(args.run, args.layer, args.top)
     path = plots.plot_evolution(layer, epochs, stack, args.out, str(args.run))
     return _done(args, path, dict(layer=layer, epochs=epochs, shape=list(stack.shape)))
 
