@@ -1,0 +1,89 @@
+"""Start-up (issue #14): help, list and version need no tensors and must not import torch; the
+torch-free catalog that `cnnzoo list` reads must equal the live registry; `import cnnzoo` is lazy."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import cnnzoo
+from cnnzoo import cli
+
+HEAVY = ("torch", "numpy", "matplotlib")
+NO_TORCH = ("import sys; {code}; "
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}); assert not bad, bad")
+
+
+def python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("code", [
+    "import cnnzoo", "import cnnzoo.cli", "import cnnzoo; cnnzoo.__version__",
+    "from cnnzoo.cli import main; main(['list'])",
+    "from cnnzoo.cli import main; main(['list', 'vgg*', '--format', 'json'])",
+    "from cnnzoo.cli import main; main([])",
+])
+def test_no_torch_on_paths_that_need_no_tensors(code):
+    result = python(NO_TORCH.format(code=code))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--lr", "nan"]])
+def test_no_torch_for_help_version_and_refused_flags(argv):
+    # SystemExit from argparse ends these; check sys.modules on the way out
+    code = ("import sys, atexit\n"
+            "atexit.register(lambda: print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'))\n"
+            f"from cnnzoo.cli import main; main({argv!r})")
+    result = python(code)
+    assert "NO-TORCH" in result.stdout, (result.stdout[-300:], result.stderr)
+
+
+def test_catalog_equals_the_registry():
+    live = cli.catalog_from_registry()
+    stored = json.loads(cli.CATALOG.read_text())
+    assert stored == json.loads(json.dumps(live)), (
+        "src/cnnzoo/catalog.json is out of date: run "
+        "`.venv/bin/python -c 'from cnnzoo.cli import write_catalog; write_catalog()'`")
+
+
+def test_bare_cnnzoo_prints_help_and_exits_0(capsys):
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert "usage: cnnzoo" in out and "examples:" in out and "train" in out
+
+
+def test_version_is_defined_once(capsys):
+    from cnnzoo._version import __version__
+
+    assert cnnzoo.__version__ == __version__
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.strip() == f"cnnzoo {__version__}"
+
+
+def test_train_help_shows_where_defaults_come_from(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    from cnnzoo.train.config import RECIPES
+
+    assert "recipe" in out and all(name in out for name in RECIPES)
+    assert "(default: 0)" in out  # --seed's default is shown
+
+
+def test_completion_prints_shell_code(capsys):
+    pytest.importorskip("argcomplete")
+    assert cli.main(["completion", "bash"]) == 0
+    out = capsys.readouterr().out
+    assert "cnnzoo" in out and "complete" in out
+
+
+def test_lazy_public_api_resolves_every_name():
+    for name in cnnzoo.__all__:
+        assert getattr(cnnzoo, name) is not None, name
+    assert "create_model" in dir(cnnzoo)
+    with pytest.raises(AttributeError):
+        cnnzoo.no_such_name  # noqa: B018
