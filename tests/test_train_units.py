@@ -18,6 +18,7 @@ from cnnzoo.train import loop
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.optim import Schedule
 from cnnzoo.train.progress import Progress
+from cnnzoo.train.rundir import RunDir
 
 
 # --- schedules ------------------------------------------------------------------------------
@@ -105,9 +106,16 @@ def test_interrupted_replacement_is_recovered(tmp_path):
     # A crash between "rename the old folder aside" and "rename the new one in":
     folder.rename(folder.with_name(".last.old"))
     assert not folder.exists()
-    loaded, got = ckpt.load_model(tmp_path)
-    assert got["model"] == "lenet5" and folder.is_dir()
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    loaded, got = ckpt.load_model(tmp_path)  # a reader reads the complete copy, touching nothing
+    assert got["model"] == "lenet5" and not folder.exists()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    run = RunDir(tmp_path)  # the lock holder (the trainer) finishes the swap
+    run.lock()
+    run.tidy()
+    run.unlock()
+    assert folder.is_dir() and not folder.with_name(".last.old").exists()
 
 
 def test_load_model_rejects_weights_of_another_model(tmp_path):

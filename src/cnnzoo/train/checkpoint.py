@@ -18,6 +18,7 @@ leaves either the old checkpoint or the new one, never half of one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -30,10 +31,13 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, CnnzooError
+from .schema import validate_meta
 
 FORMAT = "cnnzoo-checkpoint"
-VERSION = 1
-_REQUIRED_META = ("model", "model_options", "num_classes", "in_channels")
+VERSION = 2  # 2: meta.json records the SHA-256 of each tensor file ("files")
+MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
+STATE_FILE, STATE_TENSORS = "state.json", "state.safetensors"
+MAX_JSON_BYTES = 64 << 20  # a run's JSON documents are kilobytes; refuse before parsing gigabytes
 _EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
 
 
@@ -41,14 +45,6 @@ _EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
 def _tensors_for_file(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # safetensors wants contiguous CPU tensors that share no storage
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2, default=_json_default)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _json_default(obj: Any) -> Any:
@@ -61,38 +57,73 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    from safetensors.torch import save_file
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n").encode()
 
-    save_file(_tensors_for_file(tensors), str(path), metadata={"format": "pt"})
-    with open(path, "rb") as f:
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write and fsync a new file. Created with open(), so it follows the umask like every other
+    file (safetensors' own save_file creates 0600 files)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
         os.fsync(f.fileno())
+
+
+def tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    """A safetensors file's bytes."""
+    from safetensors.torch import save
+
+    return save(_tensors_for_file(tensors), metadata={"format": "pt"})
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_error(path: Path, e: OSError) -> CheckpointError:
+    why = e.strerror or e.__class__.__name__
+    return CheckpointError(f"could not write {path} ({why}): free space or fix permissions and "
+                           "resume; the previous checkpoint is intact")
+
+
+def atomic_bytes(path: str | Path, data: bytes) -> None:
+    """Write a file atomically (temp file + os.replace); OSError (disk full, read-only folder)
+    becomes one CheckpointError line and leaves the previous file as it was."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        _write_file(tmp, data)
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        raise _write_error(path, e) from None
 
 
 def atomic_json(path: str | Path, data: Any) -> None:
     """Write a JSON file atomically (temp file + os.replace)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    _write_json(tmp, data)
-    os.replace(tmp, path)
+    atomic_bytes(path, _json_bytes(data))
 
 
-def atomic_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _old_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.old")
 
 
-def _recover(final: Path) -> None:
-    """Undo a replacement cut short between its two renames (see write_checkpoint)."""
+def recover(final: Path) -> None:
+    """Undo a replacement cut short between its two renames (see write_checkpoint).
+
+    Only the process that holds the run folder's lock may call this (the writer); readers pick
+    the complete copy without touching anything (see checkpoint_dir)."""
     old = _old_name(final)
     if not final.exists() and old.exists():
         os.rename(old, final)
@@ -102,28 +133,42 @@ def _recover(final: Path) -> None:
 
 def write_checkpoint(folder: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any],
                      train_state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None) -> Path:
-    """Write a checkpoint folder atomically and return its path.
+    """Write a checkpoint folder atomically and return its path. Writers only (the lock holder).
 
     The files go to a temporary sibling folder first; that folder is then renamed into place. An
     existing folder is first renamed aside (`.NAME.old`) and deleted afterwards; a crash between
-    the two renames is undone by the next write or load (`_recover`).
+    the two renames is undone by the next write (`recover`), and readers meanwhile read the
+    `.NAME.old` copy. meta.json records the SHA-256 of every tensor file (`files`), verified at
+    load. A failed write (disk full...) raises one CheckpointError line; the previous folder stays.
     """
     final = Path(folder)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _recover(final)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    _save_tensors(tmp / "model.safetensors", state_dict)
-    _write_json(tmp / "meta.json", {"format": FORMAT, "version": VERSION, **meta})
-    if train_state is not None:
-        tensors, scalars = train_state
-        _save_tensors(tmp / "state.safetensors", tensors)
-        _write_json(tmp / "state.json", scalars)
-    if final.exists():
-        os.rename(final, _old_name(final))
-    os.rename(tmp, final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        recover(final)
+        _remove(tmp)
+        tmp.mkdir()
+        files: dict[str, str] = {}
+        model_bytes = tensor_bytes(state_dict)
+        _write_file(tmp / MODEL_FILE, model_bytes)
+        files[MODEL_FILE] = sha256(model_bytes)
+        del model_bytes
+        if train_state is not None:
+            tensors, scalars = train_state
+            state_bytes = tensor_bytes(tensors)
+            _write_file(tmp / STATE_TENSORS, state_bytes)
+            files[STATE_TENSORS] = sha256(state_bytes)
+            del state_bytes
+            _write_file(tmp / STATE_FILE, _json_bytes(scalars))
+        _write_file(tmp / META_FILE, _json_bytes({"format": FORMAT, "version": VERSION, **meta,
+                                                   "files": files}))
+        _fsync_dir(tmp)
+        if final.exists():
+            os.rename(final, _old_name(final))
+        os.rename(tmp, final)
+    except OSError as e:
+        _remove(tmp)
+        raise _write_error(final, e) from None
     shutil.rmtree(_old_name(final), ignore_errors=True)
     _fsync_dir(final.parent)
     return final
@@ -203,24 +248,38 @@ def unpack_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.
         raise CheckpointError(f"the saved optimizer state does not fit this run ({e})") from None
 
 
-# --- reading --------------------------------------------------------------------------------
+# --- reading (never writes) -----------------------------------------------------------------
+def _complete(folder: Path) -> bool:
+    return (folder / MODEL_FILE).is_file() and (folder / META_FILE).is_file()
+
+
+def _pick(folder: Path) -> Path | None:
+    """The folder, or its `.NAME.old` copy while a writer is between its two renames."""
+    for candidate in (folder, _old_name(folder)):
+        if _complete(candidate):
+            return candidate
+    return None
+
+
 def checkpoint_dir(path: str | Path) -> Path:
-    """A run folder (-> checkpoints/last), a checkpoint folder, or its model.safetensors -> folder."""
+    """A run folder (-> checkpoints/last), a checkpoint folder, or its model.safetensors -> folder.
+
+    Read-only: a checkpoint being replaced right now is read from its complete copy."""
     p = Path(path)
-    if p.is_file() and p.name == "model.safetensors":
+    if p.is_file() and p.name == MODEL_FILE:
         p = p.parent
     if p.is_dir():
-        last = p / "checkpoints" / "last"
         if (p / "checkpoints").is_dir():
-            _recover(last)
-            if (last / "model.safetensors").is_file():
-                return last
+            last = p / "checkpoints" / "last"
+            found = _pick(last)
+            if found is not None:
+                return found
             raise CheckpointError(f"{p} is a run folder without a finished checkpoint "
                                   f"({last} is missing): was the run stopped before its first epoch ended?")
-        _recover(p)
-        if (p / "model.safetensors").is_file():
-            return p
-        raise CheckpointError(f"{p} holds no model.safetensors: give a run folder (written by "
+        found = _pick(p)
+        if found is not None:
+            return found
+        raise CheckpointError(f"{p} holds no {MODEL_FILE}: give a run folder (written by "
                               "`cnnzoo train --out DIR`), a checkpoint folder or its model.safetensors")
     if not p.exists():
         raise CheckpointError(f"{p} does not exist: give a run folder, a checkpoint folder or its "
@@ -229,36 +288,87 @@ def checkpoint_dir(path: str | Path) -> Path:
                           "or its model.safetensors")
 
 
-def read_meta(folder: str | Path) -> dict[str, Any]:
-    folder = Path(folder)
-    path = folder / "meta.json"
+class _Vanished(Exception):
+    """A file disappeared while reading: a writer replaced the checkpoint; read it again."""
+
+
+def _read_bytes(path: Path, limit: int | None = None) -> bytes:
     try:
-        meta = json.loads(path.read_text())
+        if limit is not None and path.stat().st_size > limit:
+            raise CheckpointError(f"{path} is {path.stat().st_size:,} bytes, more than the {limit:,} "
+                                  "such a file can hold: the checkpoint is corrupt")
+        return path.read_bytes()
     except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is corrupt ({e.__class__.__name__}): the checkpoint cannot be read") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not cnnzoo checkpoint metadata")
-    missing = [k for k in _REQUIRED_META if k not in meta]
-    if missing:
-        raise CheckpointError(f"{path} lacks {', '.join(missing)}: the checkpoint is incomplete")
-    return meta
+        raise _Vanished(path) from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder, not a file: the checkpoint is corrupt") from None
+    except OSError as e:
+        raise CheckpointError(f"{path} cannot be read ({e.strerror or e.__class__.__name__})") from None
 
 
-def read_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Load a safetensors file (no pickle involved); CheckpointError if missing or corrupt."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete")
+def _parse_json(path: Path, data: bytes) -> Any:
     try:
-        return load_file(str(path), device=str(device))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        return json.loads(data, parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{path} is corrupt ({e.__class__.__name__}): the checkpoint cannot be "
+                              "read") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json(path: str | Path) -> Any:
+    """A small JSON document of a run folder (CheckpointError if missing or corrupt)."""
+    path = Path(path)
+    try:
+        return _parse_json(path, _read_bytes(path, MAX_JSON_BYTES))
+    except _Vanished:
+        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete") from None
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    """The validated meta.json of a checkpoint folder (CheckpointError naming the field if not)."""
+    return validate_meta(read_json(Path(folder) / META_FILE), Path(folder) / META_FILE)
+
+
+def verify(path: Path, data: bytes, meta: dict[str, Any]) -> None:
+    """The file's bytes against the SHA-256 meta.json recorded for it when it was written."""
+    expected = meta.get("files", {}).get(path.name)
+    if expected is None:
+        if int(meta.get("version", 1)) >= 2:
+            raise CheckpointError(f"{path.parent / META_FILE} records no SHA-256 for {path.name}: "
+                                  "the checkpoint is incomplete")
+        return  # written before hashes were recorded
+    if sha256(data) != expected:
+        raise CheckpointError(f"{path} is corrupt: its SHA-256 differs from the one recorded in "
+                              f"{META_FILE} when it was written (flipped or truncated bytes)")
+
+
+def decode_tensors(path: Path, data: bytes, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        tensors = load(data)
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
         first = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         raise CheckpointError(f"{path} is corrupt or unreadable ({first})") from None
+    return {k: v.to(device) for k, v in tensors.items()} if str(device) != "cpu" else tensors
+
+
+def read_tensors(path: str | Path, device: str | torch.device = "cpu",
+                 meta: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """Load a safetensors file (no pickle involved), verified against meta's SHA-256 when given;
+    CheckpointError if missing, corrupt or altered."""
+    path = Path(path)
+    try:
+        data = _read_bytes(path)
+    except _Vanished:
+        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete") from None
+    if meta is not None:
+        verify(path, data, meta)
+    return decode_tensors(path, data, device)
 
 
 def build_model(meta: dict[str, Any]) -> nn.Module:
@@ -270,12 +380,13 @@ def build_model(meta: dict[str, Any]) -> nn.Module:
                             in_channels=int(meta["in_channels"]), **dict(meta["model_options"]))
     except CnnzooError as e:
         raise CheckpointError(f"the checkpoint's model cannot be built: {e}") from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"the checkpoint's model options do not fit {meta['model']!r} ({e})") from None
 
 
 def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], where: str = "checkpoint") -> None:
-    """Load a state_dict strictly, with one-line CheckpointErrors for mismatches."""
+    """Load a state_dict strictly, with one-line CheckpointErrors for mismatches and for NaN or
+    infinite values (a model that computes NaN must not be evaluated, predicted from or resumed)."""
     state_dict = {_strip(k): v for k, v in state_dict.items()}
     target = unwrap(model)
     own = target.state_dict()
@@ -289,6 +400,14 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], where: s
                      f"the model's {tuple(own[shapes[0]].shape)}")
         raise CheckpointError(f"the weights in {where} do not fit model {name!r} ({what}): "
                               "the checkpoint is for another model or other options")
+    dtypes = [k for k in own if own[k].dtype.is_floating_point != state_dict[k].dtype.is_floating_point]
+    if dtypes:
+        raise CheckpointError(f"the weights in {where} do not fit model {name!r} ({dtypes[0]} is "
+                              f"{state_dict[dtypes[0]].dtype}, the model's {own[dtypes[0]].dtype})")
+    for key, value in state_dict.items():
+        if value.dtype.is_floating_point and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"the weights in {where} hold NaN or infinite values ({key}): "
+                                  "the checkpoint is unusable; use an earlier epoch's checkpoint")
     target.load_state_dict(state_dict, strict=True)
 
 
@@ -299,21 +418,43 @@ def _strip(key: str) -> str:
     return key
 
 
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu"
+                    ) -> tuple[Path, dict[str, Any], dict[str, torch.Tensor]]:
+    """(folder, validated meta, verified weights) of a checkpoint, read without writing anything.
+
+    A writer replacing the checkpoint while we read makes a file vanish; we then read the
+    complete copy again (a few tries), so a reader never sees half of two checkpoints."""
+    for attempt in range(5):
+        folder = checkpoint_dir(path)
+        try:
+            meta = validate_meta(_parse_json(folder / META_FILE,
+                                             _read_bytes(folder / META_FILE, MAX_JSON_BYTES)),
+                                 folder / META_FILE)
+            data = _read_bytes(folder / MODEL_FILE)
+        except _Vanished:
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        verify(folder / MODEL_FILE, data, meta)
+        return folder, meta, decode_tensors(folder / MODEL_FILE, data, device)
+    raise CheckpointError(f"{path}: the checkpoint kept changing while being read (a run is "
+                          "writing it); try again")
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu", *,
                expect_model: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a trained model from a checkpoint.
 
     path: a run folder (uses checkpoints/last), a checkpoint folder, or its model.safetensors.
-    Returns (model in eval mode on map_location, meta dict). A bad path, missing or corrupt files,
-    weights that do not fit, or a checkpoint of another model than `expect_model`, raise
-    CheckpointError with a one-line message.
+    Returns (model in eval mode on map_location, meta dict). A bad path, missing, corrupt or
+    altered files (SHA-256), NaN weights, invalid metadata, weights that do not fit, or a
+    checkpoint of another model than `expect_model`, raise CheckpointError with a one-line
+    message. Nothing in the folder is modified.
     """
-    folder = checkpoint_dir(path)
-    meta = read_meta(folder)
+    folder, meta, tensors = read_checkpoint(path)
     if expect_model is not None and meta["model"] != expect_model:
         raise CheckpointError(f"{folder} is a checkpoint of {meta['model']!r}, not {expect_model!r}")
     model = build_model(meta)
-    load_weights(model, read_tensors(folder / "model.safetensors"), where=str(folder))
+    load_weights(model, tensors, where=str(folder))
     model.to(map_location).eval()
     meta["path"] = str(folder)
     return model, meta

@@ -43,7 +43,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import CnnzooError, OptionError
+from .. import checks
+from ..errors import CheckpointError, OptionError
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("step", "cosine", "onecycle", "constant")
@@ -81,7 +82,9 @@ class TrainConfig:
     schedule: str | None = None
     warmup_epochs: float | None = None  # None: the recipe's (onecycle: 25% of the run)
     label_smoothing: float = 0.0
-    augment: bool | None = None  # None: the recipe's (random crops/flips of default_augment)
+    # "crop,flip" | "crop" | "flip" | "none" (cnnzoo.data.augment_for); None: the recipe's;
+    # True: the data set's usual augmentation, False: none (also read from older config.json).
+    augment: str | bool | None = None
     image_size: int | None = None
     in_channels: int | None = None  # None: the data set's channels
     amp: str = "off"
@@ -93,11 +96,17 @@ class TrainConfig:
     eval_every: int = 1  # evaluate on the test split every N epochs (and always after the last)
     keep_epochs: int | None = None  # per-epoch weight checkpoints kept (None: all)
     out: str | None = None
+    threads: int | None = None  # CPU threads (None: OMP_NUM_THREADS if set, else torch's default)
+    tensorboard: bool = False  # also log scalars to DIR/tensorboard
 
     def resolved(self) -> "TrainConfig":
         """A copy with every recipe field filled in and every value checked (OptionError)."""
         from ..registry import model_info
 
+        if not isinstance(self.model, str) or not self.model:
+            raise OptionError(f"model must be a registered name, got {self.model!r}")
+        if not isinstance(self.model_options, dict):
+            raise OptionError(f"model options must be KEY=VALUE pairs, got {self.model_options!r}")
         info = model_info(self.model)  # UnknownNameError for a bad name
         recipe = dict(RECIPES[recipe_name(info, self.model_options)])
         if self.optimizer == "adamw":
@@ -110,71 +119,131 @@ class TrainConfig:
                     "schedule", "warmup_epochs", "augment"):
             if getattr(c, key) is None:
                 setattr(c, key, recipe[key])
-        if c.warmup_epochs is None:  # onecycle: rise over the first quarter of the run
+        if c.warmup_epochs is None and isinstance(c.epochs, int):  # onecycle: rise over the first quarter of the run
             c.warmup_epochs = 0.25 * c.epochs if c.schedule == "onecycle" else 0.0
         c.check()
         return c
 
     def check(self) -> None:
-        def bad(msg: str) -> None:
-            raise OptionError(msg)
+        """Every field's type and range (OptionError, one line naming the flag), before anything
+        is written: a NaN learning rate must never get as far as creating a run folder."""
+        if not isinstance(self.model, str) or not self.model:
+            raise OptionError(f"model must be a registered name, got {self.model!r}")
+        for name, value, choices in (("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("schedule", self.schedule, SCHEDULES),
+                                     ("amp mode", self.amp, AMP_MODES)):
+            if value not in choices:
+                raise OptionError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+        if not isinstance(self.model_options, dict):
+            raise OptionError(f"model options must be KEY=VALUE pairs, got {self.model_options!r}")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            raise OptionError(f"--data-dir must be a folder, got {self.data_dir!r}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise OptionError(f"--dataset must be a data set name, got {self.dataset!r}")
+        checks.positive_int("--epochs", self.epochs, maximum=MAX_EPOCHS)
+        checks.positive_int("--batch-size", self.batch_size, maximum=MAX_BATCH)
+        checks.positive_float("--lr", self.lr)
+        if self.momentum is not None:
+            checks.real("--momentum", self.momentum, minimum=0.0, below=1.0)
+        if self.weight_decay is not None:
+            checks.real("--weight-decay", self.weight_decay, minimum=0.0, maximum=1.0)
+        checks.real("--label-smoothing", self.label_smoothing, minimum=0.0, below=1.0)
+        if self.warmup_epochs is not None:
+            checks.real("--warmup-epochs", self.warmup_epochs, minimum=0.0, maximum=float(self.epochs))
+        if self.image_size is not None:
+            checks.positive_int("--image-size", self.image_size, maximum=4096)
+        if self.in_channels is not None:
+            checks.positive_int("in_channels", self.in_channels, maximum=64)
+        checks.integer("--seed", self.seed, minimum=0, maximum=2**64 - 1)
+        checks.positive_int("--eval-every", self.eval_every)
+        if self.keep_epochs is not None:
+            checks.integer("--keep-epochs", self.keep_epochs, minimum=0)
+        if self.threads is not None:
+            checks.positive_int("--threads", self.threads, maximum=1024)
+        for name in ("channels_last", "compile", "deterministic", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.device, str):
+            raise OptionError(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.out is not None and not isinstance(self.out, str):
+            raise OptionError(f"--out must be a folder, got {self.out!r}")
+        if not (self.augment is None or isinstance(self.augment, (bool, str))):
+            raise OptionError(f"--augment takes crop,flip | crop | flip | none, got {self.augment!r}")
+        if isinstance(self.augment, str):
+            from ..data import augment_for
 
-        if self.optimizer not in OPTIMIZERS:
-            bad(f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            bad(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
-        if self.amp not in AMP_MODES:
-            bad(f"unknown amp mode {self.amp!r}: choose one of {', '.join(AMP_MODES)}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            bad(f"epochs must be a positive integer, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            bad(f"batch size must be a positive integer, got {self.batch_size!r}")
-        if not self.lr or self.lr <= 0:
-            bad(f"learning rate must be positive, got {self.lr!r}")
-        if self.momentum is not None and not 0 <= self.momentum < 1:
-            bad(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.weight_decay is not None and self.weight_decay < 0:
-            bad(f"weight decay must be >= 0, got {self.weight_decay!r}")
-        if not 0 <= self.label_smoothing < 1:
-            bad(f"label smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.warmup_epochs is not None and not 0 <= self.warmup_epochs <= self.epochs:
-            bad(f"warm-up must be between 0 and the {self.epochs} epochs, got {self.warmup_epochs!r}")
-        if self.image_size is not None and self.image_size < 1:
-            bad(f"image size must be positive, got {self.image_size!r}")
-        if self.eval_every < 1:
-            bad(f"eval-every must be >= 1, got {self.eval_every!r}")
-        if self.keep_epochs is not None and self.keep_epochs < 0:
-            bad(f"keep-epochs must be >= 0, got {self.keep_epochs!r}")
+            augment_for(self.augment, self.dataset, None)  # the one parser of augment specs
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_json(cls, data: Any, where: str | Path = "config.json") -> "TrainConfig":
+        """A run's config.json, each field's type checked (CheckpointError naming the field);
+        ranges are checked by `resolved()`, which every run calls before writing anything."""
+        from .schema import Doc
+
+        doc = Doc(data, where, "a cnnzoo run config")
         names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown or "model" not in data:
-            raise CnnzooError(f"config.json has unknown fields {sorted(unknown)} or no model: "
-                              "is it a cnnzoo run folder?")
-        return cls(**data)
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise doc.error(unknown[0], "is not a run-config field: is it a cnnzoo run folder?")
+        values: dict[str, Any] = {"model": doc.text("model")}
+        for f in fields(cls):
+            if f.name == "model" or f.name not in data:
+                continue
+            value = data[f.name]
+            if f.name == "model_options":
+                values[f.name] = doc.obj(f.name)
+            elif f.name == "augment":
+                if not (value is None or isinstance(value, (bool, str))):
+                    raise doc.error(f.name, f"must be an augment spec, true or false, got {value!r}"[:120])
+                values[f.name] = value
+            elif f.name in _INT_FIELDS:
+                values[f.name] = doc.integer(f.name, None)
+            elif f.name in _FLOAT_FIELDS:
+                values[f.name] = doc.real(f.name, None)
+            elif f.name in _BOOL_FIELDS:
+                values[f.name] = doc.boolean(f.name)
+            else:
+                values[f.name] = doc.text(f.name, None)
+        config = cls(**values)
+        try:
+            config.check_types()
+        except OptionError as e:
+            raise CheckpointError(f"{where}: {e}") from None
+        return config
+
+    def check_types(self) -> None:
+        """The fields that must be set whatever the recipe (used on loaded configs)."""
+        if self.dataset is None:
+            raise OptionError("dataset must be a data set name, got null")
+        for name in ("label_smoothing", "seed", "eval_every", "amp", "device"):
+            if getattr(self, name) is None:
+                raise OptionError(f"{name} must be set, got null")
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
+        from .checkpoint import read_json
+
         path = Path(path)
-        try:
-            return cls.from_json(json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise CnnzooError(f"{path} does not exist: --resume takes a run folder written by "
-                              "`cnnzoo train --out DIR`") from None
-        except (json.JSONDecodeError, TypeError) as e:
-            raise CnnzooError(f"{path} is not a valid run config ({e})") from None
+        if not path.is_file():
+            raise CheckpointError(f"{path} does not exist: --resume takes a run folder written by "
+                                  "`cnnzoo train --out DIR`")
+        return cls.from_json(read_json(path), path)
 
 
+_INT_FIELDS = {"epochs", "batch_size", "image_size", "in_channels", "seed", "eval_every",
+               "keep_epochs", "threads"}
+_FLOAT_FIELDS = {"lr", "momentum", "weight_decay", "warmup_epochs", "label_smoothing"}
+_BOOL_FIELDS = {"channels_last", "compile", "deterministic", "tensorboard"}
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
 def recipe_name(info: Any, options: dict[str, Any] | None = None) -> str:
-    """Which recipe a model (with these options) trains with by default."""
-    if info.family == "lenet":
-        head = {**info.defaults, **(options or {})}.get("head", "rbf")
-        return "lenet" if head == "linear" else "lenet_rbf"
-    if info.family == "resnet" and info.input_size[-1] <= 32:
-        return "cifar_resnet"
-    return "imagenet"
+    """Which recipe a model (with these options) trains with by default: ModelInfo.recipe, or the
+    recipe_by_option entry its options select (LeNet-5's linear head trains like lenet5_modern)."""
+    chosen = {**info.defaults, **(options or {})}
+    for key, value, recipe in info.recipe_by_option:
+        if key in chosen and chosen[key] == value:
+            return recipe
+    return info.recipe

@@ -36,14 +36,18 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from ..errors import CheckpointError, CnnzooError, OptionError
+from ..errors import CheckpointError, CnnzooError, DataError, OptionError
 from . import checkpoint as ckpt
 from .config import TrainConfig
-from .distributed import DistInfo, local_slice, setup, teardown
+from .distributed import local_slice, setup, teardown
 from .evaluate import autocast, evaluate_arrays
-from .metrics import Meter, csv_text, is_finite
+from .metrics import Meter, csv_text
 from .optim import Schedule, build_optimizer
-from .progress import Progress
+from .progress import Progress, duration
+from .rundir import RunDir, RunFolderError
+from .state import TrainState, check_tensors
+from .threads import apply as apply_threads
+from .threads import describe as describe_threads
 
 METRIC_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5",
                   "images_per_s", "epoch_time_s", "wall_time_s")
@@ -51,6 +55,26 @@ METRIC_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "test_loss", "test_
 
 class TrainingDiverged(CnnzooError):
     """The loss became NaN or infinite."""
+
+
+_TB_TAGS = {"train_loss": "loss/train", "test_loss": "loss/test", "train_top1": "top1/train",
+            "test_top1": "top1/test", "test_top5": "top5/test", "lr": "lr",
+            "images_per_s": "speed/images_per_s", "epoch_time_s": "time/epoch_s",
+            "wall_time_s": "time/wall_s"}
+
+
+def _summary_writer() -> Any:
+    """TensorBoard's SummaryWriter, or one line saying which package --tensorboard needs."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise OptionError("--tensorboard needs the tensorboard package: pip install tensorboard "
+                          "(metrics.csv is written either way)") from None
+    return SummaryWriter
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _mix(*parts: int) -> int:
@@ -89,30 +113,48 @@ class _StopFlag:
 
 
 class Trainer:
-    """One training run. `Trainer(config).run()`, or `Trainer(resume=DIR).run()`."""
+    """One training run. `Trainer(config).run()`, or `Trainer(resume=DIR).run()`.
+
+    Everything the user gave is checked (TrainConfig.resolved) before any file is written; the
+    run folder is then locked for the whole run (RunDir), so one process owns it."""
 
     def __init__(self, config: TrainConfig | None = None, *, resume: str | Path | None = None,
                  stop_after: int | None = None, device: str | None = None, quiet: bool = False,
-                 datasets: tuple[Any, Any] | None = None, progress: bool = True) -> None:
+                 datasets: tuple[Any, Any] | None = None, progress: bool = True,
+                 epochs: int | None = None, threads: int | None = None) -> None:
         self.stop_after = stop_after
         self.quiet = quiet
         self.show_progress = progress
         self.datasets = datasets
         self.resume_dir = Path(resume) if resume is not None else None
+        self.extended_from: int | None = None
         if self.resume_dir is not None:
-            if not (self.resume_dir / "config.json").is_file():
-                raise CheckpointError(f"{self.resume_dir} is not a run folder (no config.json): "
-                                      "--resume takes the --out folder of an earlier `cnnzoo train`")
-            saved = TrainConfig.load(self.resume_dir / "config.json")
+            rd = RunDir(self.resume_dir)
+            if not rd.config.is_file():
+                raise RunFolderError(f"{self.resume_dir} is not a run folder (no config.json): "
+                                     "--resume takes the --out folder of an earlier `cnnzoo train`")
+            saved = TrainConfig.load(rd.config)
             if config is not None and config.model != saved.model:
                 raise CheckpointError(f"{self.resume_dir} is a run of {saved.model!r}, not {config.model!r}")
             config = saved
             config.out = str(self.resume_dir)
+            if epochs is not None and epochs != saved.epochs:
+                self.extended_from = saved.epochs
+                config.epochs = epochs
+        elif epochs is not None and config is not None:
+            config.epochs = epochs
         if config is None:
             raise OptionError("give a model to train or a run folder to resume")
         if device is not None:
             config.device = device
+        if threads is not None:
+            config.threads = threads
         self.config = config.resolved()
+        if self.resume_dir is None and self.config.data_dir is not None:
+            # stored absolute, so a resume from another working directory reads the same files
+            self.config.data_dir = str(Path(self.config.data_dir).expanduser().absolute())
+        self.rundir: RunDir | None = None
+        self.tb: Any = None
 
     # --- output ----------------------------------------------------------------------------
     def log(self, text: str) -> None:
@@ -122,15 +164,18 @@ class Trainer:
 
     # --- setup -----------------------------------------------------------------------------
     def _setup(self) -> None:
-        from ..data import adapt_input, default_augment, load_dataset
+        from ..data import training_data
 
         c = self.config
+        self.threads = apply_threads(c.threads)
         self.dist, self.device = setup(c.device)
         if c.batch_size % self.dist.world:
             raise OptionError(f"batch size {c.batch_size} does not split over {self.dist.world} "
                               f"processes: use a multiple of {self.dist.world}")
         if c.amp == "fp16" and self.device.type != "cuda":
             raise OptionError("--amp fp16 needs a CUDA GPU: use --amp bf16 (or off) on the CPU")
+        if c.tensorboard and self.dist.is_main:
+            _summary_writer()  # one line naming the package if it is missing, before any write
         if c.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -139,25 +184,22 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.progress = Progress(enabled=self.show_progress and self.dist.is_main and not self.quiet)
 
-        # The run folder: rank 0 picks (and checks) it, the others are told.
-        run_dir = None
-        if self.dist.is_main:
-            run_dir = self._run_dir()
-        self.run_dir = Path(self.dist.broadcast(str(run_dir) if run_dir else None))
+        # A resumed run is locked before anything of it is read; a new one is only checked here
+        # (nothing is written until the data and the model are ready).
+        self.notes: list[str] = []
+        self.run_dir = Path(self._collective(self._claim_folder))
+        self.rundir = RunDir(self.run_dir)
 
-        if self.datasets is not None:
-            self.train_set, self.test_set = self.datasets
-        else:
-            # ImageFolder images of any size are decoded straight to the size the model takes
-            # (fixed-size sets such as Fashion-MNIST ignore it and are adapted below).
-            from ..registry import model_info
-            size = c.image_size or model_info(c.model).input_size[-1]
-            self.train_set = load_dataset(c.dataset, "train", data_dir=c.data_dir, image_size=size)
-            self.test_set = load_dataset(c.dataset, "test", data_dir=c.data_dir, image_size=size)
+        data = training_data(c.dataset, c.data_dir, c.model, image_size=c.image_size,
+                             augment=c.augment, in_channels=c.in_channels, datasets=self.datasets)
+        self.data = data
+        self.train_set, self.test_set = data.train, data.test
+        if len(self.test_set) == 0:
+            raise DataError(f"the {self.test_set.name} test split is empty: nothing to evaluate on")
         self.classes = list(self.train_set.classes)
-        in_channels = c.in_channels or int(self.train_set.images.shape[1])
-        self.adapter = adapt_input(self.train_set, c.model, image_size=c.image_size, in_channels=in_channels)
-        self.augment = default_augment(self.train_set.name) if c.augment else None
+        self.pipeline = data.pipeline
+        self.augment = data.augment
+        in_channels = self.pipeline.channels
 
         torch.manual_seed(c.seed)  # the same initial weights on every process
         self.model = _create(c, len(self.classes), in_channels)
@@ -196,44 +238,101 @@ class Trainer:
         self.train_time = 0.0  # time spent in training steps (for images/s)
         self.train_images = 0
         self.partial: dict[str, Any] | None = None
-        if self.resume_dir is not None:
+        self.partial_time = 0.0
+        restart = self.resume_dir is not None and not self.rundir.has_checkpoint()
+        if self.resume_dir is not None and not restart:
             self._load_state()
-        elif self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_json(self.run_dir / "config.json", c.to_json())
+        if self.resume_dir is None:
+            self._collective(self._take_new_folder)
+        if self.dist.is_main:
+            if self.resume_dir is None or restart or self.extended_from is not None:
+                ckpt.atomic_json(self.rundir.config, c.to_json())
+            if c.tensorboard:
+                self.tb = _summary_writer()(str(self.rundir.tensorboard), purge_step=self.epoch + 1)
+        if restart:
+            self.notes.append(f"{self.run_dir} was stopped before its first checkpoint: starting it "
+                              "again from the beginning with its saved config.json")
 
-    def _run_dir(self) -> Path:
+    def _collective(self, work: Callable[[], Any]) -> Any:
+        """Run `work` on rank 0 and hand its result (or its error, as one line) to every process,
+        so a refusal on rank 0 does not leave the others waiting forever."""
+        result: Any = None
+        error: str | None = None
+        if self.dist.is_main:
+            try:
+                result = work()
+            except CnnzooError as e:
+                if not self.dist.enabled:
+                    raise
+                error = str(e)
+        result, error = self.dist.broadcast((result, error))
+        if error is not None:
+            raise CheckpointError(error)
+        return result
+
+    def _claim_folder(self) -> str:
+        """Rank 0: the run folder. A resumed one is locked and tidied now; a new one is checked."""
         c = self.config
         if self.resume_dir is not None:
-            return self.resume_dir
+            rd = RunDir(self.resume_dir)
+            rd.lock()
+            self._held = rd
+            rd.tidy()
+            return str(self.resume_dir)
         if c.out:
-            out = Path(c.out)
-            if (out / "config.json").exists() or (out / "checkpoints").exists():
-                raise OptionError(f"{out} already holds a run: continue it with --resume {out}, "
-                                  "or choose another --out")
-            if out.exists() and not out.is_dir():
-                raise OptionError(f"--out {out} is a file, not a folder")
-            return out
+            out = RunDir(c.out)
+            self._check_new_folder(out)
+            return str(out.root)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{c.model}-{stamp}"
+        out = RunDir(Path("runs") / f"{c.model}-{stamp}")
         k = 1
-        while out.exists():
+        while out.root.exists():
             k += 1
-            out = Path("runs") / f"{c.model}-{stamp}-{k}"
-        c.out = str(out)
-        return out
+            out = RunDir(Path("runs") / f"{c.model}-{stamp}-{k}")
+        c.out = str(out.root)
+        return str(out.root)
+
+    def _check_new_folder(self, out: RunDir) -> None:
+        if out.root.exists() and not out.root.is_dir():
+            raise RunFolderError(f"--out {out.root} is a file, not a folder: choose another --out")
+        if out.holds_run() and out.has_checkpoint():
+            raise RunFolderError(f"{out.root} already holds a run: continue it with --resume {out.root}, "
+                                 "or choose another --out")
+
+    def _take_new_folder(self) -> None:
+        """Rank 0, new run: create and lock the folder, then check it again (another process may
+        have taken it since the first look), and tidy what a run killed before its first
+        checkpoint left."""
+        rd = self.rundir
+        assert rd is not None
+        rd.create()
+        rd.lock()
+        self._held = rd
+        self._check_new_folder(rd)
+        if rd.holds_run():
+            rd.tidy()
+            self.notes.append(f"{rd.root} held a run stopped before its first checkpoint: "
+                              "starting a new run in it")
+
+    def _release(self) -> None:
+        held = getattr(self, "_held", None)
+        if held is not None:
+            held.unlock()
+            self._held = None
 
     # --- state -----------------------------------------------------------------------------
     def _meta(self, metrics: dict[str, Any]) -> dict[str, Any]:
         c = self.config
-        a = self.adapter
+        p = self.pipeline
         return {
             "model": c.model, "model_options": dict(c.model_options), "num_classes": len(self.classes),
-            "in_channels": int(getattr(self.model, "in_channels", 0) or _in_channels(self.model, a)),
+            "in_channels": int(p.channels),
             "dataset": c.dataset, "classes": self.classes,
-            "image_shape": list(self.train_set.images.shape[1:]),  # what the adapter takes (C, H, W)
-            "normalization": {"mean": _floats(a.mean), "std": _floats(a.std),
-                              "size": list(a.size) if a.size is not None else None, "mode": a.mode},
+            "image_shape": list(self.train_set.images.shape[1:]),  # what the pipeline takes (C, H, W)
+            "pipeline": p.to_meta(),
+            # the pipeline in the form readers written before "pipeline" understand
+            "normalization": {"mean": list(p.mean), "std": list(p.std), "size": list(p.size),
+                              "mode": p.fit},
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
             "metrics": metrics, "config": c.to_json(), "created": ckpt.now(),
             "torch_version": torch.__version__,
@@ -254,81 +353,105 @@ class Trainer:
         for rank, states in enumerate(self.dist.gather(mine)):
             for key, value in states.items():
                 tensors[f"{key}.rank{rank}"] = value
-        scalars = {
-            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
-            "world_size": self.dist.world, "optimizer": opt_json, "scaler": self.scaler.state_dict(),
-            "history": self.history, "elapsed": self.elapsed + (time.perf_counter() - self.t0),
-            "train_time": self.train_time, "train_images": self.train_images,
-            "partial_time": self.partial_time if meter is not None else 0.0,
-        }
-        return tensors, scalars
+        state = TrainState(
+            epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step,
+            world_size=self.dist.world, optimizer=opt_json, scaler=self.scaler.state_dict(),
+            history=self.history, elapsed=self.elapsed + (time.perf_counter() - self.t0),
+            train_time=self.train_time, train_images=self.train_images,
+            partial_time=self.partial_time if meter is not None else 0.0)
+        return tensors, state.to_json()
 
     def _save(self, metrics: dict[str, Any], meter: Meter | None = None,
               aug_gen: torch.Generator | None = None, epoch_end: bool = True) -> None:
         state = self._train_state(meter, aug_gen)  # a collective: every process takes part
         if self.dist.is_main:
+            rd = self.rundir
+            assert rd is not None
             sd = ckpt.clean_state_dict(self.model)
             meta = self._meta(metrics)
             if epoch_end and self.config.keep_epochs != 0:
-                ckpt.write_checkpoint(ckpt.epoch_dir(self.run_dir, self.epoch), sd, meta)
-                ckpt.prune_epochs(self.run_dir, self.config.keep_epochs)
-            ckpt.write_checkpoint(self.run_dir / "checkpoints" / "last", sd, meta, train_state=state)
-            ckpt.atomic_bytes(self.run_dir / "metrics.csv",
-                              csv_text(self.history, METRIC_COLUMNS).encode())
+                ckpt.write_checkpoint(rd.epoch(self.epoch), sd, meta)
+                ckpt.prune_epochs(rd.root, self.config.keep_epochs)
+            ckpt.write_checkpoint(rd.last, sd, meta, train_state=state)
+            ckpt.atomic_bytes(rd.metrics, csv_text(self.history, METRIC_COLUMNS).encode())
         self.dist.barrier()
 
     def _load_state(self) -> None:
-        folder = ckpt.checkpoint_dir(self.resume_dir)
-        meta = ckpt.read_meta(folder)
-        if meta["model"] != self.config.model:
+        """Read checkpoints/last and check every part of it against this run before using it."""
+        c = self.config
+        folder, meta, weights = ckpt.read_checkpoint(self.run_dir)
+        if meta["model"] != c.model:
             raise CheckpointError(f"{folder} holds a checkpoint of {meta['model']!r}, but the run is "
-                                  f"of {self.config.model!r}")
-        if not (folder / "state.json").is_file():
-            raise CheckpointError(f"{folder} has no training state (state.json): it cannot be resumed")
-        try:
-            import json
-
-            scalars = json.loads((folder / "state.json").read_text())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{folder / 'state.json'} is corrupt ({e.__class__.__name__})") from None
-        tensors = ckpt.read_tensors(folder / "state.safetensors")
-        ckpt.load_weights(self.model, ckpt.read_tensors(folder / "model.safetensors"), where=str(folder))
-        ckpt.unpack_optimizer(self.optimizer, tensors, scalars["optimizer"])
-        if scalars.get("scaler"):
-            self.scaler.load_state_dict(scalars["scaler"])
-        self.epoch = int(scalars["epoch"])
-        self.step_in_epoch = int(scalars["step_in_epoch"])
-        self.global_step = int(scalars["global_step"])
-        self.history = list(scalars["history"])
-        self.elapsed = float(scalars["elapsed"])
-        self.train_time = float(scalars["train_time"])
-        self.train_images = int(scalars["train_images"])
+                                  f"of {c.model!r}")
+        state_path = folder / ckpt.STATE_FILE
+        if not state_path.is_file():
+            raise CheckpointError(f"{folder} has no training state ({ckpt.STATE_FILE}): it cannot be resumed")
+        state = TrainState.from_json(ckpt.read_json(state_path), state_path)
+        if meta.get("epoch") is not None and meta["epoch"] != state.epoch:
+            raise CheckpointError(f"{state_path}: field 'epoch' is {state.epoch} but {folder / ckpt.META_FILE} "
+                                  f"says {meta['epoch']}: the two files are from different checkpoints")
+        if self.extended_from is not None and c.epochs < state.epoch:
+            raise OptionError(f"--epochs {c.epochs} is fewer than the {state.epoch} epochs {self.run_dir} "
+                              "has already trained: give a larger --epochs to extend it")
+        state.check_run(state_path, epochs=c.epochs, steps_per_epoch=self.steps_per_epoch)
+        state.check_optimizer(state_path, self.optimizer)
+        tensors = ckpt.read_tensors(folder / ckpt.STATE_TENSORS, meta=meta)
+        check_tensors(tensors, folder / ckpt.STATE_TENSORS, optimizer=self.optimizer,
+                      world_size=state.world_size, global_step=state.global_step)
+        if meta["num_classes"] != len(self.classes):
+            raise CheckpointError(f"{folder / ckpt.META_FILE}: field 'num_classes' is {meta['num_classes']}, "
+                                  f"but {c.dataset} has {len(self.classes)} classes")
+        ckpt.load_weights(self.model, weights, where=str(folder))
+        ckpt.unpack_optimizer(self.optimizer, tensors, state.optimizer)
+        fresh_scaler = self.scaler.state_dict()
+        if fresh_scaler and state.scaler:
+            if set(state.scaler) != set(fresh_scaler):
+                raise CheckpointError(f"{state_path}: field 'scaler' does not fit the run's gradient scaler")
+            self.scaler.load_state_dict(state.scaler)
+        self.epoch, self.step_in_epoch, self.global_step = state.epoch, state.step_in_epoch, state.global_step
+        self.history = list(state.history)
+        self.elapsed, self.train_time, self.train_images = state.elapsed, state.train_time, state.train_images
         rank = self.dist.rank
-        same_world = int(scalars.get("world_size", 1)) == self.dist.world
+        same_world = state.world_size == self.dist.world
         if not same_world:
-            self.log(f"note: the run was saved by {scalars.get('world_size')} processes and resumes "
-                     f"on {self.dist.world}: it continues, but not bit-identically")
+            self.notes.append(f"note: the run was saved by {state.world_size} processes and resumes "
+                              f"on {self.dist.world}: it continues, but not bit-identically")
         key = f"rank{rank if same_world else 0}"
-        if f"rng.cpu.{key}" in tensors:
-            torch.set_rng_state(tensors[f"rng.cpu.{key}"])
-        if self.device.type == "cuda" and f"rng.cuda.{key}" in tensors:
-            torch.cuda.set_rng_state(tensors[f"rng.cuda.{key}"], self.device)
+        try:
+            if f"rng.cpu.{key}" in tensors:
+                torch.set_rng_state(tensors[f"rng.cpu.{key}"])
+            if self.device.type == "cuda" and f"rng.cuda.{key}" in tensors:
+                torch.cuda.set_rng_state(tensors[f"rng.cuda.{key}"], self.device)
+            if self.step_in_epoch and f"augment.{key}" in tensors:
+                torch.Generator(device=self.device).set_state(tensors[f"augment.{key}"])
+        except RuntimeError as e:
+            raise CheckpointError(f"{folder / ckpt.STATE_TENSORS}: a saved random-number state is "
+                                  f"invalid ({str(e).splitlines()[0][:100]})") from None
         if self.step_in_epoch:
             self.partial = {"augment": tensors.get(f"augment.{key}"), "meter": tensors.get(f"meter.{key}"),
-                            "time": float(scalars.get("partial_time", 0.0))}
+                            "time": state.partial_time}
+        if self.extended_from is not None:
+            self.notes.append(f"extending the run from {_count(self.extended_from, 'epoch')} to "
+                              f"{c.epochs}: the learning-rate schedule now spans {c.epochs} epochs")
         if self.dist.is_main:  # metrics.csv may lag the checkpoint by a row after a kill
-            ckpt.atomic_bytes(self.run_dir / "metrics.csv", csv_text(self.history, METRIC_COLUMNS).encode())
+            ckpt.atomic_bytes(self.rundir.metrics if self.rundir else self.run_dir / "metrics.csv",
+                              csv_text(self.history, METRIC_COLUMNS).encode())
 
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.t0 = time.perf_counter()
-        self._setup()
         try:
+            self._setup()
             with _StopFlag() as stop:
                 return self._loop(stop)
         finally:
-            self.progress.clear()
-            teardown(self.dist)
+            if hasattr(self, "progress"):
+                self.progress.clear()
+            if self.tb is not None:
+                self.tb.close()
+            self._release()
+            if hasattr(self, "dist"):
+                teardown(self.dist)
 
     def _announce(self) -> None:
         c = self.config
@@ -337,113 +460,55 @@ class Trainer:
         where = "resuming" if self.resume_dir is not None else "training"
         self.log(f"{where} {c.model} ({params:,} parameters) on {c.dataset}: {self.images.shape[0]:,} "
                  f"train / {self.test_set.images.shape[0]:,} test images, {len(self.classes)} classes; "
-                 f"device {self.device}{world}")
-        self.log(f"input: {self.adapter.description}")
+                 f"device {self.device}{world}"
+                 + (f", {describe_threads(self.threads)}" if self.device.type == "cpu" else ""))
+        self.log(self.data.banner)
         opt = (f"SGD momentum {c.momentum}" if c.optimizer == "sgd" else "AdamW")
         warm = f", warm-up {c.warmup_epochs:g} epochs" if c.warmup_epochs else ""
-        self.log(f"recipe: {c.epochs} epochs x {self.steps_per_epoch} steps of {c.batch_size}, {opt}, "
-                 f"lr {c.lr:g} ({c.schedule}{warm}), weight decay {c.weight_decay:g}"
+        self.log(f"recipe: {_count(c.epochs, 'epoch')} x {_count(self.steps_per_epoch, 'step')} of "
+                 f"{c.batch_size}, {opt}, lr {c.lr:g} ({c.schedule}{warm}), weight decay {c.weight_decay:g}"
                  + (f", label smoothing {c.label_smoothing:g}" if c.label_smoothing else "")
-                 + (f", augment: {getattr(self.augment, 'description', 'on')}" if self.augment else ", no augmentation")
                  + (f", amp {c.amp}" if c.amp != "off" else "") + (", channels_last" if c.channels_last else "")
                  + (", compiled" if c.compile else ""))
-        self.log(f"run folder: {self.run_dir}")
-        if self.resume_dir is not None:
+        self.log(f"run folder: {self.run_dir}" + (" (TensorBoard: tensorboard/)" if self.tb is not None else ""))
+        for note in self.notes:
+            self.log(note)
+        if self.resume_dir is not None and (self.epoch or self.step_in_epoch):
             self.log(f"resuming {self._position()}")
+
+    def _train_step(self, x: Tensor, y: Tensor, renorm: Callable[[], Any] | None,
+                    aux_weight: float) -> tuple[Tensor, Tensor]:
+        """One optimisation step on a batch (uint8 images, after augmentation): (loss, logits)."""
+        c = self.config
+        x = self.pipeline(x)
+        if c.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, c.amp):
+            out = self.net(x)
+            if isinstance(out, tuple):  # GoogLeNet: (logits, aux1, aux2)
+                logits = out[0]
+                loss = self.criterion(logits, y) + aux_weight * sum(self.criterion(a, y) for a in out[1:])
+            else:
+                logits = out
+                loss = self.criterion(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if renorm is not None:
+            renorm()
+        return loss, logits
 
     def _loop(self, stop: _StopFlag) -> dict[str, Any]:
         c = self.config
         self._announce()
-        sync_every = 1 if (self.device.type == "cpu" or self.dist.enabled) else 25
-        raw = self.model
-        renorm = getattr(raw, "renormalize_filters", None)
-        aux_weight = float(getattr(raw, "aux_loss_weight", 0.3))
-        n = self.images.shape[0]
-        B = c.batch_size
         last_eval: dict[str, Any] | None = self.history[-1] if self.history else None
-
         while self.epoch < c.epochs:
             if self.stop_after is not None and self.epoch >= self.stop_after:
                 self.log(f"stopped after epoch {self.epoch} as asked; continue with "
                          f"`cnnzoo train --resume {self.run_dir}`")
                 return {"stopped": True, "epoch": self.epoch, "run_dir": str(self.run_dir)}
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(c.seed, _ORDER, self.epoch)))
-            order = order.to(self.device)
-            aug_gen = torch.Generator(device=self.device)
-            aug_gen.manual_seed(_mix(c.seed, _AUGMENT, self.epoch, self.dist.rank))
-            meter = Meter(self.device)
-            self.partial_time = 0.0
-            if self.partial is not None:  # resuming inside this epoch
-                if self.partial["augment"] is not None:
-                    aug_gen.set_state(self.partial["augment"])
-                if self.partial["meter"] is not None:
-                    meter.sums.copy_(self.partial["meter"].to(self.device))
-                self.partial_time = self.partial["time"]
-                self.partial = None
-            self.net.train()
-            lr = c.lr
-            window: list[tuple[int, Tensor]] = []
-            epoch_start = time.perf_counter() - self.partial_time
-            first_step = self.step_in_epoch
-            for step in range(first_step, self.steps_per_epoch):
-                idx = local_slice(order[step * B:(step + 1) * B], self.dist)
-                x = self.images[idx]
-                y = self.labels[idx]
-                if self.augment is not None:
-                    x = self.augment(x, aug_gen)
-                x = self.adapter(x)
-                if c.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                lr = self.schedule.apply(self.optimizer, c.lr, self.global_step)
-                with autocast(self.device, c.amp):
-                    out = self.net(x)
-                    if isinstance(out, tuple):  # GoogLeNet: (logits, aux1, aux2)
-                        logits = out[0]
-                        loss = self.criterion(logits, y) + aux_weight * sum(self.criterion(a, y) for a in out[1:])
-                    else:
-                        logits = out
-                        loss = self.criterion(logits, y)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                if renorm is not None:
-                    renorm()
-                self.global_step += 1
-                self.step_in_epoch = step + 1
-                meter.add(loss.float(), logits.float(), y)
-                window.append((step, loss.detach()))
-                if len(window) >= sync_every or step + 1 == self.steps_per_epoch:
-                    self._check_finite(window)
-                    window = []
-                    if self.progress.active:
-                        done = (step + 1 - first_step) * B
-                        v = meter.values()
-                        self.progress.update(self.epoch + 1, c.epochs, step + 1, self.steps_per_epoch,
-                                             v["loss"], v["top1"] / 100,
-                                             done / max(time.perf_counter() - epoch_start - self.partial_time, 1e-9)
-                                             if done else 0.0)
-                if self._stop_requested(stop) and step + 1 < self.steps_per_epoch:
-                    self._check_finite(window)
-                    self.partial_time = time.perf_counter() - epoch_start
-                    self._save({"interrupted": True}, meter=meter, aug_gen=aug_gen, epoch_end=False)
-                    self._interrupted()
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            epoch_time = time.perf_counter() - epoch_start
-            steps_done = self.steps_per_epoch - first_step
-            self.train_time += epoch_time - self.partial_time if first_step else epoch_time
-            self.train_images += steps_done * B
-            train = meter.sums.clone()
-            self.dist.all_reduce(train)
-            loss_sum, top1, _, seen = train.tolist()
-            self.epoch += 1
-            self.step_in_epoch = 0
-            row: dict[str, Any] = {
-                "epoch": self.epoch, "lr": lr, "train_loss": loss_sum / seen, "train_top1": 100 * top1 / seen,
-                "images_per_s": steps_done * B / max(epoch_time - (self.partial_time if first_step else 0.0), 1e-9),
-                "epoch_time_s": epoch_time,
-            }
+            row = self._train_epoch(stop)
             if self.epoch % c.eval_every == 0 or self.epoch == c.epochs:
                 ev = self._evaluate()
                 row.update(test_loss=ev["loss"], test_top1=ev["top1"], test_top5=ev["top5"])
@@ -453,13 +518,89 @@ class Trainer:
             self._save({k: v for k, v in row.items() if k != "epoch"})
             if self.dist.is_main:
                 self._plot()
+                self._log_tensorboard(row)
             self.log(self._epoch_line(row))
             if self._stop_requested(stop) and self.epoch < c.epochs:
                 self._interrupted()
         return self._finish(last_eval)
 
+    def _train_epoch(self, stop: _StopFlag) -> dict[str, Any]:
+        """One epoch (or the rest of one, after a resume inside it): its metrics row."""
+        c = self.config
+        sync_every = 1 if (self.device.type == "cpu" or self.dist.enabled) else 25
+        renorm = getattr(self.model, "renormalize_filters", None)
+        aux_weight = float(getattr(self.model, "aux_loss_weight", 0.3))
+        n, B = self.images.shape[0], c.batch_size
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(c.seed, _ORDER, self.epoch)))
+        order = order.to(self.device)
+        aug_gen = torch.Generator(device=self.device)
+        aug_gen.manual_seed(_mix(c.seed, _AUGMENT, self.epoch, self.dist.rank))
+        meter = Meter(self.device)
+        self.partial_time = 0.0
+        if self.partial is not None:  # resuming inside this epoch
+            if self.partial["augment"] is not None:
+                aug_gen.set_state(self.partial["augment"])
+            if self.partial["meter"] is not None:
+                meter.sums.copy_(self.partial["meter"].to(self.device))
+            self.partial_time = self.partial["time"]
+            self.partial = None
+        self.net.train()
+        lr = c.lr
+        window: list[tuple[int, Tensor]] = []
+        epoch_start = time.perf_counter() - self.partial_time
+        first_step = self.step_in_epoch
+        for step in range(first_step, self.steps_per_epoch):
+            idx = local_slice(order[step * B:(step + 1) * B], self.dist)
+            x, y = self.images[idx], self.labels[idx]
+            if self.augment is not None:
+                x = self.augment(x, aug_gen)
+            lr = self.schedule.apply(self.optimizer, c.lr, self.global_step)
+            loss, logits = self._train_step(x, y, renorm, aux_weight)
+            self.global_step += 1
+            self.step_in_epoch = step + 1
+            meter.add(loss.float(), logits.float(), y)
+            window.append((step, loss.detach()))
+            if len(window) >= sync_every or step + 1 == self.steps_per_epoch:
+                self._check_finite(window)
+                window = []
+                if self.progress.active:
+                    done = step + 1 - first_step
+                    spent = max(time.perf_counter() - epoch_start - self.partial_time, 1e-9)
+                    v = meter.values()
+                    self.progress.update(self.epoch + 1, c.epochs, step + 1, self.steps_per_epoch,
+                                         v["loss"], v["top1"] / 100, done * B / spent,
+                                         eta=spent / done * (self.steps_per_epoch - step - 1))
+            if self._stop_requested(stop) and step + 1 < self.steps_per_epoch:
+                self._check_finite(window)
+                self.partial_time = time.perf_counter() - epoch_start
+                self._save({"interrupted": True}, meter=meter, aug_gen=aug_gen, epoch_end=False)
+                self._interrupted()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        epoch_time = time.perf_counter() - epoch_start
+        steps_done = self.steps_per_epoch - first_step
+        stepping = epoch_time - (self.partial_time if first_step else 0.0)
+        self.train_time += stepping
+        self.train_images += steps_done * B
+        train = meter.sums.clone()
+        self.dist.all_reduce(train)
+        loss_sum, top1, _, seen = train.tolist()
+        self.epoch += 1
+        self.step_in_epoch = 0
+        return {"epoch": self.epoch, "lr": lr, "train_loss": loss_sum / seen,
+                "train_top1": 100 * top1 / seen, "images_per_s": steps_done * B / max(stepping, 1e-9),
+                "epoch_time_s": epoch_time}
+
+    def _log_tensorboard(self, row: dict[str, Any]) -> None:
+        if self.tb is None:
+            return
+        for key in METRIC_COLUMNS[1:]:
+            if row.get(key) is not None:
+                self.tb.add_scalar(_TB_TAGS.get(key, key), row[key], row["epoch"])
+        self.tb.flush()
+
     def _evaluate(self) -> dict[str, Any]:
-        return evaluate_arrays(self.model, self.test_set.images, self.test_set.labels, self.adapter,
+        return evaluate_arrays(self.model, self.test_set.images, self.test_set.labels, self.pipeline,
                                len(self.classes), device=self.device, batch_size=max(256, self.config.batch_size),
                                amp=self.config.amp, channels_last=self.config.channels_last, dist=self.dist)
 
@@ -504,17 +645,19 @@ class Trainer:
 
     def _epoch_line(self, row: dict[str, Any]) -> str:
         c = self.config
-        test = (f"  test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}% top-5 {row['test_top5']:.2f}%"
-                if "test_loss" in row else "")
-        return (f"epoch {row['epoch']:>{len(str(c.epochs))}}/{c.epochs}  lr {row['lr']:.3g}  "
-                f"train loss {row['train_loss']:.4f} top-1 {row['train_top1']:.2f}%{test}  "
-                f"{row['images_per_s']:,.0f} img/s  {row['epoch_time_s']:.1f}s")
+        test = (f"  test loss {row['test_loss']:.4f} top-1 {row['test_top1']:6.2f}% "
+                f"top-5 {row['test_top5']:6.2f}%" if "test_loss" in row else "")
+        left = c.epochs - self.epoch
+        eta = f"  ETA {duration(left * row['epoch_time_s'])}" if left else ""
+        return (f"epoch {row['epoch']:>{len(str(c.epochs))}}/{c.epochs}  lr {row['lr']:.3e}  "
+                f"train loss {row['train_loss']:.4f} top-1 {row['train_top1']:6.2f}%{test}  "
+                f"{row['images_per_s']:,.0f} img/s  {row['epoch_time_s']:.1f}s{eta}")
 
     def _plot(self) -> None:
         try:
             from .plots import learning_curves
 
-            learning_curves(self.history, self.run_dir / "curves.png",
+            learning_curves(self.history, RunDir(self.run_dir).curves,
                             title=f"{self.config.model} on {self.config.dataset}")
         except Exception as e:  # a plotting problem must not lose a training run
             print(f"cnnzoo: warning: could not draw curves.png ({e})", file=sys.stderr)
@@ -536,10 +679,10 @@ class Trainer:
             "run_dir": str(self.run_dir), "checkpoint": str(self.run_dir / "checkpoints" / "last"),
         }
         if self.dist.is_main:
-            ckpt.atomic_json(self.run_dir / "results.json", results)
+            ckpt.atomic_json(RunDir(self.run_dir).results, results)
         if ev:
             self.log(f"test accuracy: top-1 {ev['test_top1']:.2f}%  top-5 {ev['test_top5']:.2f}%  "
-                     f"(loss {ev['test_loss']:.4f}) after {self.epoch} epochs, {_duration(wall)}; "
+                     f"(loss {ev['test_loss']:.4f}) after {_count(self.epoch, 'epoch')}, {duration(wall)}; "
                      f"run saved in {self.run_dir}")
         return results
 
@@ -556,40 +699,22 @@ def _create(c: TrainConfig, num_classes: int, in_channels: int) -> nn.Module:
                           f"and options {c.model_options}: {e}") from None
 
 
-def _in_channels(model: nn.Module, adapter: Any) -> int:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-    return int(getattr(adapter, "channels", 0) or 0)
-
-
-def _floats(v: Any) -> list[float] | None:
-    if v is None:
-        return None
-    if isinstance(v, Tensor):
-        return [float(x) for x in v.flatten().tolist()]
-    if isinstance(v, (int, float)):
-        return [float(v)]
-    return [float(x) for x in v]
-
-
-def _duration(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}m{s:02d}s" if m else f"{seconds:.1f}s"
-
-
 def train(config: TrainConfig | str | None = None, *, resume: str | Path | None = None,
           stop_after: int | None = None, device: str | None = None, quiet: bool = False,
-          progress: bool = True, datasets: tuple[Any, Any] | None = None, **options: Any) -> dict[str, Any]:
+          progress: bool = True, datasets: tuple[Any, Any] | None = None, epochs: int | None = None,
+          threads: int | None = None, **options: Any) -> dict[str, Any]:
     """Train a model; returns the results dict (also written to DIR/results.json).
 
     `train("lenet5", epochs=3, out="runs/l5")`, `train(TrainConfig(...))` or
     `train(resume="runs/l5")`. `stop_after=k` stops (resumably) once k epochs are complete.
     `datasets=(train_set, test_set)` trains on ArrayDatasets you built instead of loading by name.
+    `train(resume=DIR, epochs=N)` extends a run (finished or not) to N epochs.
+    `threads=N` sets the CPU threads (default: OMP_NUM_THREADS, else PyTorch's choice).
     """
     if isinstance(config, str):
-        config = TrainConfig(model=config, **options)
+        config = TrainConfig(model=config, epochs=epochs, **options)
+        epochs = None
     elif options:
         raise TypeError("keyword options go with a model name, not with a TrainConfig")
     return Trainer(config, resume=resume, stop_after=stop_after, device=device, quiet=quiet,
-                   datasets=datasets, progress=progress).run()
+                   datasets=datasets, progress=progress, epochs=epochs, threads=threads).run()

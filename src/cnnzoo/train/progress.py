@@ -1,5 +1,6 @@
-"""Progress display: a one-line bar redrawn with \\r when stderr is a terminal, nothing per step
-otherwise (CI logs get the plain per-epoch lines the loop prints)."""
+"""Progress display: a one-line bar with the epoch's ETA, redrawn with \\r when stderr is a
+terminal; nothing per step otherwise (logs get the plain per-epoch lines the loop prints, each
+with the run's ETA)."""
 from __future__ import annotations
 
 import shutil
@@ -21,7 +22,7 @@ class Progress:
         self._shown = False
 
     def update(self, epoch: int, epochs: int, step: int, steps: int, loss: float, acc: float,
-               images_per_s: float, force: bool = False) -> None:
+               images_per_s: float, force: bool = False, eta: float | None = None) -> None:
         if not self.active:
             return
         t = time.monotonic()
@@ -30,7 +31,7 @@ class Progress:
         self._last = t
         width = shutil.get_terminal_size((80, 20)).columns
         text = (f"epoch {epoch}/{epochs} {step}/{steps} loss {loss:.4f} acc {100 * acc:.2f}% "
-                f"{images_per_s:,.0f} img/s")
+                f"{images_per_s:,.0f} img/s" + (f" ETA {duration(eta)}" if eta is not None else ""))
         bar_width = max(0, min(30, width - len(text) - 4))
         filled = int(bar_width * step / max(1, steps))
         bar = f"[{'#' * filled}{'.' * (bar_width - filled)}] " if bar_width >= 5 else ""
@@ -50,3 +51,15 @@ class Progress:
             self.stream.flush()
         except (OSError, ValueError):  # a closed terminal must not kill the run
             self.active = False
+
+
+def duration(seconds: float) -> str:
+    """12.3s, 4m05s, 2h03m: short enough for a progress line."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"

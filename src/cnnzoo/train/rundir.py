@@ -1,0 +1,141 @@
+"""RunDir: every path of a run folder, named once, and the lock that makes one process its owner.
+
+    DIR/config.json            the resolved TrainConfig (what --resume rebuilds the run from)
+    DIR/metrics.csv            one row per epoch
+    DIR/results.json           the final numbers
+    DIR/curves.png             learning curves
+    DIR/tensorboard/           TensorBoard scalars (with --tensorboard)
+    DIR/checkpoints/last/      weights + meta + training state (resume reads it)
+    DIR/checkpoints/epoch-NNNN/ weights + meta of each epoch
+    DIR/.lock                  held (fcntl.flock) by the process that trains in DIR
+
+The lock is an OS file lock: the kernel releases it when the owner exits or is killed, so a
+crashed run never leaves a stale lock. Only the lock holder writes, and only it tidies what a
+crashed writer left (a checkpoint swap cut short between its renames, `.NAME.tmp-PID` files and
+folders). Readers (eval, predict, visualize) never take the lock and never modify the folder.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+from pathlib import Path
+from typing import IO
+
+from ..errors import CheckpointError
+from . import checkpoint as ckpt
+
+_LEFTOVER = re.compile(r"^\..+\.(tmp-\d+|old)$")
+
+
+class RunFolderError(CheckpointError):
+    """A run folder that cannot be used: in use, not writable, not a folder."""
+
+
+class RunDir:
+    """The paths of one run folder, and its lock."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._lock: IO[str] | None = None
+
+    config = property(lambda self: self.root / "config.json")
+    metrics = property(lambda self: self.root / "metrics.csv")
+    results = property(lambda self: self.root / "results.json")
+    curves = property(lambda self: self.root / "curves.png")
+    tensorboard = property(lambda self: self.root / "tensorboard")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    last = property(lambda self: self.root / "checkpoints" / "last")
+    lock_file = property(lambda self: self.root / ".lock")
+
+    def epoch(self, epoch: int) -> Path:
+        return ckpt.epoch_dir(self.root, epoch)
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    # --- what the folder holds -------------------------------------------------------------
+    def holds_run(self) -> bool:
+        return self.config.exists() or self.checkpoints.exists()
+
+    def has_checkpoint(self) -> bool:
+        """A resumable checkpoint (checkpoints/last, or its copy mid-swap)."""
+        return ckpt._pick(self.last) is not None
+
+    # --- the owner's side ------------------------------------------------------------------
+    def create(self) -> None:
+        """Make the folder (and its parents); one line if that is impossible."""
+        if self.root.exists() and not self.root.is_dir():
+            raise RunFolderError(f"--out {self.root} is a file, not a folder: choose another --out")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise RunFolderError(f"cannot create run folder {self.root}: a file is in the way "
+                                 "(part of the path is a regular file); choose another --out") from None
+        except NotADirectoryError:
+            raise RunFolderError(f"cannot create run folder {self.root}: part of the path is a "
+                                 "regular file; choose another --out") from None
+        except OSError as e:
+            raise RunFolderError(f"cannot create run folder {self.root} ({e.strerror}): choose "
+                                 "another --out") from None
+
+    def lock(self) -> None:
+        """Take the folder's lock or refuse in one line (another process trains here)."""
+        try:
+            handle = open(self.lock_file, "a+")
+        except OSError as e:
+            raise RunFolderError(f"cannot write in run folder {self.root} ({e.strerror}): choose "
+                                 "another --out or fix its permissions") from None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            handle.seek(0)
+            owner = handle.read().strip()
+            handle.close()
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                who = f" (process {owner})" if owner.isdigit() else ""
+                raise RunFolderError(f"{self.root} is in use by another cnnzoo train{who}: wait for it "
+                                     "to finish, or choose another --out") from None
+            raise RunFolderError(f"cannot lock run folder {self.root} ({e.strerror})") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+        except OSError as e:
+            handle.close()
+            raise RunFolderError(f"cannot write in run folder {self.root} ({e.strerror}): free "
+                                 "space or fix its permissions") from None
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor releases the flock
+            self._lock = None
+
+    @property
+    def locked(self) -> bool:
+        return self._lock is not None
+
+    def tidy(self) -> list[Path]:
+        """Finish or undo what a crashed writer left: a checkpoint swap cut short (`.NAME.old`),
+        and temporary `.NAME.tmp-PID` files and folders. Lock holder only. Returns what it removed."""
+        if not self.locked:
+            raise RuntimeError("RunDir.tidy() needs the lock: readers must not modify a run folder")
+        removed: list[Path] = []
+        folders = [self.root, self.checkpoints]
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            for child in sorted(folder.iterdir()):
+                if child.name.endswith(".old") and child.is_dir():
+                    final = child.with_name(child.name[1:-len(".old")])
+                    existed = final.exists()
+                    ckpt.recover(final)
+                    if existed:
+                        removed.append(child)
+                elif _LEFTOVER.match(child.name):
+                    ckpt._remove(child)
+                    removed.append(child)
+        return removed
