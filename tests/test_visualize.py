@@ -240,7 +240,7 @@ def test_concat_splits_the_signal_by_channel():
     """googlenet (paper): a unit of inception3a in its first 64 channels is the 1x1 branch's unit,
     so the projections through the Concat and from the branch itself are equal."""
     model = seeded("googlenet")
-    trace, _ = record(model, image_for("googlenet"))  # one forward, four walks down
+    trace = record(model, image_for("googlenet"))  # one forward, four walks down
     maps = trace.output("inception3a")[0]
     channel = int(maps[:64].flatten(1).max(1).values.argmax())
     a = deconv_trace(trace, "inception3a", channel=channel)[0]
@@ -313,22 +313,158 @@ def test_channel_out_of_range():
         deconv(model, image_for("lenet5_modern"), "f6", channel=-1)
 
 
-def test_inplace_and_functional_ops_are_refused_clearly():
-    bad = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True)).eval()
+def test_inplace_relu_is_followed_but_an_overwritten_output_is_refused():
+    torch.manual_seed(0)
+    bad = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True), nn.Conv2d(2, 3, 3)).eval()
+    x = torch.randn(1, 1, 8, 8)
+    with pytest.raises(CnnzooError, match="overwritten in place by '1'") as e:
+        deconv(bad, x, "0")  # the conv's output no longer exists: the ReLU wrote over it
+    assert "\n" not in str(e.value)
     with pytest.raises(CnnzooError, match="in place"):
-        deconv(bad, torch.randn(1, 1, 8, 8), "0")
+        feature_maps(bad, x, "0")
+    # the layers after it are exact: the same as the model without in-place
+    good = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 3, 3)).eval()
+    good.load_state_dict(bad.state_dict())
+    for layer in ("1", "2"):
+        a, b = deconv(bad, x, layer)[0], deconv(good, x, layer)[0]
+        assert (a.channel, a.unit) == (b.channel, b.unit)
+        np.testing.assert_array_equal(a.image, b.image)
 
-    class Functional(nn.Module):
+
+class _Functional(nn.Module):
+    """Functional ops between modules: an addition, a transpose of the map, a flatten."""
+
+    def __init__(self, transpose: bool = True) -> None:
+        super().__init__()
+        self.transpose = transpose
+        self.a, self.b = nn.Conv2d(2, 4, (3, 5), padding=(1, 2)), nn.Conv2d(2, 4, 1)
+        self.relu1 = nn.ReLU()
+        self.c = nn.Conv2d(4, 6, (5, 3), stride=(1, 2))  # not symmetric: a transpose shows
+        self.relu2 = nn.ReLU()
+        self.fc = nn.Linear(6 * 7 * 6, 5)
+
+    def forward(self, x):
+        y = self.relu1(self.a(x) + self.b(x))
+        if self.transpose:
+            y = y.transpose(2, 3)  # N x 4 x W x H: a view of the same storage, not a reshape
+        return self.fc(torch.flatten(self.relu2(self.c(y)), 1))
+
+
+def test_deconv_through_a_functional_transpose_matches_captum():
+    """Issue #10: a functional transpose between two modules was taken for a reshape (storage
+    pointers), so the projection was wrong by 100% of its scale with no error. Here it is a node of
+    the graph, projected by its adjoint, and every layer matches captum."""
+    torch.manual_seed(0)
+    model = _Functional().eval()
+    x = torch.randn(1, 2, 13, 11)
+    for layer in ("relu1", "c", "relu2", "fc"):
+        assert_matches_captum(model, x, layer, top=2)
+
+
+def test_deconv_through_a_transpose_between_modules_matches_captum():
+    class TransposeOnly(nn.Module):  # the issue's case: modules, and one transpose between them
         def __init__(self):
             super().__init__()
-            self.a, self.b, self.relu = nn.Conv2d(1, 2, 3), nn.Conv2d(1, 2, 3), nn.ReLU()
+            self.a, self.relu1 = nn.Conv2d(1, 3, (3, 5)), nn.ReLU()
+            self.c, self.relu2 = nn.Conv2d(3, 4, (5, 3)), nn.ReLU()
 
         def forward(self, x):
-            return self.relu(self.a(x) + self.b(x))  # the addition is not a module
+            return self.relu2(self.c(self.relu1(self.a(x)).transpose(2, 3)))
 
-    with pytest.raises(CnnzooError, match="outside any module: choose a layer before 'relu'"):
-        deconv(Functional().eval(), torch.randn(1, 1, 8, 8), "relu")
-    assert deconv(Functional().eval(), torch.randn(1, 1, 8, 8), "a")[0].image.shape == (1, 8, 8)
+    torch.manual_seed(1)
+    assert_matches_captum(TransposeOnly().eval(), torch.randn(1, 1, 12, 12), "relu2", top=3)
+
+
+def test_functional_ops_without_a_deconvnet_rule_are_refused_clearly():
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.relu = nn.Conv2d(1, 2, 3), nn.ReLU()
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.relu(y * torch.sigmoid(y))  # a product of two signals
+
+    model = Gated().eval()
+    x = torch.randn(1, 1, 8, 8)
+    with pytest.raises(CnnzooError) as e:
+        deconv(model, x, "relu")
+    msg = str(e.value)
+    assert "\n" not in msg and "DeconvNet cannot project through" in msg
+    assert "mul()" in msg or "sigmoid()" in msg
+    assert "in the model's forward" in msg
+    assert deconv(model, x, "conv")[0].image.shape == (1, 8, 8)  # below the op: fine
+
+
+def _positive_chain(*layers: nn.Module) -> nn.Sequential:
+    """Convs with positive weights and ReLUs: a unit's projection is non-zero on exactly the
+    pixels it can see, so the support is an oracle for the receptive box."""
+    torch.manual_seed(0)
+    model = nn.Sequential(*layers).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.abs_().add_(0.01)
+    return model
+
+
+def _support(image: np.ndarray) -> tuple[int, int, int, int]:
+    nz = np.argwhere(np.abs(image).sum(0) > 0)
+    (y0, x0), (y1, x1) = nz.min(0), nz.max(0)
+    return int(y0), int(y1), int(x0), int(x1)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("conv,box_of", [
+    # padding="valid": unit (h, w) of a 5x5 conv sees [h, h + 4] (issue #10: not [h - 2, h + 2])
+    (lambda: nn.Conv2d(1, 2, 5, padding="valid"), lambda h, w: (h, h + 4, w, w + 4)),
+    # padding="same" with an even kernel: PyTorch pads 1 before and 2 after
+    (lambda: nn.Conv2d(1, 2, 4, padding="same"), lambda h, w: (h - 1, h + 2, w - 1, w + 2)),
+    (lambda: nn.Conv2d(1, 2, 3, padding="same", dilation=2), lambda h, w: (h - 2, h + 2, w - 2, w + 2)),
+    (lambda: nn.Conv2d(1, 2, (3, 5), stride=(2, 1), padding=(1, 0)),
+     lambda h, w: (2 * h - 1, 2 * h + 1, w, w + 4)),
+])
+def test_receptive_boxes_of_string_tuple_and_dilated_padding(conv, box_of):
+    model = _positive_chain(conv(), nn.ReLU())
+    x = torch.rand(1, 1, 17, 17) + 0.1
+    for p in deconv(model, x, "1", top=2):
+        h, w = p.unit
+        assert p.field == box_of(h, w)
+        y0, y1, x0, x1 = p.field
+        assert _support(p.image) == (max(y0, 0), min(y1, 16), max(x0, 0), min(x1, 16)) == p.box
+        assert_matches_captum(model, x, "1", top=2)
+
+
+def test_receptive_box_after_ceil_mode_pooling_and_a_valid_conv():
+    model = _positive_chain(nn.Conv2d(1, 2, 3, padding="valid"), nn.ReLU(),
+                            nn.MaxPool2d(2, 2, ceil_mode=True), nn.Conv2d(2, 2, 3, padding="same"),
+                            nn.ReLU())
+    x = torch.rand(1, 1, 16, 16) + 0.1
+    for p in deconv(model, x, "4", top=2, whole_map=False):
+        h, w = p.unit
+        # same-conv 3x3 on the pooled map: pooled units h-1..h+1 -> pixels 2(h-1) .. 2(h+1)+1+2
+        assert p.field == (2 * h - 2, 2 * h + 5, 2 * w - 2, 2 * w + 5)
+        assert p.box == (max(2 * h - 2, 0), min(2 * h + 5, 15), max(2 * w - 2, 0), min(2 * w + 5, 15))
+        # max-pool picks one pixel per window: the support lies inside the box
+        y0, y1, x0, x1 = _support(p.image)
+        assert p.box[0] <= y0 and y1 <= p.box[1] and p.box[2] <= x0 and x1 <= p.box[3]
+
+
+def test_receptive_box_follows_a_transpose():
+    """After x.transpose(2, 3) the map's rows run along the input's columns: the box says so."""
+    torch.manual_seed(0)
+    model = _Functional().eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.abs_().add_(0.01)
+    x = torch.rand(1, 2, 13, 11) + 0.1
+    for p in deconv(model, x, "relu2", top=3):
+        i, j = p.unit  # i runs along the input's W (11 -> 11 - 5 + 1 = 7 rows), j along H
+        # c: 5x3 kernel, stride (1, 2) on the transposed map; a: 3x5 with padding (1, 2)
+        assert p.field == (2 * j - 1, 2 * j + 2 + 1, i - 2, i + 4 + 2)
+        y0, y1, x0, x1 = p.field
+        assert _support(p.image) == (max(y0, 0), min(y1, 12), max(x0, 0), min(x1, 10)) == p.box
 
 
 # --- photographs of any size and mode ---------------------------------------------------------

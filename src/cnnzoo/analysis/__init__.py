@@ -1,8 +1,24 @@
 """Look inside a network: layer-by-layer summaries (shapes with their arithmetic, parameters,
-MACs, receptive fields, memory) and side-by-side comparisons of the registered models."""
+MACs, receptive fields, memory) and side-by-side comparisons of the registered models.
+
+The functions are `cnnzoo.summary` / `cnnzoo.compare` (defined in `analysis.summary` and
+`analysis.compare`). This package imports nothing up front, so `cnnzoo.graph` can use
+`analysis.geometry` (the one geometry) without loading the summary, which walks the graph."""
 from __future__ import annotations
 
-from .compare import LINEAGE, Comparison, compare
-from .summary import Row, Summary, summary
+import importlib
+from typing import Any
 
-__all__ = ["LINEAGE", "Comparison", "Row", "Summary", "compare", "summary"]
+# classes and constants only: a function here named like its submodule (summary, compare) would
+# be replaced by that submodule as soon as anyone imports it
+_LAZY = {"LINEAGE": "compare", "Comparison": "compare", "Row": "summary", "Summary": "summary"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

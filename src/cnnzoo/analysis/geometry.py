@@ -21,9 +21,14 @@ from dataclasses import dataclass
 Pair = tuple[int, int]
 
 
-def window_size(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
-    """Output length of a convolution or pooling window along one axis (PyTorch's rule)."""
-    span = n + 2 * p - d * (k - 1) - 1
+def window_size(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False,
+                p_end: int | None = None) -> int:
+    """Output length of a convolution or pooling window along one axis (PyTorch's rule).
+
+    p pads the start of the axis; p_end the end (default p). They differ only for
+    padding="same" with an even d*(k-1), where PyTorch puts the odd pixel at the end."""
+    p_end = p if p_end is None else p_end
+    span = n + p + p_end - d * (k - 1) - 1
     out = (-(-span // s) if ceil else span // s) + 1
     if ceil and out > 0 and (out - 1) * s >= n + p:  # the last window may not start in the padding
         out -= 1
@@ -31,20 +36,22 @@ def window_size(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) 
 
 
 def window_arithmetic(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False,
-                      rounding: bool = False) -> str:
+                      rounding: bool = False, p_end: int | None = None) -> str:
     """'(32 - 5 + 2*0)/1 + 1 = 28'; floor()/ceil() written where the rounding matters.
 
     rounding=True (pooling) always writes the floor or ceil, because it is the layer's rule.
     """
-    expr = f"{n} - {k} + 2*{p}" if d == 1 else f"{n} - {d}*({k} - 1) - 1 + 2*{p}"
-    span = n + 2 * p - d * (k - 1) - 1  # the value of expr in both forms
+    p_end = p if p_end is None else p_end
+    pads = f"2*{p}" if p == p_end else f"{p}+{p_end}"
+    expr = f"{n} - {k} + {pads}" if d == 1 else f"{n} - {d}*({k} - 1) - 1 + {pads}"
+    span = n + p + p_end - d * (k - 1) - 1  # the value of expr in both forms
     if ceil:
         core = f"ceil(({expr})/{s})"
     elif rounding or span % s:
         core = f"floor(({expr})/{s})"
     else:
         core = f"({expr})/{s}"
-    out = window_size(n, k, s, p, d, ceil)
+    out = window_size(n, k, s, p, d, ceil, p_end)
     if out != (-(-span // s) if ceil else span // s) + 1:
         return f"{core} + 1 - 1 = {out} (a last window would start in the padding)"
     return f"{core} + 1 = {out}"
@@ -65,13 +72,15 @@ class Geo:
     """Receptive field (rf), effective stride (jump) and centre of unit 0 (start), per axis (H, W).
 
     `flat` is the (H, W) of a map that was flattened into features: a layer that reads all the
-    features (Linear) then sees every position of that map.
+    features (Linear) then sees every position of that map. `axes` is the input axis each map
+    axis runs along: (0, 1), or (1, 0) after the map was transposed (x.transpose(2, 3)).
     """
 
     rf: tuple[float, float] = (1.0, 1.0)
     jump: tuple[float, float] = (1.0, 1.0)
     start: tuple[float, float] = (0.0, 0.0)
     flat: Pair | None = None
+    axes: Pair = (0, 1)
 
     def window(self, k: Pair, s: Pair, p: Pair, d: Pair = (1, 1)) -> Geo:
         rf, jump, start = [], [], []
@@ -80,7 +89,7 @@ class Geo:
             rf.append(self.rf[a] + (keff - 1) * self.jump[a])
             jump.append(self.jump[a] * s[a])
             start.append(self.start[a] + ((keff - 1) / 2 - p[a]) * self.jump[a])
-        return Geo(tuple(rf), tuple(jump), tuple(start))
+        return Geo(tuple(rf), tuple(jump), tuple(start), axes=self.axes)
 
     def adaptive(self, n: Pair, o: Pair) -> Geo:
         rf, jump, start = [], [], []
@@ -89,17 +98,23 @@ class Geo:
             rf.append(self.rf[a] + (k - 1) * self.jump[a])
             jump.append(self.jump[a] * s)
             start.append(self.start[a] + c * self.jump[a])
-        return Geo(tuple(rf), tuple(jump), tuple(start))
+        return Geo(tuple(rf), tuple(jump), tuple(start), axes=self.axes)
 
     def slice(self, first: Pair, step: Pair) -> Geo:
         return Geo(self.rf, tuple(self.jump[a] * step[a] for a in range(2)),
-                   tuple(self.start[a] + first[a] * self.jump[a] for a in range(2)))
+                   tuple(self.start[a] + first[a] * self.jump[a] for a in range(2)), axes=self.axes)
 
     def pad(self, before: Pair) -> Geo:
-        return Geo(self.rf, self.jump, tuple(self.start[a] - before[a] * self.jump[a] for a in range(2)))
+        return Geo(self.rf, self.jump, tuple(self.start[a] - before[a] * self.jump[a] for a in range(2)),
+                   axes=self.axes)
 
     def flatten(self, size: Pair) -> Geo:
-        return Geo(self.rf, self.jump, self.start, flat=size)
+        return Geo(self.rf, self.jump, self.start, flat=size, axes=self.axes)
+
+    def swap(self) -> Geo:
+        """The map transposed (H <-> W): each axis keeps its field, now along the other axis."""
+        return Geo(self.rf[::-1], self.jump[::-1], self.start[::-1],  # type: ignore[arg-type]
+                   None if self.flat is None else self.flat[::-1], self.axes[::-1])  # type: ignore[arg-type]
 
     def merge(self) -> Geo:
         """A layer that reads every position of a flattened map (Linear after Flatten)."""
@@ -109,7 +124,7 @@ class Geo:
         hi = [self.start[a] + (self.flat[a] - 1) * self.jump[a] + (self.rf[a] - 1) / 2 for a in range(2)]
         return Geo(tuple(hi[a] - lo[a] + 1 for a in range(2)),
                    tuple(self.jump[a] * self.flat[a] for a in range(2)),
-                   tuple((lo[a] + hi[a]) / 2 for a in range(2)))
+                   tuple((lo[a] + hi[a]) / 2 for a in range(2)), axes=self.axes)
 
     def bounds(self, unit: Pair = (0, 0)) -> tuple[tuple[float, float], tuple[float, float]]:
         """((lo_h, hi_h), (lo_w, hi_w)): the input pixels unit (i, j) sees, not clipped."""
@@ -119,12 +134,24 @@ class Geo:
             out.append((c - (self.rf[a] - 1) / 2, c + (self.rf[a] - 1) / 2))
         return tuple(out)  # type: ignore[return-value]
 
+    def box(self, first: Pair, last: Pair | None = None) -> tuple[int, int, int, int]:
+        """(y0, y1, x0, x1) inclusive in input pixels: what the units from `first` to `last` (a
+        rectangle of the map, default the one unit) see, not clipped to the image. Fractional
+        bounds (adaptive pooling with uneven windows) are widened to whole pixels."""
+        lo, hi = self.bounds(first), self.bounds(last or first)
+        spans = [(math.floor(min(lo[a][0], hi[a][0])), math.ceil(max(lo[a][1], hi[a][1])))
+                 for a in range(2)]
+        by_input = [spans[self.axes.index(axis)] for axis in range(2)]  # back to the input's axes
+        return (by_input[0][0], by_input[0][1], by_input[1][0], by_input[1][1])
 
-def union(geos: list[Geo]) -> Geo:
+
+def union(geos: list[Geo]) -> Geo | None:
     """The field of a unit that reads several aligned inputs: the union of their fields."""
     geos = [g for g in geos if g is not None]
     if len(geos) == 1:
         return geos[0]
+    if len({g.axes for g in geos}) > 1:
+        return None  # a map added to its own transpose: no rectangle describes the field
     rf, jump, start = [], [], []
     for a in range(2):
         lo = min(g.start[a] - (g.rf[a] - 1) / 2 for g in geos)
@@ -132,7 +159,7 @@ def union(geos: list[Geo]) -> Geo:
         rf.append(hi - lo + 1)
         jump.append(max(g.jump[a] for g in geos))
         start.append((lo + hi) / 2)
-    return Geo(tuple(rf), tuple(jump), tuple(start), geos[0].flat)
+    return Geo(tuple(rf), tuple(jump), tuple(start), geos[0].flat, geos[0].axes)
 
 
 def fmt_pair(v: tuple[float, float] | None) -> str:

@@ -20,18 +20,20 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import CnnzooError, InputShapeError
+from .. import checks
+from ..errors import CnnzooError, InputShapeError, OptionError
+from ..graph import Call, Graph, Node, Unknown, Window
+from ..options import parse_options, validate
 from ..registry import ModelInfo, create_model, model_info
 from . import render
 from .geometry import Pair, fmt_pair
-from .trace import Call, Node, Tracer, Unknown, Window
 
 OPS_NOTE = ("Other operations, counted per output element in multiply-add equivalents: "
             "normalisation 1 (a folded scale and shift), LRN n+2 (n squares summed, then the "
@@ -292,16 +294,20 @@ def _info(model: nn.Module) -> ModelInfo | None:
         return None
 
 
-def parse_input(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
-    """'3,224,224', '3x224x224', '224' or '224,224' (the model's channels) -> a tuple."""
-    if text is None or isinstance(text, (tuple, list)):
-        return tuple(int(v) for v in text) if text is not None else None
-    try:
-        parts = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        parts = ()
-    if not 1 <= len(parts) <= 3 or min(parts) < 1:
-        raise CnnzooError(f"bad input size {text!r}: write C,H,W, e.g. --input 3,224,224")
+def parse_input(text: str | Sequence[Any] | None, name: str = "--input") -> tuple[int, ...] | None:
+    """'3,224,224', '3x224x224', '224' or '224,224' (the model's channels), or a sequence
+    (torchinfo's (N, C, H, W) too) -> positive whole numbers. Anything else (an empty field, a
+    letter, 0 or a negative size, too many numbers) raises OptionError with one line."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        text = text.replace("x", ",").replace("X", ",")
+    elif not isinstance(text, Sequence):
+        raise OptionError(f"{name} takes (C, H, W), got {text!r}")
+    parts = checks.int_list(name, text, minimum=1)
+    if not 1 <= len(parts) <= 4:
+        raise OptionError(f"{name} takes C,H,W (or H,W, or N,C,H,W), e.g. 3,224,224; "
+                                 f"got {len(parts)} numbers")
     return parts
 
 
@@ -311,6 +317,8 @@ def _full_size(size: Sequence[int] | None, info: ModelInfo | None, model: nn.Mod
             raise CnnzooError("give the input size of this model: summary(model, input_size=(C, H, W))")
         return tuple(info.input_size)  # type: ignore[return-value]
     size = tuple(int(v) for v in size)
+    if len(size) == 4:  # torchinfo's habit: (N, C, H, W); every figure here is per image
+        size = size[1:]
     if len(size) == 3:
         return size  # type: ignore[return-value]
     channels = info.input_size[0] if info else getattr(model, "in_channels", None)
@@ -320,15 +328,20 @@ def _full_size(size: Sequence[int] | None, info: ModelInfo | None, model: nn.Mod
 
 
 # --- the pass ----------------------------------------------------------------------------------
-def _trace(model: nn.Module, size: tuple[int, int, int], train: bool) -> Tracer:
+def _run(graph: Graph, size: tuple[int, int, int], train: bool) -> Graph:
+    """Record graph.model on a zero input of `size` (on its device, in its dtype). On failure
+    the exception propagates and `graph.failed_in` names the calls that were in progress."""
+    model = graph.model
     model.train(train)
     first = next(itertools.chain(model.parameters(), model.buffers()), None)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     device = first.device if first is not None else torch.device("meta")
-    x = torch.zeros((1, *size), dtype=dtype, device=device)
-    tracer = Tracer(model)
-    tracer.run(x)
-    return tracer
+    graph.run(torch.zeros((1, *size), dtype=dtype, device=device))
+    return graph
+
+
+def _trace(model: nn.Module, size: tuple[int, int, int], train: bool) -> Graph:
+    return _run(Graph(model), size, train)
 
 
 def simulate(nodes: list[Node], hw: Pair) -> tuple[int, tuple[int, int], list] | None:
@@ -377,7 +390,8 @@ def _diagnose(err: BaseException, failed_in: list[str], name: str, size: tuple[i
     if found is None:
         if isinstance(err, CnnzooError) or not isinstance(err, (RuntimeError, ValueError)):
             return err
-        where = f" in {failed_in[-1]}" if failed_in and failed_in[-1] else ""
+        named = [n for n in failed_in if n]  # the innermost call in progress names the layer
+        where = f" in {named[-1]}" if named else ""
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return InputShapeError(f"{name}: a {c}x{h}x{w} input fails{where}: {first}")
     index, out, ins = found
@@ -458,7 +472,7 @@ def _block_row(call: Call, members: list[Row]) -> Row:
     )
 
 
-def _collapse(tracer: Tracer, shown: list[tuple[Node, Row]], depth: int) -> list[Row]:
+def _collapse(tracer: Graph, shown: list[tuple[Node, Row]], depth: int) -> list[Row]:
     out: list[Row] = []
     group: list[Row] = []
     group_call: int | None = None
@@ -486,46 +500,53 @@ def _not_run(model: nn.Module, called: set[int]) -> list[str]:
 
 
 def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | None = None, *,
-            depth: int | None = None, train: bool = False, **options: Any) -> Summary:
+            depth: int | None = None, train: bool = False,
+            options: Mapping[str, Any] | None = None) -> Summary:
     """Summarise a network layer by layer: see the module docstring.
 
-    model_or_name: a registered name (built with `options`) or a model (left untouched).
-    input_size: (C, H, W), or (H, W) with the model's channels; default the model's
-    ModelInfo.input_size. depth: show blocks below this many name levels as one row.
-    train: run the pass in training mode (GoogLeNet's auxiliary heads run).
-    Raises InputShapeError with one line (the layer where the map falls below 1x1 and the
-    smallest input that works) for an input too small for the network.
+    model_or_name: a registered name (built with `options`, a dict of the builder's options,
+    e.g. {"depth": 32}: they never mix with this function's own keywords) or a model (left
+    untouched). input_size: (C, H, W), (H, W) with the model's channels, or torchinfo's
+    (N, C, H, W); default the model's ModelInfo.input_size. depth: show blocks below this many
+    name levels as one row. train: run the pass in training mode (GoogLeNet's auxiliary heads run).
+    Raises OptionError for a bad size or option, InputShapeError with one line (the layer where
+    the map falls below 1x1 and the smallest input that works) for an input too small.
     """
+    if options is not None and not isinstance(options, Mapping):
+        raise OptionError(f"options must be a dict of the model's options, got {options!r}")
+    if input_size is not None:
+        input_size = parse_input(input_size, "input_size")
+    if depth is not None:
+        depth = checks.positive_int("depth", depth)
     if isinstance(model_or_name, str):
         info = model_info(model_or_name)
         name = model_or_name
+        options = validate(name, options or {})
         make_meta: Callable[[], nn.Module] = lambda: _build_meta(name, options)  # noqa: E731
         make_real: Callable[[], nn.Module] = lambda: create_model(name, **options)  # noqa: E731
         model = make_meta()
     else:
         if options:
-            raise CnnzooError("options apply to a model name only: build the model with them")
+            raise OptionError("options apply to a model name only: build the model with them")
         original = model_or_name
         info, name = _info(original), _model_name(original)
         make_meta = lambda: meta_copy(original)  # noqa: E731
         make_real = lambda: _clear_and_return(copy.deepcopy(original))  # noqa: E731
         model = make_meta()
     size = _full_size(input_size, info, model)
-    if depth is not None and depth < 1:
-        raise CnnzooError(f"depth must be 1 or more, got {depth}")
 
-    tracer = Tracer(model)
+    tracer = Graph(model)
     try:
-        tracer = _trace(model, size, train)
+        _run(tracer, size, train)
     except CnnzooError as err:
-        raise _diagnose(err, [], name, size, info, make_meta, train) from None
+        raise _diagnose(err, tracer.failed_in, name, size, info, make_meta, train) from None
     except Exception as err:  # noqa: BLE001 - maybe an op without a meta kernel: try for real
+        tracer = Graph(make_real())
         try:
-            model = make_real()
-            tracer = _trace(model, size, train)
+            _run(tracer, size, train)
         except Exception as err2:  # noqa: BLE001
-            failed = getattr(tracer, "failed_in", [])
-            raise _diagnose(err2, failed, name, size, info, make_real, train) from err
+            raise _diagnose(err2, tracer.failed_in, name, size, info, make_real, train) from err
+        model = tracer.model
 
     shown = [(n, _row(n, tracer.nodes)) for n in tracer.nodes if n.row]
     layers = [r for _, r in shown]
@@ -554,33 +575,9 @@ def _clear_and_return(model: nn.Module) -> nn.Module:
     return model
 
 
-def parse_options(items: Sequence[str] | None) -> dict[str, Any]:
-    """['shortcut=A', 'aux_logits=false', 'dropout=0.5'] -> keyword options."""
-    options: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CnnzooError(f"bad option {item!r}: write KEY=VALUE, e.g. --option shortcut=A")
-        low = value.lower()
-        if low in ("true", "false"):
-            options[key] = low == "true"
-        elif low == "none":
-            options[key] = None
-        else:
-            for cast in (int, float):
-                try:
-                    options[key] = cast(value)
-                    break
-                except ValueError:
-                    continue
-            else:
-                options[key] = value
-    return options
-
-
 def format_summary(name: str, input_text: str | None = None, depth: int | None = None,
                    fmt: str = "table", train: bool = False, options: Sequence[str] = ()) -> str:
     """The body of `cnnzoo summary`."""
     return summary(name, parse_input(input_text), depth=depth, train=train,
-                   **parse_options(options)).render(fmt)
+                   options=parse_options(options)).render(fmt)
 

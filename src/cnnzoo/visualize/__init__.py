@@ -23,7 +23,7 @@ _LAZY = {
     "layer_filters": "tools", "feature_maps": "tools", "occlusion": "tools", "Occlusion": "tools",
     "filter_evolution": "tools", "conv_layers": "tools",
     "load_image": "images", "ModelImage": "images",
-    "record": "trace", "Trace": "trace",
+    "record": ".graph", "Graph": ".graph",  # cnnzoo.graph: the one recorder
 }
 
 __all__ = sorted(_LAZY)

@@ -27,7 +27,19 @@ layer, each layer replaced by its DeconvNet counterpart:
   layers (the input of an Inception module or of a residual block) the signals coming down those
   paths are summed;
 - any other module (average pools, tanh, LeNet's trainable subsampling and partial C3 table...):
-  its vector-Jacobian product at the recorded input, which for a linear map is its transpose.
+  its vector-Jacobian product at the recorded input, which for a linear map is its transpose;
+- functional ops in a forward (``x + y``, ``torch.flatten``, ``x.transpose(2, 3)``, slices,
+  ``F.max_pool2d``, ``F.relu``...): they are nodes of the recorded graph (`cnnzoo.graph`), never
+  mistaken for a reshape. ``F.relu`` rectifies like the module; an op that is linear in the data
+  (reshapes, transposes, slices, padding, sums, concatenations, scaling by a constant, conv and
+  linear with fixed weights, average pooling, eval-mode batch norm) goes down by its
+  vector-Jacobian product, which is exactly its transpose; max pooling by its VJP, which is the
+  unpooling with the switches. Any other op (a product of two data tensors, a sigmoid written as a
+  function...) has no DeconvNet counterpart: the walk stops with one line naming the op and
+  where it runs, never a silent wrong answer.
+
+Receptive fields (the `field` and `box` of a projection) come from `analysis/geometry.py`, the
+same arithmetic as the summary's RF column, recorded on the graph's nodes.
 
 For a network made only of conv, ReLU, max-pool, linear and dropout layers this is exactly the
 gradient of the unit with every ReLU's backward replaced by relu(grad): captum's ``Deconvolution``
@@ -37,14 +49,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CnnzooError, InputShapeError
+from ..graph import Graph, Node, Port, record
 from ..layers import Add, Concat
-from .trace import Call, Trace, record
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 inclusive, in the coordinates of one tensor
 
@@ -122,9 +136,9 @@ _PASS = (nn.LocalResponseNorm, nn.CrossMapLRN2d, nn.Dropout, nn.Dropout2d, nn.Dr
          nn.AlphaDropout, nn.Identity)
 
 
-def down(call: Call, s: Tensor) -> tuple[Tensor | None, ...]:
-    """The signal each input of `call` receives when `s` comes down from its output."""
-    m, xs = call.module, call.inputs
+def _module_down(node: Node, s: Tensor) -> tuple[Tensor | None, ...]:
+    """The DeconvNet counterpart of a layer (module docstring): the signal each input gets."""
+    m, xs = node.module, tuple(node.tensors)
     if isinstance(m, nn.ReLU):
         return (F.relu(s),)
     if isinstance(m, _PASS):
@@ -133,8 +147,6 @@ def down(call: Call, s: Tensor) -> tuple[Tensor | None, ...]:
         return (s.reshape(xs[0].shape),)
     if isinstance(m, nn.Conv2d):
         return (_down_conv(m, xs[0], s),)
-    if isinstance(m, nn.MaxPool2d):
-        return (_down_maxpool(m, xs[0], s),)
     if isinstance(m, nn.Linear):
         return (_down_linear(m, xs[0], s),)
     if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -143,75 +155,162 @@ def down(call: Call, s: Tensor) -> tuple[Tensor | None, ...]:
         return tuple(s for _ in xs)
     if isinstance(m, Concat):
         return tuple(torch.split(s, [x.shape[m.dim] for x in xs], dim=m.dim))
+    _check_intact(node)  # what follows reads the recorded input values
+    if isinstance(m, nn.MaxPool2d):
+        return (_down_maxpool(m, xs[0], s),)
     return _down_vjp(m, xs, s)
 
 
-# --- receptive fields -----------------------------------------------------------------------
-def _box_down(call: Call, box: Box | None, x: Tensor) -> Box | None:
-    """The region of input `x` that the region `box` of the call's output can see."""
-    out = call.output
-    if x.dim() != 4:
-        return None
-    whole = (0, x.shape[2] - 1, 0, x.shape[3] - 1)
-    if box is None or out.dim() != 4:
-        return whole
-    m = call.module
-    if hasattr(m, "kernel_size") and hasattr(m, "stride"):
-        k = _pair(m.kernel_size)
-        st = _pair(m.stride if m.stride is not None else m.kernel_size)
-        p = getattr(m, "padding", 0)
-        p = tuple((kk - 1) // 2 for kk in k) if isinstance(p, str) else _pair(p)
-        d = _pair(getattr(m, "dilation", 1))
-        y0, y1, x0, x1 = box
-        return (y0 * st[0] - p[0], y1 * st[0] - p[0] + d[0] * (k[0] - 1),
-                x0 * st[1] - p[1], x1 * st[1] - p[1] + d[1] * (k[1] - 1))
-    if out.shape[2:] == x.shape[2:]:
-        return box  # point-wise in space (activations, LRN, BN, concat, add)
-    return whole
+# functional ops that are linear in their data inputs: their VJP is their transpose, exactly
+_LINEAR_OPS = {
+    "transpose", "swapaxes", "swapdims", "permute", "t", "view", "reshape", "flatten",
+    "unflatten", "squeeze", "unsqueeze", "contiguous", "clone", "to", "float", "double", "half",
+    "bfloat16", "type_as", "getitem", "narrow", "select", "split", "chunk", "unbind", "cat",
+    "concat", "concatenate", "stack", "pad", "add", "sub", "rsub", "neg", "sum", "mean",
+    "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "flip", "roll", "repeat", "expand", "expand_as", "tile", "movedim", "moveaxis", "pixel_shuffle",
+    "pixel_unshuffle", "conv1d", "conv2d", "conv3d", "linear", "matmul", "mm", "bmm", "addmm",
+    "mul", "div", "true_divide", "batch_norm"}
+# functional ops that choose one input per output (the switches): their VJP is the unpooling
+_SWITCH_OPS = {"max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d"}
+# functional ops that are the identity when the model is evaluated
+_PASS_OPS = {"local_response_norm", "detach", "dropout", "dropout1d", "dropout2d", "alpha_dropout",
+             "feature_alpha_dropout"}
 
 
-def _union(a: Box | None, b: Box | None) -> Box | None:
-    if a is None or b is None:
-        return None
-    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+def _where(node: Node, graph: Graph) -> str:
+    """'x.transpose() in layer1.0' for messages: the op and the module whose forward ran it."""
+    parents = [graph.calls[i].name for i in node.calls if graph.calls[i].name]
+    return f"{node.op}() in {parents[-1]!r}" if parents else f"{node.op}() in the model's forward"
+
+
+def _refuse(node: Node, graph: Graph, why: str) -> CnnzooError:
+    return CnnzooError(f"DeconvNet cannot project through {_where(node, graph)}: {why}; choose a "
+                       "layer before it, or make the op a module with a DeconvNet rule")
+
+
+def _functional_down(node: Node, graph: Graph, signals: list[Tensor | None]
+                     ) -> tuple[Tensor | None, ...]:
+    """A functional op's counterpart: rectification, pass-through, or its VJP where exact."""
+    op = node.op
+    if op == "relu":
+        return (F.relu(signals[0]),) if signals[0] is not None else (None,)
+    if "dropout" in op and _arg(node, 2, "training", op in ("dropout", "dropout1d", "dropout2d")):
+        raise _refuse(node, graph, "it drops at random even while the model is evaluated")
+    if op in _PASS_OPS:
+        return (signals[0],) + (None,) * (len(node.tensors) - 1)
+    if op in _SWITCH_OPS:
+        _check_intact(node, graph)
+    elif op not in _LINEAR_OPS:
+        raise _refuse(node, graph, "it is not linear in its input and has no DeconvNet rule")
+    elif op in ("mul", "div", "true_divide", "matmul", "mm", "bmm", "addmm") and len(node.tensors) > 1:
+        raise _refuse(node, graph, "it multiplies two signals (not linear in the input)")
+    elif op in ("div", "true_divide") and not any(node.args[0] is t for t in node.tensors):
+        raise _refuse(node, graph, "it divides by the signal (not linear in the input)")
+    elif op in ("conv1d", "conv2d", "conv3d", "linear") and not any(node.args[0] is t for t in node.tensors):
+        raise _refuse(node, graph, "its weights are a signal (not linear in the input)")
+    elif op == "batch_norm" and _arg(node, 5, "training", False):
+        raise _refuse(node, graph, "batch norm in training mode depends on the batch")
+    return _replay_vjp(node, signals)
+
+
+def _arg(node: Node, i: int, name: str, default: Any) -> Any:
+    """A functional op's argument, given by position or by name."""
+    if name in node.kwargs:
+        return node.kwargs[name]
+    return node.args[i] if len(node.args) > i else default
+
+
+def _replay_vjp(node: Node, signals: list[Tensor | None]) -> tuple[Tensor | None, ...]:
+    """Run the op again on detached copies of its data inputs and take the VJP of the signals."""
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_(True) for t in node.tensors]
+        # a copy the op may write into (x += y), leaving the leaf for autograd
+        copies = {id(t): leaf.clone() for t, leaf in zip(node.tensors, leaves)}
+
+        def swap(obj: Any) -> Any:
+            if isinstance(obj, Tensor):
+                return copies.get(id(obj), obj)
+            if isinstance(obj, (list, tuple)):
+                return type(obj)(swap(o) for o in obj)
+            if isinstance(obj, dict):
+                return {k: swap(v) for k, v in obj.items()}
+            return obj
+
+        out = node.func(*swap(node.args), **swap(node.kwargs))
+        outs = [out] if isinstance(out, Tensor) else [o for o in _flat(out)]
+        pairs = [(o, s) for o, s in zip(outs, signals) if s is not None and o.requires_grad]
+        if not pairs:
+            return tuple(None for _ in leaves)
+        grads = torch.autograd.grad([o for o, _ in pairs], leaves, [s.reshape(o.shape) for o, s in pairs],
+                                    allow_unused=True)
+    return tuple(grads)
+
+
+def _flat(obj: Any) -> list[Tensor]:
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in _flat(o)]
+    return []
+
+
+def _check_intact(node: Node, graph: Graph | None = None) -> None:
+    if not node.inputs_intact():
+        where = node.name if graph is None or node.module is not None else _where(node, graph)
+        raise CnnzooError(f"the input of {where!r} was overwritten in place by a later op (e.g. "
+                          "ReLU(inplace=True)), so it cannot be projected through: build the "
+                          "model with inplace=False")
+
+
+def down(graph: Graph, node: Node, signals: list[Tensor | None]) -> tuple[Tensor | None, ...]:
+    """The signal each recorded input of `node` receives when `signals` (one per output, None
+    where nothing comes down) come down from its outputs."""
+    if node.module is not None:
+        if signals[0] is None:
+            return tuple(None for _ in node.tensors)
+        return _module_down(node, signals[0])
+    return _functional_down(node, graph, signals)
 
 
 # --- the walk down --------------------------------------------------------------------------
-def project_signal(trace: Trace, layer: str, seed: Tensor,
-                   box: Box | None = None) -> tuple[Tensor, Box | None]:
-    """Send `seed` (shaped like the layer's output) down to the input.
+def project_signal(graph: Graph, layer: str, seed: Tensor) -> Tensor:
+    """Send `seed` (shaped like the layer's output) down the recorded graph to the input.
 
-    Returns the projection (shaped like the input) and the unclipped receptive field of `box`
-    (a region of the layer's output; None = all of it) in input coordinates."""
-    start = trace.call_for(layer)
-    target = trace.calls[start].output
-    signals: dict[int | None, Tensor] = {start: seed.reshape(target.shape)}
-    boxes: dict[int | None, Box | None] = {start: box if target.dim() == 4 else None}
-    for call in reversed(trace.calls[:start + 1]):
-        s = signals.pop(call.index, None)
-        if s is None:
+    Returns the projection, shaped like the input."""
+    start = graph.producer(layer)
+    x = graph.input
+    assert x is not None
+    if start is None:  # the layer hands the input back unchanged
+        return seed.reshape(x.shape)
+    target = graph.nodes[start[0]].outputs[start[1]]
+    signals: dict[Port, Tensor] = {start: seed.reshape(target.shape)}
+    for index in range(start[0], -1, -1):
+        node = graph.nodes[index]
+        coming = [signals.pop((index, port), None) for port in range(len(node.outputs))]
+        if all(s is None for s in coming):
             continue
-        b = boxes.pop(call.index, None)
-        for x, g in zip(call.inputs, down(call, s)):
+        for feed, t, g in zip(node.feeds, node.tensors, down(graph, node, coming)):
             if g is None:
                 continue
-            found = trace.source(x)
-            if found is None:
-                raise CnnzooError(
-                    f"deconv cannot follow the input of {call.name!r} back: it is computed by an "
-                    f"operation outside any module: choose a layer before {call.name!r}")
-            index, src = found
-            g = g.reshape(src.shape)
-            xb = _box_down(call, b, x) if x.dim() == 4 and src.dim() == 4 else None
-            if index in signals:
-                signals[index] = signals[index] + g
-                boxes[index] = _union(boxes[index], xb)
-            else:
-                signals[index], boxes[index] = g, xb
-    if None not in signals:  # the unit does not depend on the input at all
-        signals[None] = torch.zeros_like(trace.input)
-    fb = boxes.get(None)
-    return signals[None], fb
+            g = g.reshape(t.shape)
+            signals[feed] = signals[feed] + g if feed in signals else g
+    projection = signals.get((-1, 0))
+    return torch.zeros_like(x) if projection is None else projection  # the unit ignores the input
+
+
+def receptive_box(graph: Graph, layer: str, first: tuple[int, int] | None,
+                  last: tuple[int, int] | None = None) -> Box | None:
+    """The input pixels (y0, y1, x0, x1 inclusive, not clipped) that the units from `first` to
+    `last` of `layer`'s map see (analysis/geometry.py); None when the geometry is unknown (a unit
+    of a fully connected layer sees the whole image)."""
+    start = graph.producer(layer)
+    if first is None:
+        return None
+    if start is None:
+        return (first[0], (last or first)[0], first[1], (last or first)[1])
+    geo = graph.nodes[start[0]].geo
+    return None if geo is None or geo.flat is not None else geo.box(first, last)
 
 
 def _clip(box: Box | None, h: int, w: int) -> Box:
@@ -262,14 +361,13 @@ def deconv(model: nn.Module, x: Tensor, layer: str, channel: int | None = None,
     projection each; neither: the single strongest channel. Returns one Projection per channel."""
     if x.dim() != 4 or x.shape[0] != 1:
         raise InputShapeError(f"deconv takes one image, 1 x C x H x W, got {tuple(x.shape)}")
-    trace, _ = record(model, x)
-    return deconv_trace(trace, layer, channel, top, whole_map)
+    return deconv_trace(record(model, x), layer, channel, top, whole_map)
 
 
-def deconv_trace(trace: Trace, layer: str, channel: int | None = None, top: int | None = None,
+def deconv_trace(graph: Graph, layer: str, channel: int | None = None, top: int | None = None,
                  whole_map: bool = False) -> list[Projection]:
-    """deconv() on an already recorded forward pass (several projections share one trace)."""
-    act = trace.output(layer)[0]
+    """deconv() on an already recorded forward pass (several projections share one graph)."""
+    act = graph.output(layer)[0]
     if act.dim() not in (1, 3):
         raise InputShapeError(f"layer {layer!r} gives {tuple(act.shape)} per image: deconv needs a "
                               "C x H x W feature map or a vector of units")
@@ -280,11 +378,13 @@ def deconv_trace(trace: Trace, layer: str, channel: int | None = None, top: int 
         if top is not None and top < 1:
             raise InputShapeError(f"--top must be at least 1, got {top}")
         channels = strongest_channels(act, top or 1)
-    h, w = trace.input.shape[2:]
+    assert graph.input is not None
+    h, w = graph.input.shape[2:]
     result = []
     for c in channels:
         seed, unit, value, box = unit_seed(act, c, whole_map)
-        proj, rf = project_signal(trace, layer, seed.unsqueeze(0), box)
+        proj = project_signal(graph, layer, seed.unsqueeze(0))
+        rf = receptive_box(graph, layer, box and (box[0], box[2]), box and (box[1], box[3]))
         full = rf if rf is not None else (0, h - 1, 0, w - 1)
         result.append(Projection(layer, c, unit, value, proj[0].detach().cpu().numpy(),
                                  _clip(full, h, w), full))

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import CnnzooError, InputShapeError, UnknownNameError
+from .. import checks
+from ..errors import CnnzooError, InputShapeError, OptionError, UnknownNameError
+from ..graph import Graph, layer_names, record, unknown_layer_message
 from .deconvnet import Box, Projection, check_channel, deconv_trace
-from .trace import Trace, layer_names, record, unknown_layer_message
 
 
 # --- filters --------------------------------------------------------------------------------
@@ -58,6 +59,7 @@ def filter_evolution(run_dir: str | Path, layer: str | None = None,
     """A layer's filters at every saved epoch of a training run (paper Fig. 4, for filters).
 
     Returns (layer, epochs, array epochs x count x in x kh x kw): the first `count` filters."""
+    count = checks.positive_int("count", count)
     from ..train.checkpoint import epoch_checkpoints, load_model
 
     found = epoch_checkpoints(run_dir)
@@ -74,12 +76,14 @@ def filter_evolution(run_dir: str | Path, layer: str | None = None,
 
 
 # --- feature maps ---------------------------------------------------------------------------
-def feature_maps(model: nn.Module, x: Tensor, layer: str) -> np.ndarray:
-    """A layer's output for one image: C x H x W (or F units for a fully connected layer)."""
+def feature_maps(model: nn.Module, x: Tensor, layer: str, limit: int | None = None) -> np.ndarray:
+    """A layer's output for one image: C x H x W (or F units for a fully connected layer);
+    limit: only the first `limit` channels (units)."""
+    if limit is not None:
+        limit = checks.positive_int("limit", limit)
     if x.dim() != 4 or x.shape[0] != 1:
         raise InputShapeError(f"feature_maps takes one image, 1 x C x H x W, got {tuple(x.shape)}")
-    trace, _ = record(model, x)
-    return trace.output(layer)[0].float().cpu().numpy().copy()
+    return record(model, x).output(layer)[0][:limit].float().cpu().numpy().copy()
 
 
 # --- occlusion ------------------------------------------------------------------------------
@@ -125,14 +129,16 @@ def _starts(n: int, size: int, stride: int) -> list[int]:
     return [i * stride for i in range(math.ceil((n - size) / stride) + 1)]
 
 
-def default_map_layer(trace: Trace) -> str:
+def default_map_layer(graph: Graph) -> str:
     """The deepest layer with a spatial (H, W > 1) map that is a conv/activation/branch output
     (the paper's 'layer 5' for AlexNet/ZFNet: relu5)."""
     skip = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
             nn.LocalResponseNorm, nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout2d)
-    for call in reversed(trace.calls):
-        if call.output.dim() == 4 and min(call.output.shape[2:]) > 1 and not isinstance(call.module, skip):
-            return call.name
+    for node in reversed(graph.nodes):
+        out = node.outputs[0] if node.outputs else None
+        if (node.module is not None and node.row and out is not None and out.dim() == 4
+                and min(out.shape[2:]) > 1 and not isinstance(node.module, skip)):
+            return graph.names[id(node.module)]
     raise CnnzooError("the model has no spatial feature map to follow")
 
 
@@ -152,13 +158,16 @@ def occlusion(model: nn.Module, x: Tensor, target: int | None = None, size: int 
     if x.dim() != 4 or x.shape[0] != 1:
         raise InputShapeError(f"occlusion takes one image, 1 x C x H x W, got {tuple(x.shape)}")
     h, w = x.shape[2:]
-    size = size or max(1, min(h, w) // 6)
-    stride = stride or max(1, size // 2)
-    if not 1 <= size <= min(h, w):
-        raise InputShapeError(f"the occluder size must be 1 to {min(h, w)} pixels, got {size}")
-    if not 1 <= stride <= size:
-        raise InputShapeError(f"the occluder stride must be 1 to the size {size}, got {stride}")
-    trace, logits = record(model, x)
+    # 0 and negatives are refused, never taken for "the default"
+    size = max(1, min(h, w) // 6) if size is None else checks.positive_int("occluder size", size)
+    stride = max(1, size // 2) if stride is None else checks.positive_int("occluder stride", stride)
+    batch_size = checks.positive_int("batch size", batch_size)
+    if size > min(h, w):
+        raise OptionError(f"the occluder size must be 1 to {min(h, w)} pixels, got {size}")
+    if stride > size:
+        raise OptionError(f"the occluder stride must be 1 to the size {size}, got {stride}")
+    graph = record(model, x)
+    logits = graph.result[0] if isinstance(graph.result, (tuple, list)) else graph.result
     probs = F.softmax(logits.float(), dim=1)[0]
     n_classes = probs.numel()
     if target is None:
@@ -166,15 +175,15 @@ def occlusion(model: nn.Module, x: Tensor, target: int | None = None, size: int 
     if not 0 <= target < n_classes:
         raise InputShapeError(f"class {target} is out of range: the model has {n_classes} classes "
                               f"(0 to {n_classes - 1})")
-    layer = layer or default_map_layer(trace)
-    act = trace.output(layer)[0]
+    layer = layer or default_map_layer(graph)
+    act = graph.output(layer)[0]
     if act.dim() != 3:
         raise InputShapeError(f"layer {layer!r} has no feature maps ({tuple(act.shape)} per image)")
     if channel is None:
         channel = int(act.flatten(1).max(1).values.argmax())
     check_channel(act, channel, layer)
     base_act = float(act[channel].sum())
-    del trace
+    del graph
 
     ys, xs = _starts(h, size, stride), _starts(w, size, stride)
     positions = [(y, x0) for y in ys for x0 in xs]
@@ -256,6 +265,8 @@ def top_activations(model: nn.Module, batches: Iterable[Tensor | tuple[Tensor, T
 
     batches: normalised N x C x H x W tensors, or (images, labels) pairs. channels: default the
     `num_channels` channels whose strongest activation over the data is largest."""
+    k = checks.positive_int("k", k)
+    num_channels = checks.positive_int("number of channels", num_channels)
     if layer not in layer_names(model):
         raise UnknownNameError(unknown_layer_message(model, layer, layer_names(model)))
     module = dict(model.named_modules())[layer]
@@ -307,11 +318,11 @@ def top_activations(model: nn.Module, batches: Iterable[Tensor | tuple[Tensor, T
     done: dict[tuple[int, int], TopEntry] = {}
     for index, chans in wanted.items():
         image, label = kept[index]
-        trace = record(model, image)[0]
+        graph = record(model, image)
         img = image[0].float().numpy()
         for c in chans:
-            p: Projection = deconv_trace(trace, layer, channel=c)[0]
+            p: Projection = deconv_trace(graph, layer, channel=c)[0]
             done[index, c] = TopEntry(index, p.value, p.unit, p.image, img, p.field,
                                       cut(p.image, p.field), cut(img, p.field), label)
-        del trace
+        del graph
     return [TopChannel(layer, c, [done[i, c] for i in best_i[c].tolist()]) for c in channels]

@@ -1,15 +1,22 @@
-"""One forward pass, watched: every layer call and every functional op, with shapes, costs and
-receptive fields.
+"""One forward pass, recorded as a graph: every layer call and every functional op, with the
+tensors that flow between them, their shapes, costs and receptive fields.
 
-Module hooks see the layers; a TorchFunctionMode sees the tensor operations that happen outside a
-layer (`x + y` in a block's forward, `torch.flatten`, a slice), so nothing is invisible. Tensors
-are followed by identity (a dict keyed by `id()`, the tensors kept alive for the pass), which
-carries each tensor's producer, receptive field and depth in weighted layers through branches,
-concatenations and additions. The pass is meant to run on a copy of the model on the "meta"
-device (shapes only, no arithmetic), see `summary.py`.
+This is the one recorder of the project: the summary (analysis/summary.py) reads its shapes,
+costs and geometry; DeconvNet and the visual tools (visualize/) walk it back down from a layer to
+the input. Module hooks see the layers; a TorchFunctionMode sees the tensor operations that happen
+outside a layer (`x + y` in a block's forward, `torch.flatten`, a slice, `x.transpose(2, 3)`), so
+nothing is invisible. Edges are found by tensor identity (a dict keyed by `id()`, the tensors kept
+alive for the pass), never by storage pointer: a view or transpose is a node of its own, not its
+input reshaped. Tensor version counters tell when a later in-place op overwrote a recorded value.
 
 Every tensor-producing step becomes a `Node` with a spatial `Rule`, so the output sizes can be
-recomputed for another input size without running the model (the too-small-input diagnosis).
+recomputed for another input size without running the model (the too-small-input diagnosis), and
+every node knows its receptive field (`analysis/geometry.py`, the one geometry).
+
+Layers of a known type (conv, pooling, normalisation, activations, linear, cnnzoo's Add and
+Concat, and layers that declare `kernel_size` and `stride`) are one node each; the ops inside a
+layer of unknown type are recorded too (not shown as summary rows) and the layer is a node whose
+inputs are the layer's inputs.
 """
 from __future__ import annotations
 
@@ -22,10 +29,12 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from .. import layers as zoo_layers
-from .geometry import Geo, Pair, adaptive_window, union, window_arithmetic, window_size
+from . import layers as zoo_layers
+from .analysis.geometry import Geo, Pair, adaptive_window, union, window_arithmetic, window_size
+from .errors import CnnzooError, UnknownNameError, close_matches
 
 Size = tuple[int, int] | None  # spatial size of a 4-d tensor, None for a tensor without one
+Port = tuple[int, int]  # (node index, output index); node -1 is the model input
 
 
 # --- spatial rules: how an op maps input sizes and receptive fields to its output ------------
@@ -44,26 +53,33 @@ class Rule:
 
 @dataclass(frozen=True)
 class Window(Rule):
+    """A sliding window (convolution, pooling). p pads the start of each axis, p_end its end
+    (None: the same as p; they differ for padding="same" with an even kernel)."""
+
     k: Pair
     s: Pair
     p: Pair
     d: Pair = (1, 1)
     ceil: bool = False
     pooling: bool = False
+    p_end: Pair | None = None
+
+    def _end(self, a: int) -> int:
+        return self.p[a] if self.p_end is None else self.p_end[a]
 
     def size(self, ins: list[Size]) -> Size:
         n = ins[0]
         if n is None:
             return None
-        return tuple(window_size(n[a], self.k[a], self.s[a], self.p[a], self.d[a], self.ceil)
-                     for a in range(2))  # type: ignore[return-value]
+        return tuple(window_size(n[a], self.k[a], self.s[a], self.p[a], self.d[a], self.ceil,
+                                 self._end(a)) for a in range(2))  # type: ignore[return-value]
 
     def geo(self, geos, ins):
         return None if geos[0] is None else geos[0].window(self.k, self.s, self.p, self.d)
 
     def arithmetic(self, n: Pair) -> str:
         parts = [window_arithmetic(n[a], self.k[a], self.s[a], self.p[a], self.d[a], self.ceil,
-                                   rounding=self.pooling) for a in range(2)]
+                                   rounding=self.pooling, p_end=self._end(a)) for a in range(2)]
         return parts[0] if parts[0] == parts[1] else f"H: {parts[0]}; W: {parts[1]}"
 
 
@@ -148,6 +164,17 @@ class Pad(Rule):
 
 
 @dataclass(frozen=True)
+class SwapHW(Rule):
+    """A transpose of the two spatial axes (x.transpose(2, 3), x.permute(0, 1, 3, 2))."""
+
+    def size(self, ins):
+        return None if ins[0] is None else (ins[0][1], ins[0][0])
+
+    def geo(self, geos, ins):
+        return None if geos[0] is None else geos[0].swap()
+
+
+@dataclass(frozen=True)
 class Unknown(Rule):
     """An op whose geometry cannot be read: keeps the size it had, and no receptive field."""
 
@@ -168,7 +195,7 @@ class Node:
     name: str
     type: str
     rule: Rule
-    inputs: list[int]  # producer node indices (-1: the model input)
+    inputs: list[int]  # producer node indices (-1: the model input), for the geometry
     in_shape: tuple[int, ...] | None  # without the batch dimension
     out_shape: tuple[int, ...] | None
     geo: Geo | None
@@ -189,13 +216,28 @@ class Node:
     arithmetic: str = ""
     sources: list[int] = field(default_factory=list)  # for add/concat: the input nodes
     calls: tuple[int, ...] = ()  # the module calls (containers) this node ran inside
+    # what a walk back down needs: the op itself and the tensors, by identity
+    module: nn.Module | None = None  # the layer (None for a functional op)
+    op: str = ""  # the functional op's name ("transpose", "add", ...)
+    func: Any = None  # the functional op, with its arguments, to replay it
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    tensors: list[Tensor] = field(default_factory=list)  # the recorded inputs, in argument order
+    feeds: list[Port] = field(default_factory=list)  # where each of `tensors` came from
+    in_versions: list[int] = field(default_factory=list)  # their version counters at the call
+    outputs: list[Tensor] = field(default_factory=list)
+    out_versions: list[int] = field(default_factory=list)
+
+    def inputs_intact(self) -> bool:
+        """False when an in-place op after this node changed one of its inputs."""
+        return all(t._version == v for t, v in zip(self.tensors, self.in_versions))
 
 
 @dataclass
 class Call:
-    """A module call in progress or done (containers are kept for --depth)."""
+    """A module call in progress or done (containers are kept for --depth and layer outputs)."""
 
-    name: str
+    name: str  # with '#2', '#3' for repeated calls of one module
     type: str
     depth: int
     leaf: bool  # a module without children
@@ -209,6 +251,10 @@ class Call:
     geo: Geo | None = None
     wdepth: int = 0
     ancestors: tuple[int, ...] = ()
+    module_name: str = ""  # the module's own name (state_dict path)
+    versions: dict[int, int] = field(default_factory=dict)  # id(input) -> version at the call
+    output: Tensor | None = None  # the first tensor of the output
+    producer: Port | None = None  # the node (and output) that made it
 
 
 @dataclass
@@ -216,6 +262,7 @@ class _Rec:
     node: int
     geo: Geo | None
     wdepth: int
+    port: int = 0
 
 
 def _tensors(obj: Any) -> Iterator[Tensor]:
@@ -265,18 +312,29 @@ def _known(m: nn.Module) -> bool:
             or hasattr(m, "zoo_macs"))
 
 
-def _padding(p: Any, k: Pair, d: Pair) -> Pair:
-    if isinstance(p, str):  # 'same' pads d*(k-1) in all (PyTorch puts the odd one on the right)
-        return (0, 0) if p == "valid" else tuple(d[a] * (k[a] - 1) // 2 for a in range(2))  # type: ignore
-    return _pair(p)
+def _padding(p: Any, k: Pair, d: Pair) -> tuple[Pair, Pair | None]:
+    """(padding at the start, at the end or None when the same) of each spatial axis.
+
+    padding="same" pads d*(k-1) in all and PyTorch puts the odd pixel at the end."""
+    if isinstance(p, str):
+        if p == "valid":
+            return (0, 0), None
+        total = tuple(d[a] * (k[a] - 1) for a in range(2))
+        before = tuple(t // 2 for t in total)
+        after = tuple(t - t // 2 for t in total)
+        return before, (after if after != before else None)  # type: ignore[return-value]
+    return _pair(p), None
 
 
-def _window_of_module(m: nn.Module) -> Window:
+def window_of_module(m: nn.Module) -> Window:
+    """The sliding-window rule of a conv or pooling layer (or a layer declaring kernel_size and
+    stride), with its string, tuple or int padding, dilation and ceil mode."""
     k = _pair(m.kernel_size)
     s = _pair(m.stride if m.stride not in (None, ()) else m.kernel_size)
     d = _pair(getattr(m, "dilation", 1))
-    p = _padding(getattr(m, "padding", 0), k, d)
-    return Window(k, s, p, d, bool(getattr(m, "ceil_mode", False)), isinstance(m, _WINDOW_POOLS))
+    p, p_end = _padding(getattr(m, "padding", 0), k, d)
+    return Window(k, s, p, d, bool(getattr(m, "ceil_mode", False)), isinstance(m, _WINDOW_POOLS),
+                  p_end)
 
 
 def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any) -> Any:
@@ -291,6 +349,10 @@ def _op_name(func: Any) -> str:
         return "add"
     if name in ("imul", "rmul"):
         return "mul"
+    if name in ("isub", "rsub"):
+        return "sub" if name == "isub" else "rsub"
+    if name in ("itruediv", "truediv"):
+        return "div"
     if name.endswith("_with_indices"):
         name = name[: -len("_with_indices")]
     return name.rstrip("_")
@@ -301,13 +363,48 @@ _ROW_OPS = {"conv1d", "conv2d", "conv3d", "linear", "matmul", "mm", "bmm", "addm
             "avg_pool2d", "lp_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "add", "sub",
             "mul", "div", "cat", "concat", "concatenate", "stack", "flatten", "pad", "relu", "tanh",
             "sigmoid", "gelu", "hardtanh", "dropout", "batch_norm", "local_response_norm",
-            "softmax", "log_softmax", "mean"}
+            "softmax", "log_softmax", "mean", "transpose", "permute", "swapaxes", "swapdims", "t",
+            "flip", "roll", "interpolate", "upsample", "pixel_shuffle"}
 _ELEMENTWISE_OPS = {"add", "sub", "mul", "div", "relu", "tanh", "sigmoid", "gelu", "hardtanh",
                     "batch_norm", "softmax", "log_softmax"}
+# ops that keep every map position where it is (elementwise, per-position across channels, copies)
+_POINTWISE_OPS = _ELEMENTWISE_OPS | {
+    "rsub", "neg", "abs", "pow", "sqrt", "rsqrt", "exp", "log", "square", "clamp", "clip",
+    "maximum", "minimum", "where", "true_divide", "addcmul", "addcdiv", "sign", "floor", "ceil",
+    "round", "leaky_relu", "elu", "selu", "celu", "silu", "mish", "relu6", "hardswish",
+    "hardsigmoid", "softplus", "prelu", "rrelu", "threshold", "logsigmoid", "dropout", "dropout2d",
+    "alpha_dropout", "feature_alpha_dropout", "local_response_norm", "contiguous", "clone",
+    "detach", "to", "float", "double", "half", "bfloat16", "type", "type_as", "cat", "concat",
+    "concatenate", "stack"}
+# ops whose result does not depend on the data (x.new_zeros(...), torch.zeros_like(x)): constants
+_CONSTANT_OPS = {"new_zeros", "new_ones", "new_full", "new_empty", "new_tensor", "zeros_like",
+                 "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like"}
 
 
-class Tracer(TorchFunctionMode):
-    """Watches one forward pass of `model` (hooks on every module + this function mode)."""
+def _dims(args: tuple, kwargs: dict, ndim: int, name: str) -> list[int] | None:
+    """The permutation a transpose/permute applies to the axes of an ndim tensor."""
+    order = list(range(ndim))
+    try:
+        if name in ("transpose", "swapaxes", "swapdims"):
+            a = int(_arg(args, kwargs, 1, "dim0", 0)) % ndim
+            b = int(_arg(args, kwargs, 2, "dim1", 1)) % ndim
+            order[a], order[b] = order[b], order[a]
+            return order
+        if name == "permute":
+            dims = args[1:] if len(args) > 2 or not isinstance(_arg(args, kwargs, 1, "dims", 0),
+                                                               (list, tuple)) else args[1]
+            dims = kwargs.get("dims", dims)
+            return [int(d) % ndim for d in dims]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None
+
+
+class Graph(TorchFunctionMode):
+    """One recorded forward pass of `model`: `nodes` (layers and functional ops, in execution
+    order), `calls` (every module call, containers too), `input` and `result` (the model's
+    output). Made by `record()`; the recording machinery is hooks on every module plus this
+    function mode, live only during `run()`."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -325,10 +422,13 @@ class Tracer(TorchFunctionMode):
         self.times_called: dict[int, int] = {}
         self.op_counts: dict[tuple[int, str], int] = {}
         self.failed_in: list[str] = []  # the calls in progress when the forward raised
+        self.input: Tensor | None = None
+        self.result: Any = None
+        self._by_name: dict[str, int] = {}  # module name -> its last call
 
     # -- bookkeeping ---------------------------------------------------------------------------
-    def _register(self, t: Tensor, node: int, geo: Geo | None, wdepth: int) -> None:
-        self.info[id(t)] = _Rec(node, geo, wdepth)
+    def _register(self, t: Tensor, node: int, geo: Geo | None, wdepth: int, port: int = 0) -> None:
+        self.info[id(t)] = _Rec(node, geo, wdepth, port)
         self.keep.append(t)
 
     def _inputs(self, obj: Any) -> tuple[list[Tensor], list[_Rec]]:
@@ -340,37 +440,48 @@ class Tracer(TorchFunctionMode):
             return 0
         return out.numel() * out.element_size()
 
+    def _outputs(self, node: Node, outs: list[Tensor]) -> None:
+        node.outputs = outs
+        node.out_versions = [o._version for o in outs]
+        self.nodes.append(node)
+        for port, o in enumerate(outs):
+            self._register(o, len(self.nodes) - 1, node.geo, node.wdepth, port)
+
     # -- running -------------------------------------------------------------------------------
     def run(self, x: Tensor) -> Any:
+        """Run `model(x)` once, recording it (no gradients; the model's mode is left as is)."""
         handles = []
         for m in self.model.modules():
             handles.append(m.register_forward_pre_hook(self._pre, with_kwargs=True))
             handles.append(m.register_forward_hook(self._post, with_kwargs=True))
+        self.input = x
         self._register(x, -1, Geo(), 0)
         try:
             with self, torch.no_grad():
-                return self.model(x)
+                self.result = self.model(x)
+            return self.result
         except BaseException:
             self.failed_in = [self.calls[i].name for i in self.stack]
             raise
         finally:
             for h in handles:
                 h.remove()
+            self._by_name = {c.module_name: i for i, c in enumerate(self.calls) if c.module_name}
 
     def _pre(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         self.busy += 1
         try:
             n = self.times_called[id(module)] = self.times_called.get(id(module), 0) + 1
-            name = self.names.get(id(module), type(module).__name__)
-            if n > 1:
-                name = f"{name}#{n}"
+            own = self.names.get(id(module), type(module).__name__)
+            name = f"{own}#{n}" if n > 1 else own
             leaf = next(module.children(), None) is None
             known = leaf and _known(module)
             depth = len(name.split(".")) if name else 0
             x = next(_tensors((args, kwargs)), None)
             self.calls.append(Call(name, type(module).__name__, depth, leaf, known, len(self.nodes),
                                    in_shape=tuple(x.shape[1:]) if x is not None else None,
-                                   ancestors=tuple(self.stack)))
+                                   ancestors=tuple(self.stack), module_name=own,
+                                   versions={id(t): t._version for t in _tensors((args, kwargs))}))
             if self.stack:
                 self.calls[self.stack[-1]].child_calls += 1
             self.stack.append(len(self.calls) - 1)
@@ -393,6 +504,8 @@ class Tracer(TorchFunctionMode):
             if outs and id(outs[0]) in self.info:
                 rec = self.info[id(outs[0])]
                 call.geo, call.wdepth = rec.geo, rec.wdepth
+                call.producer = (rec.node, rec.port)
+            call.output = outs[0] if outs else None
             call.out_shape = tuple(outs[0].shape[1:]) if outs else None
             call.last_node = len(self.nodes)
         finally:
@@ -414,7 +527,9 @@ class Tracer(TorchFunctionMode):
         node = Node(call.name or type(m).__name__, call.type, Rule(), sources,
                     tuple(x.shape[1:]) if x is not None else None,
                     tuple(out.shape[1:]) if out is not None else None, None, 0,
-                    calls=call.ancestors)
+                    calls=call.ancestors, module=m, tensors=ins,
+                    feeds=[(r.node, r.port) for r in recs],
+                    in_versions=[call.versions.get(id(t), t._version) for t in ins])
         # multiply-accumulates first: they decide whether a 2-d layer mixes its features
         if out is None:
             pass
@@ -431,7 +546,7 @@ class Tracer(TorchFunctionMode):
         if out is None:
             rule = Unknown(None)
         elif _is_window(m) and n_in is not None and n_out is not None:
-            rule = _window_of_module(m)
+            rule = window_of_module(m)
             node.kernel, node.stride, node.padding, node.dilation = rule.k, rule.s, rule.p, rule.d
             if isinstance(m, _WINDOW_POOLS):
                 node.ceil_mode = rule.ceil
@@ -459,7 +574,7 @@ class Tracer(TorchFunctionMode):
             rule = Merge()  # Linear (or RBF units): reads every feature, so every map position
             if x is not None and x.dim() == 2:
                 node.arithmetic = f"{x.shape[-1]} -> {out.shape[-1]}"
-        elif n_in == n_out:
+        elif n_in == n_out and (call.known or n_in is None):
             rule = Rule()
         elif not call.known and id(out) in self.info:
             # traced through: the layer is the internal op that made its output
@@ -479,9 +594,7 @@ class Tracer(TorchFunctionMode):
                 node.trainable += p.numel() if p.requires_grad else 0
         node.memory = sum(self._memory(o, ins) for o in outs)
         node.wdepth = max((r.wdepth for r in recs), default=0) + (1 if node.macs else 0)
-        self.nodes.append(node)
-        for o in outs:
-            self._register(o, len(self.nodes) - 1, node.geo, node.wdepth)
+        self._outputs(node, outs)
 
     def _size_of(self, rec: _Rec) -> Size:
         if rec.node == -1:
@@ -492,38 +605,42 @@ class Tracer(TorchFunctionMode):
     # -- a functional op -----------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         if self.busy or self.skip:
-            return out
+            return func(*args, **kwargs)
+        versions = {id(t): t._version for t in _tensors((args, kwargs)) if id(t) in self.info}
+        out = func(*args, **kwargs)
         outs = list(_tensors(out))
-        if not outs:
-            return out
+        if not outs or not versions:
+            return out  # made from constants only (zeros, a parameter view): not in the data flow
         self.busy += 1
         try:
-            self._op_node(func, args, kwargs, outs)
+            self._op_node(func, args, kwargs, outs, versions)
         finally:
             self.busy -= 1
         return out
 
-    def _op_node(self, func: Any, args: tuple, kwargs: dict, outs: list[Tensor]) -> None:
-        ins, recs = self._inputs((args, kwargs))
-        if not recs:
-            return  # made from constants only (zeros, a parameter view): not part of the data flow
+    def _op_node(self, func: Any, args: tuple, kwargs: dict, outs: list[Tensor],
+                 versions: dict[int, int]) -> None:
         name = _op_name(func)
+        if name in _CONSTANT_OPS:
+            return
+        ins, recs = self._inputs((args, kwargs))
         x, out = ins[0], outs[0]
         n_in, n_out = _spatial(x), _spatial(out)
         rule: Rule = Unknown(n_out)
         macs = ops = 0
         node = Node(name, f"{name}()", rule, [r.node for r in recs], tuple(x.shape[1:]),
-                    tuple(out.shape[1:]), None, 0, functional=True)
+                    tuple(out.shape[1:]), None, 0, functional=True, op=name, func=func,
+                    args=args, kwargs=kwargs, tensors=ins, feeds=[(r.node, r.port) for r in recs],
+                    in_versions=[versions.get(id(t), t._version) for t in ins])
         if name in ("conv1d", "conv2d", "conv3d"):
             w = _arg(args, kwargs, 1, "weight", None)
             macs = w.numel() * math.prod(out.shape[2:])
             if n_in and n_out:
                 k = (int(w.shape[-2]), int(w.shape[-1]))
                 d = _pair(_arg(args, kwargs, 5, "dilation", 1))
-                rule = Window(k, _pair(_arg(args, kwargs, 3, "stride", 1)),
-                              _padding(_arg(args, kwargs, 4, "padding", 0), k, d), d)
+                p, p_end = _padding(_arg(args, kwargs, 4, "padding", 0), k, d)
+                rule = Window(k, _pair(_arg(args, kwargs, 3, "stride", 1)), p, d, p_end=p_end)
                 node.groups = int(_arg(args, kwargs, 6, "groups", 1))
         elif name in ("max_pool2d", "avg_pool2d", "lp_pool2d") and n_in and n_out:
             off = 1 if name == "lp_pool2d" else 0  # lp_pool2d(input, norm_type, kernel_size, ...)
@@ -549,7 +666,7 @@ class Tracer(TorchFunctionMode):
             w = _arg(args, kwargs, 1, "weight", None) if name == "linear" else None
             macs = (w.numel() * math.prod(out.shape[1:-1]) if isinstance(w, Tensor)
                     else int(a.shape[-1]) * out.numel())
-            rule = Merge() if n_out is None else Rule()
+            rule = Merge() if n_out is None else Unknown(n_out)
             if x.dim() == 2:
                 node.arithmetic = f"{x.shape[-1]} -> {out.shape[-1]}"
         elif name == "getitem" and n_in and n_out:
@@ -557,14 +674,21 @@ class Tracer(TorchFunctionMode):
         elif name == "pad" and n_in and n_out:
             pad = list(_arg(args, kwargs, 1, "pad", ())) + [0, 0, 0, 0]
             rule = Pad((int(pad[2]), int(pad[0])), (int(pad[3]), int(pad[1])))
+        elif name in ("transpose", "swapaxes", "swapdims", "permute") and n_in:
+            order = _dims(args, kwargs, x.dim(), name)
+            if order == [0, 1, 3, 2]:
+                rule = SwapHW()
+            elif order == [0, 1, 2, 3]:
+                rule = Rule()
         elif n_in is not None and n_out is None:
             if name in ("flatten", "view", "reshape") and out.dim() >= 2 and out.shape[0] == x.shape[0]:
                 rule = Flatten()
                 name = "flatten"
                 node.arithmetic = f"{'x'.join(map(str, x.shape[1:]))} -> {out.shape[-1]}"
-            else:
+            elif name in ("mean", "sum", "amax", "max") and out.dim() >= 1 and out.shape[0] == x.shape[0]:
                 rule = Merge(spatial=True)  # a reduction over the map (x.mean((2, 3)))
-        elif n_in == n_out or (n_in is None and n_out is None):
+        elif (n_in == n_out and n_in is not None and (name in _POINTWISE_OPS or (
+                name in ("view", "reshape") and out.shape == x.shape))) or (n_in is None and n_out is None):
             rule = Rule()
             if name in ("cat", "concat", "concatenate", "stack"):
                 node.sources = node.inputs
@@ -601,9 +725,66 @@ class Tracer(TorchFunctionMode):
             if count > 1:
                 node.name += f"#{count}"
             parent.internal_macs += macs
-        self.nodes.append(node)
-        for o in outs:
-            self._register(o, len(self.nodes) - 1, node.geo, node.wdepth)
+        self._outputs(node, outs)
+
+    # -- reading the graph -------------------------------------------------------------------
+    def layer_names(self) -> list[str]:
+        """Every module that ran, in definition order (what `--layer` accepts)."""
+        return [n for n, m in self.model.named_modules() if n and id(m) in self.called]
+
+    def call(self, layer: str) -> Call:
+        """The (last) call of the module named `layer`; unknown names raise UnknownNameError
+        listing the valid ones."""
+        index = self._by_name.get(layer) if layer else None
+        if index is None or self.calls[index].output is None:
+            raise UnknownNameError(unknown_layer_message(self.model, layer, self.layer_names()))
+        return self.calls[index]
+
+    def producer(self, layer: str) -> Port | None:
+        """The node (and output) that computed `layer`'s output; None when it is the input."""
+        return self.call(layer).producer
+
+    def output(self, layer: str) -> Tensor:
+        """The output of a layer (leaf or container), as recorded.
+
+        Raises CnnzooError when a later in-place op (ReLU(inplace=True)) overwrote it."""
+        call = self.call(layer)
+        found = call.producer
+        if found is not None and found[0] >= 0:
+            node = self.nodes[found[0]]
+            if node.outputs[found[1]]._version != node.out_versions[found[1]]:
+                later = next((n.name for n in self.nodes[found[0] + 1:]
+                              if any(t is node.outputs[found[1]] for t in n.tensors)), "a later layer")
+                raise CnnzooError(
+                    f"the output of {layer!r} is overwritten in place by {later!r} (e.g. "
+                    "ReLU(inplace=True)): choose that layer, or build the model with inplace=False")
+        assert call.output is not None
+        return call.output
+
+
+def record(model: nn.Module, x: Tensor, *, train: bool = False) -> Graph:
+    """Run `model(x)` once in eval mode (training mode with train=True), recording it as a Graph;
+    the model's modes are restored after. `graph.result` is what the model returned."""
+    modes = [m.training for m in model.modules()]
+    model.train(train)
+    graph = Graph(model)
+    try:
+        graph.run(x)
+    finally:
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+    return graph
+
+
+def unknown_layer_message(model: nn.Module, layer: str, valid: list[str]) -> str:
+    name = getattr(model, "zoo_name", type(model).__name__)
+    shown = ", ".join(valid[:80]) + (f", ... ({len(valid) - 80} more)" if len(valid) > 80 else "")
+    return f"{name} has no layer {layer!r}.{close_matches(layer, valid)} Valid layers: {shown}."
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Every named submodule, in definition order (what --layer accepts, before a forward)."""
+    return [n for n, _ in model.named_modules() if n]
 
 
 def m_is_free(m: nn.Module) -> bool:
