@@ -20,7 +20,7 @@ import cnnzoo
 import cnnzoo.data
 from cnnzoo.errors import CheckpointError, CnnzooError, DataError, InputShapeError, UnknownNameError
 from cnnzoo.layers import Flatten
-from cnnzoo.visualize import (deconv, deconv_trace, feature_maps, layer_filters, load_image,
+from cnnzoo.visualize import (deconv, deconv_trace, feature_maps, layer_filters,
                               occlusion, record)
 from cnnzoo.visualize.tools import filter_evolution, top_activations
 
@@ -467,61 +467,8 @@ def test_receptive_box_follows_a_transpose():
         assert _support(p.image) == (max(y0, 0), min(y1, 12), max(x0, 0), min(x1, 10)) == p.box
 
 
-# --- photographs of any size and mode ---------------------------------------------------------
-def test_rgba_photo_for_alexnet(photos):
-    img = load_image(photos["rgba"], 3, (227, 227), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    assert img.tensor.shape == (1, 3, 227, 227) and img.original_size == (200, 300)
-    assert img.aspect == pytest.approx(1.5)
-    assert np.allclose(img.pixels[:, 120:], 1.0, atol=1e-6)  # transparent -> white
-    assert img.pixels[:, :100].min() < 0.5
-    back = img.tensor[0].permute(1, 2, 0).numpy() * [0.229, 0.224, 0.225] + [0.485, 0.456, 0.406]
-    np.testing.assert_allclose(back, img.pixels, atol=1e-5)
-    # the projection lives on the same grid as the image shown beside it
-    p = deconv(seeded("alexnet"), img.tensor, "pool2")[0]
-    assert p.image.shape == (3, 227, 227)
-
-
-def test_grey_jpeg_16bit_palette_cmyk(photos):
-    grey = load_image(photos["grey_jpg"], 3, (64, 64))
-    t = grey.tensor[0]
-    assert torch.equal(t[0], t[1]) and torch.equal(t[1], t[2])  # grey copied to R, G, B
-    g16 = load_image(photos["grey16"], 1, (48, 64), (0.0,), (1.0,))
-    assert g16.tensor.shape == (1, 1, 48, 64)
-    assert g16.pixels[30:, 40:].min() == pytest.approx(1.0, abs=1e-6)  # 65535 -> 1, not clipped
-    assert g16.pixels[2:20, 2:28].mean() == pytest.approx(32768 / 65535, abs=1e-3)
-    assert g16.pixels[28:, 2:28].max() == pytest.approx(0.0, abs=1e-6)
-    pal = load_image(photos["palette"], 3, (32, 32))
-    assert pal.tensor.shape == (1, 3, 32, 32) and np.isfinite(pal.pixels).all()
-    cmyk = load_image(photos["cmyk_jpg"], 3, (50, 75))
-    rgb = load_image(photos["rgb"], 3, (50, 75))
-    assert np.abs(cmyk.pixels - rgb.pixels).mean() < 0.05
-
-
-def test_rgb_to_grey_is_luma_and_crop(photos):
-    img = load_image(photos["rgb"], 1, (200, 300), (0.0,), (1.0,))
-    with Image.open(photos["rgb"]) as pil:
-        ref = np.asarray(pil.convert("L")).astype(np.float32) / 255
-    np.testing.assert_allclose(img.pixels[..., 0], ref, atol=1.5 / 255)
-    crop = load_image(photos["rgb"], 3, (100, 100), (0.0,), (1.0,), fit="crop")
-    # short side 200 -> 100, long 300 -> 150, centre 100 columns: x from 25 to 125 of 150
-    assert crop.pixels.shape == (100, 100, 3) and crop.aspect == 1.0
-    assert crop.pixels[50, 0, 0] == pytest.approx((25 * 2 + 0.5) * 255 / 299 / 255, abs=0.02)
-
-
-def test_pad_mode_as_trained(photos):
-    img = load_image(photos["rgb"], 1, (32, 32), (0.286,), (0.353,), pad_from=(28, 28))
-    assert img.tensor.shape == (1, 1, 32, 32)
-    assert np.all(img.pixels[:2] == 0) and np.all(img.pixels[:, -2:] == 0)  # black border
-    assert float(img.tensor[0, 0, 0, 0]) == pytest.approx(-0.286 / 0.353)
-
-
-def test_unreadable_images(photos, tmp_path):
-    for key, words in (("notes", "not an image format"), ("truncated", "cannot read image")):
-        with pytest.raises(DataError, match=words) as e:
-            load_image(photos[key], 3, (32, 32))
-        assert "\n" not in str(e.value)
-    with pytest.raises(DataError, match="no such file"):
-        load_image(tmp_path / "missing.png", 3, (32, 32))
+# --- photographs of any size and mode: tests/test_pipeline.py (the one decoder and fit of
+# cnnzoo.data.images, through a run's InputPipeline) -------------------------------
 
 
 # --- occlusion == captum's Occlusion ----------------------------------------------------------

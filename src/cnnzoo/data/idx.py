@@ -120,14 +120,14 @@ def read_idx(path: Path, magic: int, *, count: int | None = None,
         dims = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
         shape = " x ".join(map(str, dims))
         if item_shape is not None and dims[1:] != tuple(item_shape):
-            raise DataError(f"{path}: {' x '.join(map(str, dims[1:]))} {what} where this data set "
-                            f"has {' x '.join(map(str, item_shape))}: the file belongs to another "
+            raise DataError(f"{path}: {'x'.join(map(str, dims[1:]))} {what} where this data set "
+                            f"has {'x'.join(map(str, item_shape))}: the file belongs to another "
                             "data set")
         if len(dims) > 1 and 0 in dims[1:]:
             raise DataError(f"{path}: the header gives an empty image size {shape}")
         if count is not None and dims[0] != count:
             raise DataError(f"{path} holds {dims[0]:,} {what} but its labels file holds "
-                            f"{count:,}: the files do not belong together")
+                            f"{count:,} labels: the files do not belong together")
         payload = math.prod(dims)
         if dims[0] > MAX_ITEMS or payload > MAX_PAYLOAD:
             raise DataError(f"{path}: the header says {shape} {what} ({payload:,} bytes), more "

@@ -116,7 +116,10 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
         raise DataError(f"cannot read {where}: not an image format Pillow knows "
                         "(give a PNG, JPEG, BMP, TIFF, WebP... file)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(f"cannot read {where}: {_first_line(e)}") from None
+        # Pillow refuses at open, before our own check, beyond twice its own limit.
+        raise DataError(f"cannot read {where}: more than the {MAX_PIXELS / 1e6:.0f} megapixels "
+                        f"cnnzoo decodes, a decompression bomb? ({_first_line(e)}): scale it "
+                        "down first") from None
     except MemoryError:
         raise DataError(f"cannot read {where}: not enough memory to decode it") from None
     except (OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError, IndexError,

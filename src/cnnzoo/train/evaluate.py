@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import CheckpointError, DataError
+from ..errors import CheckpointError, CnnzooError, DataError, OptionError
 from .distributed import DistInfo
 from .metrics import confusion_matrix, topk_correct
 
@@ -38,6 +38,10 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, adapter: C
     images, images_per_s.
     """
     dist = dist or DistInfo()
+    if labels.shape[0] == 0:
+        raise DataError("the evaluation split is empty: nothing to evaluate")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise OptionError(f"--batch-size must be at least 1, got {batch_size!r}")
     was_training = model.training
     model.eval()
     n_all = labels.shape[0]
@@ -60,6 +64,10 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, adapter: C
         if isinstance(logits, tuple):  # a model left with its training outputs
             logits = logits[0]
         logits = logits.float()
+        if not torch.isfinite(logits).all():
+            raise CnnzooError(f"the model's outputs are not finite (NaN or infinite) on images "
+                              f"{lo}..{lo + len(y) - 1}: its weights are broken; no accuracy to "
+                              "report")
         if logits.shape[1] != num_classes:
             raise CheckpointError(f"the model has {logits.shape[1]} outputs but the data set has "
                                   f"{num_classes} classes: evaluate it on the data set it was trained for")
@@ -83,45 +91,89 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, adapter: C
             "images_per_s": n / max(elapsed, 1e-9)}
 
 
-def evaluate(checkpoint: str | Path, *, dataset: str | None = None, data_dir: str | None = None,
-             split: str = "test", batch_size: int = 500, device: str = "auto",
-             confusion_png: str | Path | None = None) -> dict[str, Any]:
-    """Evaluate a checkpoint (run folder, checkpoint folder or model.safetensors) on a data set.
+class EvalReport(dict):
+    """The result of `evaluate`: a dict (loss, top1, top5, per_class, confusion, images, model,
+    dataset, split, classes, checkpoint, epoch, confusion_png...) with a short repr and an HTML
+    table for notebooks."""
 
-    The data set defaults to the one the model was trained on; inputs are normalised exactly as
-    in training (the checkpoint's saved normalisation). Writes the confusion matrix PNG to
-    `confusion_png` (default: confusion-<dataset>-<split>.png next to the run's results, or in
-    the checkpoint folder). Returns the metrics dict (see evaluate_arrays) plus model, dataset,
-    classes, checkpoint and confusion_png.
+    def __repr__(self) -> str:
+        return (f"EvalReport({self.get('model')} on {self.get('dataset')} {self.get('split')}: "
+                f"top-1 {self.get('top1', float('nan')):.2f}%, top-5 "
+                f"{self.get('top5', float('nan')):.2f}%, loss {self.get('loss', float('nan')):.4f}, "
+                f"{self.get('images')} images)")
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(f"<tr><td>{escape(str(c))}</td><td>"
+                       f"{'-' if a is None else f'{a:.2f}%'}</td></tr>"
+                       for c, a in zip(self.get("classes", []), self.get("per_class", [])))
+        return (f"<p><b>{escape(str(self.get('model')))}</b> on {escape(str(self.get('dataset')))} "
+                f"{escape(str(self.get('split')))} ({self.get('images')} images): top-1 "
+                f"<b>{self['top1']:.2f}%</b>, top-5 {self['top5']:.2f}%, loss {self['loss']:.4f}</p>"
+                f"<table><tr><th>class</th><th>accuracy</th></tr>{rows}</table>")
+
+    def to_json(self) -> str:
+        return json.dumps(dict(self), indent=2)
+
+
+def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
+             data_dir: str | None = None, split: str = "test", batch_size: int = 500,
+             device: str = "auto", confusion_png: str | Path | None = None,
+             runtime: str | None = None) -> EvalReport:
+    """Evaluate a checkpoint (run folder, checkpoint folder or model.safetensors, or a LoadedRun)
+    on a data set.
+
+    The data set defaults to the one the model was trained on (read from where it was read, at
+    the size it was trained at); inputs go through the run's own InputPipeline. Writes the
+    confusion matrix PNG to `confusion_png` (default: confusion-<dataset>-<split>.png in the run
+    folder, or in the checkpoint folder). runtime: run the model through
+    cnnzoo.export.optimize(model, runtime=...). Returns an EvalReport (see evaluate_arrays) plus
+    model, dataset, classes, checkpoint and confusion_png.
     """
-    from ..data import load_dataset
-    from .checkpoint import load_model
+    from .. import checks
+    from ..pipeline import LoadedRun, load_run
     from .distributed import pick_device
     from .plots import confusion_png as draw_confusion
-    from .predict import adapter_from_meta
 
+    batch_size = checks.positive_int("--batch-size", batch_size)
+    if confusion_png is not None and not Path(confusion_png).parent.is_dir():
+        raise DataError(f"cannot write the confusion matrix to {confusion_png}: "
+                        f"{Path(confusion_png).parent} is not a folder; give another --out")
     dev = pick_device(device)
-    model, meta = load_model(checkpoint, map_location=dev)
-    name = dataset or meta.get("dataset")
-    if not name:
-        raise CheckpointError("the checkpoint does not say which data set it was trained on: pass --dataset")
-    data = load_dataset(name, split, data_dir=data_dir)
+    run = checkpoint if isinstance(checkpoint, LoadedRun) else load_run(checkpoint, device=dev)
+    if run.random:
+        raise CheckpointError("evaluate needs a trained checkpoint, not random weights")
+    data, pipeline = run.load_data(dataset, split, data_dir)
+    name = data.name
+    if len(data) == 0:
+        raise DataError(f"the {name} {split} split is empty: nothing to evaluate")
     classes = list(data.classes)
-    if len(classes) != int(meta["num_classes"]):
+    num_classes = int(run.meta.get("num_classes", len(classes)))
+    if len(classes) != num_classes:
         raise DataError(f"data set {name!r} has {len(classes)} classes but the checkpoint's "
-                        f"{meta['model']} was trained for {meta['num_classes']}: pick a matching --dataset")
-    adapter = adapter_from_meta(meta, data, device=dev)
-    result = evaluate_arrays(model, data.images, data.labels, adapter, len(classes), device=dev,
+                        f"{run.name} was trained for {num_classes}: pick a matching --dataset")
+    model = run.model
+    if runtime is not None:
+        from ..export import optimize
+
+        model = optimize(model, runtime=runtime)
+    result = evaluate_arrays(model, data.images, data.labels, pipeline, len(classes), device=dev,
                              batch_size=batch_size)
-    folder = Path(meta["path"])
+    folder = Path(run.checkpoint or ".")
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
     if confusion_png is None:
         confusion_png = run_dir / f"confusion-{name}-{split}.png"
-    draw_confusion(result["confusion"], classes, confusion_png,
-                   title=f"{meta['model']} on {name} ({split}): top-1 {result['top1']:.2f}%")
-    result.update(model=meta["model"], dataset=name, split=split, classes=classes,
-                  checkpoint=str(folder), epoch=meta.get("epoch"), confusion_png=str(confusion_png))
-    return result
+    try:
+        draw_confusion(result["confusion"], classes, confusion_png,
+                       title=f"{run.name} on {name} ({split}): top-1 {result['top1']:.2f}%")
+    except OSError as e:
+        raise DataError(f"cannot write the confusion matrix to {confusion_png} "
+                        f"({e.strerror or e}): give another --out") from None
+    result.update(model=run.name, dataset=name, split=split, classes=classes,
+                  checkpoint=str(folder), epoch=run.meta.get("epoch"),
+                  confusion_png=str(confusion_png))
+    return EvalReport(result)
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -138,4 +190,4 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def report_json(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=2)
+    return json.dumps(dict(result), indent=2)

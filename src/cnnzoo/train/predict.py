@@ -1,5 +1,9 @@
-"""Feeding a trained model what it was trained on: the saved input adapter, and predictions for
-image files of any size and mode."""
+"""`cnnzoo predict`: top-k classes for image files, each fed exactly as the model was trained.
+
+Files go through the run's own InputPipeline (cnnzoo.pipeline: the one decoder and fit of
+cnnzoo.data.images, then the run's padding or resizing and normalisation). Sizes are written
+height x width everywhere (text and JSON).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,55 +11,60 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, DataError
-
-
-def adapter_from_meta(meta: dict[str, Any], data: Any = None, device: Any = None):
-    """The InputAdapter a checkpoint was trained with (its saved normalisation, size and mode).
-
-    data: the ArrayDataset about to be fed; its channel count must be the checkpoint's."""
-    from ..data import InputAdapter
-
-    norm = meta.get("normalization") or meta.get("normalisation")
-    if not norm or norm.get("size") is None:
-        raise CheckpointError(f"{meta.get('path', 'the checkpoint')} has no saved normalisation "
-                              "in meta.json: it was not written by `cnnzoo train`")
-    mean, std = tuple(norm["mean"]), tuple(norm["std"])
-    if data is not None and data.channels != len(mean):
-        raise DataError(f"{data.name} images have {data.channels} channel(s) but the checkpoint's "
-                        f"{meta['model']} was trained on {len(mean)}: use the data set it was "
-                        f"trained on ({meta.get('dataset')})")
-    return InputAdapter(f"as trained ({norm.get('mode')})", mean, std, tuple(norm["size"]),
-                        str(norm.get("mode")))
+from .. import checks
+from ..errors import CheckpointError
 
 
 @torch.no_grad()
-def predict(checkpoint: str | Path, images: list[str | Path], top_k: int = 5) -> list[dict[str, Any]]:
+def predict(checkpoint: str | Path | Any, images: list[str | Path], top_k: int = 5, *,
+            runtime: str | None = None) -> list[dict[str, Any]]:
     """Top-k classes with names and probabilities for each image file.
 
-    Each image (PNG, JPEG, ... in any mode and size) is converted as the model was trained:
-    to its channel count, its data's size (then padded, if training padded), its normalisation.
+    checkpoint: a run folder, checkpoint folder or model.safetensors, or a LoadedRun.
+    top_k: at least 1; more than the model's classes gives all of them (with a note).
+    runtime: run the model through cnnzoo.export.optimize(model, runtime=...) (None: plain).
+    Each result: image, size [height, width], input (what was done to the file, in words),
+    warnings (reasons to doubt the prediction), top [{class, index, probability}].
     """
-    from ..visualize.images import load_image
-    from ..visualize.source import load_source
+    from ..pipeline import LoadedRun, load_run
 
-    src = load_source(checkpoint)
-    k = max(1, min(top_k, len(src.classes or []) or top_k))
+    k = checks.positive_int("--top", top_k)
+    run = checkpoint if isinstance(checkpoint, LoadedRun) else load_run(checkpoint)
+    model = run.model
+    if runtime is not None:
+        from ..export import optimize
+
+        model = optimize(model, runtime=runtime)
     results = []
     for path in images:
-        pad_from = src.data_size if src.mode == "pad" else None
-        image = load_image(path, src.channels, src.size, src.mean, src.std, "resize", pad_from)
-        probs = torch.softmax(src.model(image.tensor).float(), dim=1)[0]
+        image = run.load_image(path)
+        logits = model(image.tensor)
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        logits = logits.float()
+        if not torch.isfinite(logits).all():
+            raise CheckpointError(f"the model's outputs for {path} are not finite (NaN or "
+                                  "infinite): its weights are broken")
+        probs = torch.softmax(logits, dim=1)[0]
+        notes = list(image.warnings)
+        if k > probs.numel():
+            notes.append(f"--top {k}: the model has only {probs.numel()} classes, all shown")
         values, indices = probs.topk(min(k, probs.numel()))
         results.append({"image": str(path), "size": list(image.original_size),
-                        "top": [{"class": src.class_name(i), "index": i, "probability": p}
+                        "input": image.description, "warnings": notes,
+                        "top": [{"class": run.class_name(i), "index": i, "probability": p}
                                 for p, i in zip(values.tolist(), indices.tolist())]})
     return results
 
 
 def format_predictions(results: list[dict[str, Any]]) -> str:
+    """The text form: one block per image, its size as height x width like the JSON's."""
     lines = []
     for r in results:
-        lines.append(f"{r['image']} ({r['size'][1]}x{r['size'][0]}):")
+        h, w = r["size"]
+        lines.append(f"{r['image']} ({h}x{w}, height x width):")
+        if r.get("input"):
+            lines.append(f"  input: {r['input']}")
+        lines += [f"  warning: {note}" for note in r.get("warnings", [])]
         lines += [f"  {t['probability'] * 100:6.2f}%  {t['class']}" for t in r["top"]]
     return "\n".join(lines)

@@ -10,7 +10,7 @@ into PNGs. Names are imported lazily so `import cnnzoo` does not pull in matplot
 - feature_maps(model, x, layer) -> C x H x W
 - occlusion(model, x, target=None, size=None, stride=None) -> Occlusion      (Sec. 4.2, Fig. 7)
 - filter_evolution(run_dir, layer=None) -> (layer, epochs, E x F x in x kh x kw)  (Fig. 4)
-- load_image(path, channels, size, mean, std) -> ModelImage (photos of any size and mode)
+- load_image(path, run) -> ModelImage (photos of any size and mode, through the run's pipeline)
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ _LAZY = {
     "top_activations": "tools", "TopChannel": "tools", "TopEntry": "tools",
     "layer_filters": "tools", "feature_maps": "tools", "occlusion": "tools", "Occlusion": "tools",
     "filter_evolution": "tools", "conv_layers": "tools",
-    "load_image": "images", "ModelImage": "images",
+    "load_image": ".pipeline", "ModelImage": ".pipeline",  # cnnzoo.pipeline: the run's own input
     "record": ".graph", "Graph": ".graph",  # cnnzoo.graph: the one recorder
 }
 

@@ -88,9 +88,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _source(args: argparse.Namespace):
-    from .source import load_source
+    from ..pipeline import load_run
 
-    src = load_source(args.checkpoint, args.model)
+    src = load_run(args.checkpoint, args.model)
     if src.random:
         print(f"cnnzoo: warning: {src.name} has random weights: the pictures show the mechanism, "
               "not learned features (give a CHECKPOINT for those)", file=sys.stderr)
@@ -98,10 +98,8 @@ def _source(args: argparse.Namespace):
 
 
 def _image(args: argparse.Namespace, src):
-    from .images import load_image
-
-    pad_from = src.data_size if src.mode == "pad" else None
-    return load_image(args.image, src.channels, src.size, src.mean, src.std, args.fit, pad_from)
+    # The run's own pipeline: the one decoder and fit (cnnzoo.data.images), as in training.
+    return src.load_image(args.image)
 
 
 def _done(args: argparse.Namespace, path, info: dict[str, Any]) -> int:
@@ -125,24 +123,23 @@ def run_deconv(args: argparse.Namespace) -> int:
     projections = deconv(src.model, img.tensor, args.layer, args.channel, args.top,
                                 args.whole_map)
     title = f"{src.label}, {args.image}"
-    path = plots.plot_deconv(projections, img.pixels, args.out, title, img.aspect)
-    return _done(args, path, dict(layer=args.layer, projections=[
+    plots.plot_deconv(projections, img.pixels, title, path=args.out)
+    return _done(args, args.out, dict(layer=args.layer, projections=[
         dict(channel=p.channel, unit=p.unit, activation=p.value, receptive_field=p.box)
         for p in projections]))
 
 
 def run_top9(args: argparse.Namespace) -> int:
     from . import plots
-    from .data import dataset_batches
     from .tools import top_activations
 
     src = _source(args)
-    batches, classes, adapter = dataset_batches(src, args.dataset, args.split, args.data_dir,
-                                                args.limit, args.batch_size)
+    data, pipeline = src.load_data(args.dataset, args.split, args.data_dir)  # default: the run's
+    batches = src.batches(data, args.limit, args.batch_size)
     tops = top_activations(src.model, batches, args.layer, args.channels, 9, args.top)
-    title = f"{src.label}, {args.dataset} {args.split}"
-    path = plots.plot_top9(tops, args.out, adapter.mean, adapter.std, title, classes or src.classes)
-    return _done(args, path, dict(layer=args.layer, channels=[
+    title = f"{src.label}, {data.name} {args.split}"
+    plots.plot_top9(tops, pipeline.mean, pipeline.std, title, list(data.classes), path=args.out)
+    return _done(args, args.out, dict(layer=args.layer, channels=[
         dict(channel=t.channel, top=[dict(index=e.index, activation=e.value, unit=e.unit,
                                           label=e.label) for e in t.entries]) for t in tops]))
 
@@ -153,8 +150,8 @@ def run_filters(args: argparse.Namespace) -> int:
 
     src = _source(args)
     layer, w = layer_filters(src.model, args.layer)
-    path = plots.plot_filters(layer, w, args.out, src.label)
-    return _done(args, path, dict(layer=layer, shape=list(w.shape)))
+    plots.plot_filters(layer, w, src.label, path=args.out)
+    return _done(args, args.out, dict(layer=layer, shape=list(w.shape)))
 
 
 def run_featuremaps(args: argparse.Namespace) -> int:
@@ -164,10 +161,10 @@ def run_featuremaps(args: argparse.Namespace) -> int:
     src = _source(args)
     img = _image(args, src)
     maps = feature_maps(src.model, img.tensor, args.layer)
-    path = plots.plot_feature_maps(args.layer, maps, img.pixels, args.out,
-                                   f"{src.label}, {args.image}", args.top)
+    plots.plot_feature_maps(args.layer, maps, img.pixels, f"{src.label}, {args.image}", args.top,
+                            path=args.out)
     flat = maps.reshape(maps.shape[0], -1)
-    return _done(args, path, dict(layer=args.layer, shape=list(maps.shape),
+    return _done(args, args.out, dict(layer=args.layer, shape=list(maps.shape),
                                   max=[float(v) for v in flat.max(1)]))
 
 
@@ -195,11 +192,37 @@ def run_occlusion(args: argparse.Namespace) -> int:
                                          _per_channel(src.std, src.channels))]
     occ = occlusion(src.model, img.tensor, _target(args.target, src), args.size, args.stride,
                     grey, args.layer, args.channel)
-    path = plots.plot_occlusion(occ, img.pixels, args.out, src.class_name,
-                                f"{src.label}, {args.image}")
-    return _done(args, path, dict(target=occ.target, base_prob=occ.base_prob, size=occ.size,
-                                  stride=occ.stride, layer=occ.layer, channel=occ.channel,
-                                  min_prob=float(occ.prob.min()), max_prob=float(occ.prob.max())))
+    prediction = _prediction(src.model, img.tensor)
+    plots.plot_occlusion(occ, img.pixels, src.class_name, f"{src.label}, {args.image}", prediction,
+                         path=args.out)
+    return _done(args, args.out, dict(
+        predicted=prediction[0], predicted_prob=prediction[1],
+        target=occ.target, base_prob=occ.base_prob, size=occ.size, stride=occ.stride,
+        layer=occ.layer, channel=occ.channel, min_prob=float(occ.prob.min()),
+        max_prob=float(occ.prob.max())))
+
+
+def _prediction(model, x) -> tuple[int, float]:
+    """The model's own prediction for the unoccluded input: (class, probability)."""
+    import torch
+
+    with torch.no_grad():
+        out = model(x)
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    probs = torch.softmax(out.float(), dim=1)[0]
+    k = int(probs.argmax())
+    return k, float(probs[k])
+
+
+def _run_title(run) -> str:
+    """'lenet5 trained on sample (runs/l5)': the model and data of a run's checkpoints."""
+    from ..train.checkpoint import epoch_checkpoints, read_meta
+
+    found = epoch_checkpoints(run)
+    meta = read_meta(found[-1][1]) if found else {}
+    model, dataset = meta.get("model"), meta.get("dataset")
+    what = f"{model} trained on {dataset}" if model and dataset else str(model or "")
+    return f"{what} ({run})" if what else str(run)
 
 
 def _per_channel(values, channels: int) -> list[float]:
@@ -212,8 +235,8 @@ def run_evolution(args: argparse.Namespace) -> int:
     from .tools import filter_evolution
 
     layer, epochs, stack = filter_evolution(args.run, args.layer, args.top)
-    path = plots.plot_evolution(layer, epochs, stack, args.out, str(args.run))
-    return _done(args, path, dict(layer=layer, epochs=epochs, shape=list(stack.shape)))
+    plots.plot_evolution(layer, epochs, stack, _run_title(args.run), path=args.out)
+    return _done(args, args.out, dict(layer=layer, epochs=epochs, shape=list(stack.shape)))
 
 
 _RUN = dict(deconv=run_deconv, top9=run_top9, filters=run_filters, featuremaps=run_featuremaps,

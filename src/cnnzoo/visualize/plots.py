@@ -1,8 +1,11 @@
-"""PNG figures of the visualisation arrays (matplotlib's Agg canvas only; imported lazily).
+"""Figures of the visualisation arrays: each function returns a matplotlib Figure (shown inline in
+a notebook) and writes it as a PNG only when given `path`.
 
-Conventions: projections and filters are shown with zero as mid-grey and each panel scaled to
-its own largest magnitude (the paper's figures are contrast-normalised the same way); one-channel
-ones use a diverging colour map with a colour bar. Feature maps share one colour scale and bar.
+Conventions: projections and filters are each scaled to their own largest magnitude (the paper's
+figures are contrast-normalised the same way). Colour (3-channel) ones are shown as pictures with
+zero at mid-grey; the others use one diverging colour map (red +, blue -, zero white) and one
+colour bar per figure. Feature maps share one colour scale and bar. Figures are built on
+matplotlib's Figure (no pyplot state), so nothing is shown or kept open behind the caller's back.
 """
 from __future__ import annotations
 
@@ -23,14 +26,17 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def save(fig, path: str | Path) -> Path:
+def save(fig, path: str | Path | None):
+    """Write `fig` to `path` (a PNG) when a path is given; returns the figure either way."""
+    if path is None:
+        return fig
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=fig.dpi, facecolor="white")
     except OSError as e:
         raise CnnzooError(f"cannot write {path}: {e.strerror or e}") from None
-    return path
+    return fig
 
 
 def _centred(arr: np.ndarray) -> np.ndarray:
@@ -61,6 +67,28 @@ def _show_pixels(ax, pixels: np.ndarray, aspect: float | str = "equal") -> None:
         ax.imshow(np.clip(pixels, 0, 1), aspect=aspect, interpolation="nearest")
 
 
+def _zero(arr: np.ndarray) -> str:
+    """What zero looks like for a signed C x ... array drawn by _show_signed."""
+    return "zero = grey" if arr.shape[0] == 3 else "red +, blue -, zero = white"
+
+
+def _span(lo: float, hi: float) -> str:
+    """'0.54 to 0.93', with as many significant digits as it takes to tell the ends apart."""
+    for digits in range(2, 9):
+        a, b = f"{lo:.{digits}g}", f"{hi:.{digits}g}"
+        if a != b:
+            return f"{a} to {b}"
+    return f"{lo:.3g} (constant)"
+
+
+def _bar(fig, im, ax, label: str):
+    """A colour bar with plain tick labels (no '+3.278e2' offset above it)."""
+    bar = fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    bar.formatter.set_useOffset(False)
+    bar.update_ticks()
+    return bar
+
+
 def _off(ax) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
@@ -75,23 +103,24 @@ _COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#
 
 
 # --- deconv ---------------------------------------------------------------------------------
-def plot_deconv(projections: Sequence[Projection], pixels: np.ndarray, path: str | Path,
-                title: str = "", aspect: float | None = None):
-    """The input image (receptive fields outlined) beside one projection per panel, all at the
-    input's pixel grid; `aspect` (width / height of the original photo) restores its shape."""
+def plot_deconv(projections: Sequence[Projection], pixels: np.ndarray, title: str = "", *,
+                path: str | Path | None = None):
+    """The input as the model sees it (receptive fields outlined) beside one projection per
+    panel, all on the input's pixel grid (square pixels: the shapes the network worked on)."""
     from matplotlib.patches import Rectangle
 
     h, w = pixels.shape[:2]
-    pa = w / (h * aspect) if aspect else "equal"
     n = len(projections) + 1
     cols = min(n, 5)
     rows = math.ceil(n / cols)
-    shape = aspect or w / h  # displayed width / height of a panel
-    bar = 0.9 if projections and projections[0].image.shape[0] != 3 else 0.0
-    fig = _figure((2.8 + bar) * cols + 0.3, (2.8 / max(shape, 0.5) + 0.7) * rows + 0.6)
+    signed = bool(projections) and projections[0].image.shape[0] != 3
+    panel = 2.8
+    fig = _figure(panel * cols * max(w / h, 0.5) + (0.9 if signed else 0.3),
+                  (panel + 0.7) * rows * max(h / w, 0.5) + 0.6)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    _show_pixels(axes[0], pixels, pa)
+    _show_pixels(axes[0], pixels)
     axes[0].set_title("input (as the model sees it)", fontsize=9)
+    im = None
     for k, p in enumerate(projections):
         colour = _COLOURS[k % len(_COLOURS)]
         y0, y1, x0, x1 = p.box
@@ -99,28 +128,29 @@ def plot_deconv(projections: Sequence[Projection], pixels: np.ndarray, path: str
             axes[0].add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1,
                                         fill=False, edgecolor=colour, linewidth=1.5))
         ax = axes[k + 1]
-        im = _show_signed(ax, p.image, pa)
+        im = _show_signed(ax, p.image) or im
         where = f" at {p.unit}" if p.unit is not None else ""
         ax.set_title(f"{p.layer} ch {p.channel}{where}\nactivation {p.value:.3g}", fontsize=9,
                      color=colour)
-        if im is not None:
-            fig.colorbar(im, ax=ax, shrink=0.8, label="projection / max |projection|")
     for ax in axes:
         _off(ax)
     for ax in axes[n:]:
         ax.set_visible(False)
+    if im is not None:  # every panel is scaled to its own max: one bar says so for all
+        fig.colorbar(im, ax=list(axes[1:n]), shrink=0.8, label="projection / max |projection|")
+    zero = _zero(projections[0].image) if projections else ""
     fig.suptitle((title + "\n" if title else "") +
-                 "DeconvNet projections to pixel space (each panel scaled to its max; zero = "
-                 + ("grey)" if not projections or projections[0].image.shape[0] == 3 else "white)"),
+                 f"DeconvNet projections to pixel space (each panel scaled to its max; {zero})",
                  fontsize=10)
     return save(fig, path)
 
 
 # --- top 9 ----------------------------------------------------------------------------------
-def plot_top9(channels: Sequence[TopChannel], path: str | Path, mean: Sequence[float],
-              std: Sequence[float], title: str = "", class_names: Sequence[str] | None = None):
+def plot_top9(channels: Sequence[TopChannel], mean: Sequence[float], std: Sequence[float],
+              title: str = "", class_names: Sequence[str] | None = None, *,
+              path: str | Path | None = None):
     """Paper Fig. 2: per channel, a 3x3 block of projections beside the 3x3 image patches."""
-    from .images import denormalise
+    from ..pipeline import denormalise
 
     n = len(channels)
     per_row = 2 if n > 1 else 1
@@ -150,8 +180,7 @@ def plot_top9(channels: Sequence[TopChannel], path: str | Path, mean: Sequence[f
             ia.set_title(label, fontsize=7)
         s.suptitle(f"{top.layer}, channel {top.channel}: projections (left), image patches (right)",
                    fontsize=9)
-    grey = bool(channels and channels[0].entries and channels[0].entries[0].projection.shape[0] != 3)
-    colours = "red +, blue -, white 0" if grey else "zero = grey"
+    colours = _zero(channels[0].entries[0].projection) if channels and channels[0].entries else ""
     fig.suptitle((title + "\n" if title else "") + "9 strongest activations per feature map over the "
                  f"data set, cut to the receptive field (numbers: activation; #: image index; "
                  f"projections: {colours})", fontsize=10)
@@ -164,8 +193,9 @@ def _filter_note(weights: np.ndarray) -> str:
     return "" if c in (1, 3) else f" (mean over the {c} input channels)"
 
 
-def plot_filters(layer: str, weights: np.ndarray, path: str | Path, title: str = ""):
-    """One panel per filter (out x in x kh x kw), zero = grey, each scaled to its own max."""
+def plot_filters(layer: str, weights: np.ndarray, title: str = "", *,
+                 path: str | Path | None = None):
+    """One panel per filter (out x in x kh x kw), each scaled to its own max."""
     n = weights.shape[0]
     rows, cols = _grid(n, 1.6)
     cell = max(0.5, min(1.2, 10 / cols))
@@ -184,37 +214,54 @@ def plot_filters(layer: str, weights: np.ndarray, path: str | Path, title: str =
         fig.colorbar(im, ax=list(axes), shrink=0.6, label="weight / max |weight| of the filter")
     o, c, kh, kw = weights.shape
     fig.suptitle((title + "\n" if title else "") + f"{layer}: {o} filters of {c}x{kh}x{kw}"
-                 f"{_filter_note(weights)}; zero = grey", fontsize=10)
+                 f"{_filter_note(weights)}; {_zero(weights[0])}", fontsize=10)
     return save(fig, path)
 
 
-def plot_evolution(layer: str, epochs: Sequence[int], stack: np.ndarray, path: str | Path,
-                   title: str = ""):
-    """Rows: epochs; columns: filters (epochs x count x in x kh x kw)."""
-    e, n = stack.shape[:2]
+def _spread(count: int, most: int) -> list[int]:
+    """Up to `most` indices from 0 to count - 1, evenly spread, always the first and the last."""
+    if count <= most:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
+
+
+def plot_evolution(layer: str, epochs: Sequence[int], stack: np.ndarray, title: str = "", *,
+                   path: str | Path | None = None, most_epochs: int = 8):
+    """Rows: epochs (at most `most_epochs`, evenly spread, first and last always shown, as the
+    paper's Fig. 4 picks epochs); columns: filters. stack: epochs x count x in x kh x kw."""
+    rows = _spread(len(epochs), most_epochs)
+    e, n = len(rows), stack.shape[1]
     cell = max(0.45, min(1.0, 12 / n))
-    fig = _figure(n * cell + 1.4, e * cell + 1.0)
+    fig = _figure(n * cell + 1.6, e * cell + 1.2)
     axes = fig.subplots(e, n, squeeze=False)
     im = None
-    for r in range(e):
+    for r, k in enumerate(rows):
         for c in range(n):
             ax = axes[r, c]
             _off(ax)
-            im = _show_signed(ax, stack[r, c]) or im
+            im = _show_signed(ax, stack[k, c]) or im
             if r == 0:
                 ax.set_title(str(c), fontsize=7)
-        axes[r, 0].set_ylabel(f"epoch {epochs[r]}", fontsize=8, rotation=0, ha="right", va="center")
+        axes[r, 0].set_ylabel(f"epoch {epochs[k]}", fontsize=8, rotation=0, ha="right", va="center")
     if im is not None:
         fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="weight / max |weight|")
-    fig.suptitle((title + "\n" if title else "") + f"{layer}: the first {n} filters at each saved "
-                 f"epoch{_filter_note(stack[0])}; zero = grey, each scaled to its max", fontsize=10)
+    shown = "every saved epoch" if e == len(epochs) else f"{e} of {len(epochs)} saved epochs"
+    fig.suptitle((title + "\n" if title else "") + f"{layer}: filters 0-{n - 1} at {shown} "
+                 f"(epochs {epochs[0]}-{epochs[-1]}){_filter_note(stack[0])}; "
+                 f"{_zero(stack[0, 0])}, each scaled to its max", fontsize=10)
     return save(fig, path)
 
 
 # --- feature maps ---------------------------------------------------------------------------
-def plot_feature_maps(layer: str, maps: np.ndarray, pixels: np.ndarray, path: str | Path,
-                      title: str = "", limit: int = 64):
-    """The input, then each map of the layer (shared colour scale, one colour bar)."""
+def strongest_maps(maps: np.ndarray, top: int) -> list[int]:
+    """The `top` channels with the largest activation, strongest first (ties: lower index)."""
+    peak = maps.reshape(maps.shape[0], -1).max(1)
+    return sorted(range(maps.shape[0]), key=lambda c: (-float(peak[c]), c))[:top]
+
+
+def plot_feature_maps(layer: str, maps: np.ndarray, pixels: np.ndarray, title: str = "",
+                      top: int = 64, *, path: str | Path | None = None):
+    """The input, then the layer's `top` strongest maps, strongest first (one colour scale)."""
     if maps.ndim == 1:
         fig = _figure(10, 3.5)
         ax1, ax2 = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[1, 3]))
@@ -227,8 +274,9 @@ def plot_feature_maps(layer: str, maps: np.ndarray, pixels: np.ndarray, path: st
         ax2.set_title(f"{layer}: {maps.size} units", fontsize=9)
         fig.suptitle(title, fontsize=10)
         return save(fig, path)
-    shown = maps[:limit]
-    n = shown.shape[0] + 1
+    order = strongest_maps(maps, top)
+    shown = maps[order]
+    n = len(order) + 1
     rows, cols = _grid(n, 1.6)
     cell = max(0.8, min(1.8, 14 / cols))
     fig = _figure(cols * cell + 1.4, rows * cell + 1.0)
@@ -245,60 +293,68 @@ def plot_feature_maps(layer: str, maps: np.ndarray, pixels: np.ndarray, path: st
             ax.set_visible(False)
             continue
         im = ax.imshow(shown[i - 1], cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
-        ax.set_title(f"ch {i - 1}", fontsize=7, pad=1)
+        ax.set_title(f"ch {order[i - 1]}", fontsize=7, pad=1)
     fig.colorbar(im, ax=list(axes), shrink=0.6, label="activation")
-    more = f", first {limit} shown" if maps.shape[0] > limit else ""
+    which = (f"the {len(order)} strongest, strongest first" if len(order) < maps.shape[0]
+             else "strongest first")
     fig.suptitle((title + "\n" if title else "") + f"{layer}: {maps.shape[0]} feature maps of "
-                 f"{maps.shape[1]}x{maps.shape[2]}{more}", fontsize=10)
+                 f"{maps.shape[1]}x{maps.shape[2]} ({which})", fontsize=10)
     return save(fig, path)
 
 
 # --- occlusion ------------------------------------------------------------------------------
-def plot_occlusion(occ: Occlusion, pixels: np.ndarray, path: str | Path,
-                   class_name=lambda k: f"class {k}", title: str = ""):
-    """Paper Fig. 7: (a) the input with the grey square's size, (b) the total activation of the
-    strongest feature map, (c) the probability of the class, (d) the most probable class, per
-    position of the square; (e) the drop in probability at the input's scale."""
+def plot_occlusion(occ: Occlusion, pixels: np.ndarray, class_name=lambda k: f"class {k}",
+                   title: str = "", prediction: tuple[int, float] | None = None, *,
+                   path: str | Path | None = None):
+    """Paper Fig. 7: (a) the input with the grey square's size and the model's prediction,
+    (b) the total activation of the strongest feature map, (c) the probability of the followed
+    class, (d) the most probable class, per position of the square; (e) the drop in probability
+    at the input's scale.
+
+    prediction: (class, probability) of the unoccluded image; the title names it, and the
+    followed class's probability separately when that class is another one. Maps (b)-(d) have
+    one cell per square position and are drawn over the whole image (cell (i, j) is the square
+    at row i, column j of the positions), scaled to the values they hold (the range is stated)."""
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch, Rectangle
 
     h, w = occ.input_size
-    s = occ.stride
-    # each cell of a map sits at the centre of its square
-    extent = (occ.xs[0] + occ.size / 2 - s / 2, occ.xs[-1] + occ.size / 2 + s / 2,
-              occ.ys[-1] + occ.size / 2 + s / 2, occ.ys[0] + occ.size / 2 - s / 2)
-    fig = _figure(17, 4.0)
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)  # the maps span the image: no empty strips
+    fig = _figure(18, 4.3)
     ax = fig.subplots(1, 5)
     _show_pixels(ax[0], pixels)
     ax[0].add_patch(Rectangle((-0.5, -0.5), occ.size, occ.size, color="grey", alpha=0.9))
-    ax[0].set_title(f"input, {occ.size}x{occ.size} grey square\nstride {s}; predicted "
-                    f"{class_name(occ.target)} p={occ.base_prob:.2f}", fontsize=9)
+    said = f"input, {occ.size}x{occ.size} grey square, stride {occ.stride}"
+    if prediction is not None:
+        said += f"\npredicted {class_name(prediction[0])} (p={prediction[1]:.2f})"
+        if prediction[0] != occ.target:
+            said += f"\nfollowing {class_name(occ.target)} (p={occ.base_prob:.2f})"
+    else:
+        said += f"\nfollowing {class_name(occ.target)} (p={occ.base_prob:.2f})"
+    ax[0].set_title(said, fontsize=9)
     if occ.activation is not None:
         im = ax[1].imshow(occ.activation, cmap="viridis", extent=extent, interpolation="nearest")
-        fig.colorbar(im, ax=ax[1], shrink=0.8, label="total activation")
+        _bar(fig, im, ax[1], "total activation")
         ax[1].set_title(f"{occ.layer} ch {occ.channel} (strongest map)\nunoccluded "
                         f"{occ.base_activation:.3g}", fontsize=9)
-    # 0 to 1 when the class is likely; else 0 to the largest value seen, so the map still shows
-    top = max(float(occ.prob.max()), occ.base_prob)
-    vmax = 1.0 if top > 0.2 else top or 1.0
-    im = ax[2].imshow(occ.prob, cmap="magma", vmin=0, vmax=vmax, extent=extent,
+    # the probability's own range: a 0.36-0.45 variation must not look flat on a 0-1 scale
+    lo, hi = float(occ.prob.min()), float(occ.prob.max())
+    if hi - lo < 1e-6:
+        lo, hi = lo - 0.005, hi + 0.005
+    im = ax[2].imshow(occ.prob, cmap="magma", vmin=lo, vmax=hi, extent=extent,
                       interpolation="nearest")
-    fig.colorbar(im, ax=ax[2], shrink=0.8, label=f"p({class_name(occ.target)})")
-    ax[2].set_title(f"p({class_name(occ.target)}) by square position", fontsize=9)
-    classes = sorted(set(occ.top_class.ravel().tolist()))
-    lookup = {c: i for i, c in enumerate(classes)}
-    palette = [_COLOURS[i % len(_COLOURS)] for i in range(len(classes))]
-    ax[3].imshow(np.vectorize(lookup.get)(occ.top_class), cmap=ListedColormap(palette),
-                 vmin=-0.5, vmax=len(classes) - 0.5, extent=extent, interpolation="nearest")
-    ax[3].legend(handles=[Patch(color=palette[i], label=class_name(c)) for i, c in enumerate(classes[:8])],
-                 fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax[3].set_title("most probable class", fontsize=9)
+    _bar(fig, im, ax[2], f"p({class_name(occ.target)})")
+    ax[2].set_title(f"p({class_name(occ.target)}) by square position\nranges "
+                    f"{_span(occ.prob.min(), occ.prob.max())} (unoccluded {occ.base_prob:.3g})",
+                    fontsize=9)
+    _plot_top_class(ax[3], occ, class_name, extent, ListedColormap, Patch)
     drop = occ.pixels()
     m = float(np.abs(drop).max()) or 1.0
     _show_pixels(ax[4], pixels)
     im = ax[4].imshow(drop, cmap="RdBu_r", vmin=-m, vmax=m, alpha=0.6, interpolation="nearest")
-    fig.colorbar(im, ax=ax[4], shrink=0.8, label="drop in p (mean over squares)")
-    ax[4].set_title("probability drop per pixel", fontsize=9)
+    _bar(fig, im, ax[4], "drop in p (mean over squares)")
+    ax[4].set_title(f"drop in p({class_name(occ.target)}) per pixel\n(red: the square hurts)",
+                    fontsize=9)
     for a in ax:
         a.set_xlim(-0.5, w - 0.5)
         a.set_ylim(h - 0.5, -0.5)
@@ -308,3 +364,32 @@ def plot_occlusion(occ: Occlusion, pixels: np.ndarray, path: str | Path,
     fig.suptitle((title + "\n" if title else "") + "Occlusion sensitivity (Zeiler & Fergus Sec. 4.2)",
                  fontsize=10)
     return save(fig, path)
+
+
+def _plot_top_class(ax, occ: Occlusion, class_name, extent, ListedColormap, Patch) -> None:
+    """The most probable class per square position: one colour per class (legend with each
+    class's share of the positions), brighter where the model is surer."""
+    counts: dict[int, int] = {}
+    for c in occ.top_class.ravel().tolist():
+        counts[c] = counts.get(c, 0) + 1
+    classes = sorted(counts, key=lambda c: -counts[c])
+    lookup = {c: i for i, c in enumerate(classes)}
+    palette = [_COLOURS[i % len(_COLOURS)] for i in range(len(classes))]
+    index = np.vectorize(lookup.get)(occ.top_class)
+    ax.imshow(index, cmap=ListedColormap(palette), vmin=-0.5, vmax=len(classes) - 0.5,
+              extent=extent, interpolation="nearest")
+    # shade by the top probability (darker = less sure), so one class everywhere still shows
+    # where the square made the model hesitate
+    lo, hi = float(occ.top_prob.min()), float(occ.top_prob.max())
+    shade = 1 - (occ.top_prob - lo) / (hi - lo) if hi > lo else np.zeros_like(occ.top_prob)
+    ax.imshow(np.zeros_like(shade), cmap="gray", alpha=0.6 * shade, extent=extent, vmin=0, vmax=1,
+              interpolation="nearest")
+    total = occ.top_class.size
+    shown = classes[:8]
+    handles = [Patch(color=palette[lookup[c]], label=f"{class_name(c)} {100 * counts[c] / total:.0f}%")
+               for c in shown]
+    if len(classes) > len(shown):
+        handles.append(Patch(color="white", label=f"+{len(classes) - len(shown)} more"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              frameon=False, title="share of positions", title_fontsize=7)
+    ax.set_title(f"most probable class (its p: {_span(lo, hi)};\ndarker: less sure)", fontsize=9)
