@@ -344,8 +344,8 @@ def plot_occlusion(occ: Occlusion, pixels: np.ndarray, class_name=lambda k: f"cl
     im = ax[2].imshow(occ.prob, cmap="magma", vmin=lo, vmax=hi, extent=extent,
                       interpolation="nearest")
     _bar(fig, im, ax[2], f"p({class_name(occ.target)})")
-    ax[2].set_title(f"p({class_name(occ.target)}) by square position\nranges "
-                    f"{_span(occ.prob.min(), occ.prob.max())} (unoccluded {occ.base_prob:.3g})",
+    ax[2].set_title(f"p({class_name(occ.target)}) by square position\n"
+                    f"{_span(occ.prob.min(), occ.prob.max())}\n(unoccluded {occ.base_prob:.3g})",
                     fontsize=9)
     _plot_top_class(ax[3], occ, class_name, extent, ListedColormap, Patch)
     drop = occ.pixels()
@@ -392,4 +392,4 @@ def _plot_top_class(ax, occ: Occlusion, class_name, extent, ListedColormap, Patc
         handles.append(Patch(color="white", label=f"+{len(classes) - len(shown)} more"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
               frameon=False, title="share of positions", title_fontsize=7)
-    ax.set_title(f"most probable class (its p: {_span(lo, hi)};\ndarker: less sure)", fontsize=9)
+    ax.set_title(f"most probable class\nits p: {_span(lo, hi)}\n(darker: less sure)", fontsize=9)
