@@ -19,9 +19,9 @@ _LAZY = {
     "summary": "analysis.summary", "compare": "analysis.compare",
     "from_torchvision": "interop",
     "TrainConfig": "train", "evaluate": "train", "predict": "train",
+    "load_run": "pipeline", "load_image": "pipeline", "InputPipeline": "pipeline",
     "deconv": "visualize", "feature_maps": "visualize", "filter_evolution": "visualize",
-    "layer_filters": "visualize", "load_image": "visualize", "occlusion": "visualize",
-    "top_activations": "visualize",
+    "layer_filters": "visualize", "occlusion": "visualize", "top_activations": "visualize",
 }
 # public name -> (module, attribute) where the names differ
 _RENAMED = {"load_checkpoint": ("train", "load_model")}
