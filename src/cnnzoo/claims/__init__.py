@@ -1,0 +1,19 @@
+"""The lineage's claims, measured: `cnnzoo claims` and `cnnzoo.claims.run_claims()`.
+
+Each claim (LeNet-5's C3 table, AlexNet's two GPUs, ReLU against tanh, ... ResNet-152 against
+VGG-19) is a statement in this project's words, an experiment on cnnzoo's own models with a
+"tiny", "quick" and "full" setting, and a verdict computed by a pure function of the measured
+values: holds / holds with a correction / does not hold / not checkable here.
+
+    from cnnzoo.claims import run_claims
+    run_claims(["lenet-c3"], mode="quick", out="claims-report")
+"""
+from __future__ import annotations
+
+from .base import (CLAIMS, CORRECTED, FAILS, HOLDS, MODES, UNCHECKABLE, VERDICTS, Claim, Measured,
+                   Table, Verdict)
+from .report import ClaimResult, get_claim, list_claims, run_claim, run_claims, write_report
+
+__all__ = ["CLAIMS", "CORRECTED", "FAILS", "HOLDS", "MODES", "UNCHECKABLE", "VERDICTS", "Claim",
+           "ClaimResult", "Measured", "Table", "Verdict", "get_claim", "list_claims", "run_claim",
+           "run_claims", "write_report"]

@@ -1,0 +1,34 @@
+"""`cnnzoo claims [--full] [--only ID[,ID]] [--out DIR] [--list]`: add_arguments + run, wired into
+cli.py by the CLI's owner."""
+from __future__ import annotations
+
+import argparse
+
+from ..analysis import render
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--full", action="store_true",
+                        help="the long experiments (hours on a CPU) instead of the quick ones "
+                             "(about 10 minutes on 2 cores)")
+    parser.add_argument("--only", metavar="ID[,ID]", default=None,
+                        help="run only these claims, by id or number (see --list)")
+    parser.add_argument("--out", metavar="DIR", default="claims-report",
+                        help="where to write claims.json, claims.md, claims.html and figures/ "
+                             "(default: claims-report)")
+    parser.add_argument("--list", action="store_true", help="list the claims and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .report import get_claim, list_claims, run_claims
+    if args.list:
+        rows = [[str(c.number), c.id, c.title] for c in list_claims()]
+        print(render.table(("#", "Id", "Claim"), rows, "rll"))
+        return 0
+    ids = None
+    if args.only:
+        ids = [part for part in (p.strip() for p in args.only.split(",")) if part]
+        for i in ids:
+            get_claim(i)  # unknown ids fail here, in one line, before anything runs
+    run_claims(ids, mode="full" if args.full else "quick", out=args.out)
+    return 0

@@ -1,0 +1,226 @@
+"""What the experiments share: the data, a small step-by-step SGD loop, gradient norms, figures.
+
+The experiments need what happens inside a run at every step (the training error after each
+step, gradient norms of chosen layers, two losses on the same weights), so they drive the models
+with the short loop below rather than the training engine, whose unit is a run folder and an
+epoch. The data are real: Debian's Fashion-MNIST when installed, else the embedded sample (both
+through `cnnzoo.data.load_dataset`).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import CnnzooError
+
+
+# --- data ------------------------------------------------------------------------------------
+@dataclass
+class Data:
+    """uint8 images N x 1 x 28 x 28 and int64 labels, train and test, and where they came from."""
+
+    name: str
+    train_images: Tensor
+    train_labels: Tensor
+    test_images: Tensor
+    test_labels: Tensor
+
+
+@functools.lru_cache(maxsize=1)
+def load_data() -> Data:
+    """Fashion-MNIST (Debian's copy, no download) when present, else the embedded sample."""
+    from ..data import load_dataset
+    try:
+        train = load_dataset("fashion-mnist", "train", download=False)
+        test = load_dataset("fashion-mnist", "test", download=False)
+        name = "Fashion-MNIST"
+    except CnnzooError:
+        train, test = load_dataset("sample", "train"), load_dataset("sample", "test")
+        name = "the embedded Fashion-MNIST sample"
+    return Data(name, train.images, train.labels, test.images, test.labels)
+
+
+def subset(images: Tensor, labels: Tensor, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """n examples drawn at random (without replacement, fixed by seed)."""
+    n = min(n, len(labels))
+    idx = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
+    return images[idx], labels[idx]
+
+
+# Fashion-MNIST's training-set statistics (of pixels / 255), measured once for all experiments.
+_MEAN, _STD = 0.2860, 0.3530
+
+
+def to_input(images: Tensor, size: int = 32, channels: int = 1, fit: str = "pad") -> Tensor:
+    """uint8 N x 1 x 28 x 28 -> standardised float N x channels x size x size.
+
+    fit "pad": centre the 28x28 image in size x size (LeNet-5's 32x32, the CIFAR nets' 32x32),
+    "resize": bilinear resize (the ImageNet networks' 224 / 227 inputs).
+    """
+    x = (images.float() / 255.0 - _MEAN) / _STD
+    h = x.shape[-1]
+    if size != h:
+        if fit == "pad" and size > h:
+            p = size - h
+            x = F.pad(x, (p // 2, p - p // 2, p // 2, p - p // 2), value=-_MEAN / _STD)
+        else:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    if channels != x.shape[1]:
+        x = x.expand(-1, channels, -1, -1)
+    return x.contiguous()
+
+
+# --- training --------------------------------------------------------------------------------
+def main_logits(out: Any) -> Tensor:
+    """The main classifier's output (GoogLeNet returns (logits, aux1, aux2) in training mode)."""
+    return out[0] if isinstance(out, tuple) else out
+
+
+def loss_of(model: nn.Module, out: Any, y: Tensor, aux: bool = True) -> Tensor:
+    """Cross-entropy; with GoogLeNet's auxiliary heads, plus their weighted losses when aux."""
+    if isinstance(out, tuple):
+        loss = F.cross_entropy(out[0], y)
+        if aux:
+            weight = getattr(model, "aux_loss_weight", 0.3)
+            loss = loss + weight * sum(F.cross_entropy(o, y) for o in out[1:])
+        return loss
+    return F.cross_entropy(out, y)
+
+
+@dataclass
+class Fit:
+    """Per-step training losses and errors (% of the step's batch), and the wall time."""
+
+    losses: list[float] = field(default_factory=list)
+    errors: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    steps: int = 0
+
+    def smoothed_error(self, window: int = 20) -> list[float]:
+        out, acc = [], 0.0
+        for i, e in enumerate(self.errors):
+            acc += e
+            if i >= window:
+                acc -= self.errors[i - window]
+            out.append(acc / min(i + 1, window))
+        return out
+
+    def steps_to_error(self, target: float, window: int = 20) -> int | None:
+        """First step at which the running training error (over `window` steps) is <= target."""
+        for i, e in enumerate(self.smoothed_error(window)):
+            if i + 1 >= window and e <= target:
+                return i + 1
+        return None
+
+
+def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, lr: float = 0.01,
+        momentum: float = 0.9, weight_decay: float = 0.0, seed: int = 0, aux: bool = True,
+        stop: Callable[[Fit], bool] | None = None,
+        on_step: Callable[[int, nn.Module], None] | None = None) -> Fit:
+    """Plain SGD with momentum on (x, y), `steps` batches drawn in shuffled epochs.
+
+    stop(fit) ends early when it returns True; on_step(step, model) runs after each update.
+    A loss that turns NaN or infinite stops the run (recorded as 100% error from there on).
+    """
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    record = Fit()
+    start = time.perf_counter()
+    order = torch.randperm(len(y), generator=gen)
+    pos = 0
+    for step in range(steps):
+        if pos + batch > len(y):
+            order, pos = torch.randperm(len(y), generator=gen), 0
+        idx = order[pos:pos + batch]
+        pos += batch
+        out = model(x[idx])
+        loss = loss_of(model, out, y[idx], aux)
+        if not torch.isfinite(loss):
+            record.errors += [100.0] * (steps - step)
+            record.losses += [math.inf] * (steps - step)
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            wrong = (main_logits(out).argmax(1) != y[idx]).float().mean().item()
+        record.losses.append(loss.item())
+        record.errors.append(100.0 * wrong)
+        if on_step is not None:
+            on_step(step, model)
+        if stop is not None and stop(record):
+            break
+    record.steps = len(record.losses)
+    record.seconds = time.perf_counter() - start
+    return record
+
+
+@torch.no_grad()
+def error_rate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
+    """Top-1 error (%) in evaluation mode."""
+    model.eval()
+    wrong = 0
+    for i in range(0, len(y), batch):
+        wrong += (main_logits(model(x[i:i + batch])).argmax(1) != y[i:i + batch]).sum().item()
+    model.train()
+    return 100.0 * wrong / max(len(y), 1)
+
+
+def grad_norms(model: nn.Module, names: Iterable[str]) -> dict[str, float]:
+    """L2 norm of the weight gradient of each named module (after a backward)."""
+    modules = dict(model.named_modules())
+    return {n: float(modules[n].weight.grad.norm()) if modules[n].weight.grad is not None else 0.0
+            for n in names}
+
+
+def weighted_layers(model: nn.Module) -> list[str]:
+    """Names of the Conv2d and Linear layers, in definition order."""
+    return [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return mean, std
+
+
+def seconds_per_call(fn: Callable[[], Any], repeat: int = 3) -> float:
+    """Best of `repeat` timed calls after one warm-up call (seconds)."""
+    fn()
+    best = math.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def seeded(seed: int) -> None:
+    torch.manual_seed(seed)
+
+
+# --- figures ---------------------------------------------------------------------------------
+def figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Any, Any]:
+    """A matplotlib figure on the Agg backend (no display needed) in the report's style."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), dpi=110, constrained_layout=True)
+    for ax in (axes if ncols > 1 else [axes]):
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    return fig, axes
+
+
+COLOURS = {"sigmoid": "#7f7f7f", "tanh": "#1f77b4", "relu": "#d62728", "table": "#2ca02c",
+           "full": "#9467bd", "plain": "#ff7f0e", "residual": "#1f77b4"}

@@ -1,0 +1,302 @@
+"""Running claims and writing their report: claims.json, claims.md, one self-contained claims.html
+(figures embedded as base64 PNG, no external resources, no scripts) and the figures as PNG files."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UnknownNameError, close_matches
+from .base import CLAIMS, CORRECTED, FAILS, HOLDS, UNCHECKABLE, Claim, Measured, Verdict, check_mode
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    measured: Measured
+    verdict: Verdict
+    seconds: float
+    mode: str
+    figures: dict[str, bytes] = field(default_factory=dict)  # name -> PNG bytes
+
+    @property
+    def command(self) -> str:
+        return f"cnnzoo claims --only {self.claim.id}" + (" --full" if self.mode == "full" else "")
+
+    def figure_files(self) -> dict[str, str]:
+        return {name: f"figures/{self.claim.id}-{name}.png" for name in self.figures}
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.measured
+        return {
+            "id": self.claim.id, "number": self.claim.number, "title": self.claim.title,
+            "statement": self.claim.statement, "source": self.claim.source,
+            "verdict": self.verdict.verdict, "reason": self.verdict.reason,
+            "correction": self.verdict.correction,
+            "measured": {k: {"value": v, "unit": m.units.get(k, "")} for k, v in m.values.items()},
+            "references": m.references, "seeds": m.seeds, "method": m.method,
+            "tables": [{"title": t.title, "headers": t.headers, "rows": t.rows} for t in m.tables],
+            "figures": list(self.figure_files().values()),
+            "command": self.command, "mode": self.mode, "seconds": round(self.seconds, 2),
+        }
+
+
+def list_claims() -> list[Claim]:
+    """Every registered claim, in the lineage's order."""
+    _load()
+    return sorted(CLAIMS.values(), key=lambda c: c.number)
+
+
+def get_claim(key: str | int) -> Claim:
+    """A claim by id ("lenet-c3") or number (2 or "2"); UnknownNameError with close matches."""
+    _load()
+    text = str(key).strip()
+    for c in CLAIMS.values():
+        if text == c.id or text == str(c.number):
+            return c
+    raise UnknownNameError(f"unknown claim {text!r}.{close_matches(text, CLAIMS)} "
+                           "Run `cnnzoo claims --list` to see every claim.")
+
+
+def _load() -> None:
+    from . import early, later  # noqa: F401 - they register their claims on import
+
+
+def _png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def run_claim(claim: Claim, mode: str = "quick") -> ClaimResult:
+    """Run one claim's experiment and judge it."""
+    check_mode(mode)
+    start = time.perf_counter()
+    measured = claim.run(mode)
+    seconds = time.perf_counter() - start
+    verdict = claim.judge(measured.values)
+    figures = {name: _png(fig) for name, fig in measured.figures.items()}
+    measured.figures = {}
+    return ClaimResult(claim, measured, verdict, seconds, mode, figures)
+
+
+def run_claims(ids: Sequence[str | int] | None = None, mode: str = "quick",
+               out: str | Path | None = "claims-report",
+               echo: Callable[[str], None] | None = print) -> list[ClaimResult]:
+    """Run the claims (all, or those named by id or number), print a verdict table, and write
+    out/claims.json, out/claims.md, out/claims.html and out/figures/*.png (out=None: no files)."""
+    check_mode(mode)
+    claims = list_claims() if not ids else [get_claim(i) for i in ids]
+    results = []
+    for c in claims:
+        if echo:
+            echo(f"[{c.number:2d}/{len(CLAIMS)}] {c.id}: {c.title} ...")
+        r = run_claim(c, mode)
+        if echo:
+            echo(f"       {r.verdict.verdict} ({r.seconds:.1f} s)")
+        results.append(r)
+    if echo:
+        echo(verdict_table(results))
+    if out is not None:
+        write_report(results, out)
+        if echo:
+            echo(f"Report: {Path(out) / 'claims.html'} (also claims.md, claims.json, figures/)")
+    return results
+
+
+# --- writers ---------------------------------------------------------------------------------
+def environment() -> dict[str, Any]:
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "python": sys.version.split()[0], "torch": torch.__version__,
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "cpu_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else ""}
+
+
+def verdict_table(results: Sequence[ClaimResult]) -> str:
+    from ..analysis import render
+    rows = [[str(r.claim.number), r.claim.id, r.verdict.verdict, f"{r.seconds:.1f}"] for r in results]
+    total = sum(r.seconds for r in results)
+    return render.table(("#", "Claim", "Verdict", "Seconds"), rows, "rllr",
+                        [f"{len(results)} claims in {total:.0f} s."])
+
+
+def write_report(results: Sequence[ClaimResult], out: str | Path) -> Path:
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for r in results:
+        for name, path in r.figure_files().items():
+            (out / path).write_bytes(r.figures[name])
+    env = environment()
+    doc = {"environment": env, "mode": results[0].mode if results else "",
+           "seconds": round(sum(r.seconds for r in results), 1),
+           "claims": [r.to_dict() for r in results]}
+    (out / "claims.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out / "claims.md").write_text(to_markdown(results, env))
+    (out / "claims.html").write_text(to_html(results, env))
+    return out
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    if isinstance(v, list):
+        return ", ".join(_value(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_value(x)}" for k, x in v.items())
+    if v is None:
+        return "not reached"
+    return str(v)
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = lambda row: "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"  # noqa: E731
+    return "\n".join([cells(headers), "|" + "---|" * len(headers), *map(cells, rows)])
+
+
+def to_markdown(results: Sequence[ClaimResult], env: dict[str, Any]) -> str:
+    mode = results[0].mode if results else ""
+    lines = ["# The lineage's claims, measured", "",
+             f"Mode: {mode}; {env['date']}; torch {env['torch']}; {env['cpu_threads']} CPU "
+             f"thread(s){'; GPU ' + env['gpu'] if env['gpu'] else ''}; total "
+             f"{sum(r.seconds for r in results):.0f} s. Each claim reruns with its command.", "",
+             _md_table(["#", "Claim", "Verdict", "Seconds"],
+                       [[r.claim.number, f"[{r.claim.title}](#{r.claim.id})", r.verdict.verdict,
+                         f"{r.seconds:.1f}"] for r in results]), ""]
+    for r in results:
+        m = r.measured
+        lines += [f"## {r.claim.number}. {r.claim.title}", f'<a id="{r.claim.id}"></a>', "",
+                  f"**Claim.** {r.claim.statement} ({r.claim.source})", "",
+                  f"**Method.** {m.method}", "",
+                  _md_table(["Measured", "Value", "Unit"],
+                            [[k, _value(v), m.units.get(k, "")] for k, v in m.values.items()]), ""]
+        for t in m.tables:
+            lines += [f"*{t.title}*", "", _md_table(t.headers, t.rows), ""]
+        for name, path in r.figure_files().items():
+            lines += [f"![{r.claim.id} {name}]({path})", ""]
+        if m.references:
+            lines += ["**The papers' numbers.** " + "; ".join(f"{k}: {v}" for k, v in m.references.items()), ""]
+        lines += [f"**Verdict: {r.verdict.verdict}.** {r.verdict.reason}."]
+        if r.verdict.correction:
+            lines += ["", f"**{'Correction' if r.verdict.verdict == CORRECTED else 'Why'}.** {r.verdict.correction}"]
+        lines += ["", f"Seeds: {m.seeds or 'none (deterministic)'}. Command: `{r.command}` "
+                      f"({r.seconds:.1f} s).", ""]
+    return "\n".join(lines)
+
+
+_BADGE = {HOLDS: "#1b7f3b", CORRECTED: "#b26a00", FAILS: "#b3261e", UNCHECKABLE: "#5f6368"}
+
+_CSS = """
+body{font-family:Georgia,'DejaVu Serif',serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+color:#1d1d1f;line-height:1.5}
+h1{font-size:1.9rem;margin-bottom:.2rem} h2{margin-top:2.5rem;border-bottom:1px solid #ddd;
+padding-bottom:.3rem} h3{font-size:1rem;margin:1.2rem 0 .3rem;text-transform:uppercase;
+letter-spacing:.05em;color:#555}
+.meta{color:#555;font-size:.9rem} .badge{display:inline-block;color:#fff;border-radius:1rem;
+padding:.1rem .7rem;font-family:sans-serif;font-size:.85rem;white-space:nowrap}
+table{border-collapse:collapse;margin:.5rem 0;font-family:sans-serif;font-size:.85rem}
+td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f4f6} td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:1rem 0;text-align:center} figure img{max-width:100%;height:auto}
+figcaption{font-size:.85rem;color:#555} .claim{font-style:italic;font-size:1.05rem}
+.verdict{border-left:4px solid;padding:.4rem .9rem;background:#fafafa}
+code{background:#f4f4f6;padding:0 .25rem;border-radius:3px}
+"""
+
+
+def _h(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def _html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(c: Any) -> str:
+        s = str(c)
+        num = s.replace(",", "").replace(".", "").replace("-", "").replace("%", "").strip().isdigit()
+        return f'<td class="num">{_h(s)}</td>' if num else f"<td>{_h(s)}</td>"
+    head = "".join(f"<th>{_h(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _badge(verdict: str) -> str:
+    return f'<span class="badge" style="background:{_BADGE[verdict]}">{_h(verdict)}</span>'
+
+
+def to_html(results: Sequence[ClaimResult], env: dict[str, Any]) -> str:
+    mode = results[0].mode if results else ""
+    total = sum(r.seconds for r in results)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>The lineage's claims, measured</title>", f"<style>{_CSS}</style></head><body>",
+        "<h1>The lineage's claims, measured</h1>",
+        '<p class="meta">From LeNet-5 to ResNet, the claims these networks are taught with, each '
+        "tested by an experiment on cnnzoo's own models. "
+        f"Mode <b>{_h(mode)}</b>, {_h(env['date'])}, torch {_h(env['torch'])}, "
+        f"{env['cpu_threads']} CPU thread(s){', GPU ' + _h(env['gpu']) if env['gpu'] else ', no GPU'}; "
+        f"{total:.0f} s in all.</p>",
+        _summary_table(results),
+    ]
+    for r in results:
+        parts.append(_html_claim(r))
+    parts.append('<p class="meta">Written by <code>cnnzoo claims</code>. Every number above was '
+                 "measured in this run; the papers' numbers are quoted as references.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _summary_table(results: Sequence[ClaimResult]) -> str:
+    rows = "".join(
+        f'<tr><td class="num">{r.claim.number}</td><td><a href="#{_h(r.claim.id)}">'
+        f"{_h(r.claim.title)}</a></td><td>{_badge(r.verdict.verdict)}</td>"
+        f'<td class="num">{r.seconds:.1f}</td></tr>' for r in results)
+    return ("<table><thead><tr><th>#</th><th>Claim</th><th>Verdict</th><th>Seconds</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>")
+
+
+def _html_claim(r: ClaimResult) -> str:
+    m = r.measured
+    colour = _BADGE[r.verdict.verdict]
+    out = [f'<section id="{_h(r.claim.id)}"><h2>{r.claim.number}. {_h(r.claim.title)}</h2>',
+           "<h3>Question</h3>",
+           f'<p class="claim">{_h(r.claim.statement)}</p><p class="meta">{_h(r.claim.source)}</p>',
+           "<h3>Method</h3>", f"<p>{_h(m.method)}</p>",
+           "<h3>Result</h3>",
+           _html_table(["Measured", "Value", "Unit"],
+                       [[k, _value(v), m.units.get(k, "")] for k, v in m.values.items()])]
+    for t in m.tables:
+        out.append(f"<p><b>{_h(t.title)}</b></p>" + _html_table(t.headers, t.rows))
+    for name, png in r.figures.items():
+        data = base64.b64encode(png).decode("ascii")
+        out.append(f'<figure><img alt="{_h(r.claim.id)}: {_h(name)}" '
+                   f'src="data:image/png;base64,{data}"><figcaption>Figure: {_h(r.claim.title)} '
+                   f"({_h(name.replace('_', ' '))}).</figcaption></figure>")
+    if m.references:
+        out.append("<p><b>The papers' numbers.</b></p><ul>"
+                   + "".join(f"<li>{_h(k)}: {_h(v)}</li>" for k, v in m.references.items()) + "</ul>")
+    out.append(f'<h3>Verdict</h3><div class="verdict" style="border-color:{colour}">'
+               f"<p>{_badge(r.verdict.verdict)} {_h(r.verdict.reason)}.</p>")
+    if r.verdict.correction:
+        label = "Correction" if r.verdict.verdict == CORRECTED else "Why"
+        out.append(f"<p><b>{label}:</b> {_h(r.verdict.correction)}</p>")
+    out.append("</div>")
+    out.append(f'<p class="meta">Seeds: {_h(m.seeds or "none (deterministic)")}. Rerun: '
+               f"<code>{_h(r.command)}</code> ({r.seconds:.1f} s).</p></section>")
+    return "\n".join(out)

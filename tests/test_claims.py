@@ -1,0 +1,268 @@
+"""cnnzoo.claims: every experiment at its tiny setting, every verdict on hand-made values (both
+ways), the report writers, the command; slow: the quick mode end to end and the HTML in a real
+headless browser."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cnnzoo.claims import (CORRECTED, FAILS, HOLDS, UNCHECKABLE, VERDICTS, Measured, Table, Verdict,
+                           get_claim, list_claims, run_claim, run_claims, write_report)
+from cnnzoo.claims import command
+from cnnzoo.claims.report import ClaimResult
+from cnnzoo.errors import UnknownNameError
+
+ALL = list_claims()
+
+
+def test_fourteen_claims_in_lineage_order():
+    assert [c.number for c in ALL] == list(range(1, 15))
+    assert len({c.id for c in ALL}) == 14
+    for c in ALL:
+        assert c.statement.endswith(".") and c.source and c.title
+
+
+@pytest.mark.parametrize("claim", ALL, ids=[c.id for c in ALL])
+def test_experiment_runs_at_tiny_setting(claim):
+    result = run_claim(claim, "tiny")
+    assert result.verdict.verdict in VERDICTS and result.verdict.reason
+    m = result.measured
+    assert m.values and m.method
+    json.dumps(result.to_dict())  # every measured value is plain data
+    for key, unit in m.units.items():
+        assert key in m.values or unit == "", (claim.id, key)
+    for png in result.figures.values():
+        assert png.startswith(b"\x89PNG")
+
+
+# --- the verdicts, on hand-made measurements ---------------------------------------------------
+def judge(id: str, **values) -> str:
+    return get_claim(id).judge(values).verdict
+
+
+def test_judge_lenet_shapes():
+    ok = dict(layers_checked=5, formula_mismatches=0, paper_mismatches=0, exact_divisions=5)
+    assert judge("lenet-shapes", **ok) == HOLDS
+    assert judge("lenet-shapes", **{**ok, "formula_mismatches": 1}) == FAILS
+    assert judge("lenet-shapes", **{**ok, "paper_mismatches": 2}) == FAILS
+
+
+def test_judge_lenet_c3():
+    base = dict(c3_params_table=1516, c3_params_full=2416, acc_table_std=0.3, acc_full_std=0.3,
+                seeds=3)
+    assert judge("lenet-c3", **base, acc_table_mean=88.0, acc_full_mean=88.2) == HOLDS
+    assert judge("lenet-c3", **base, acc_table_mean=85.0, acc_full_mean=88.2) == CORRECTED
+    assert judge("lenet-c3", **{**base, "c3_params_table": 2416}, acc_table_mean=88.0,
+                 acc_full_mean=88.0) == FAILS
+
+
+def test_judge_alexnet_towers():
+    v = dict(batch=128, gpu_memory_gb=3.0)
+    assert judge("alexnet-towers", **v, one_gpu_train_gb=4.0, per_tower_train_gb=2.0) == HOLDS
+    assert judge("alexnet-towers", **v, one_gpu_train_gb=2.3, per_tower_train_gb=1.2) == CORRECTED
+    assert judge("alexnet-towers", **v, one_gpu_train_gb=8.0, per_tower_train_gb=4.0) == FAILS
+
+
+def test_judge_nonlinearity():
+    v = dict(target_error=25.0, max_steps=1500, seeds=3)
+    assert judge("nonlinearity", **v, steps_sigmoid=None, steps_tanh=600, steps_relu=100) == HOLDS
+    assert judge("nonlinearity", **v, steps_sigmoid=None, steps_tanh=180, steps_relu=100) == CORRECTED
+    assert judge("nonlinearity", **v, steps_sigmoid=900, steps_tanh=100, steps_relu=110) == FAILS
+    assert judge("nonlinearity", **v, steps_sigmoid=None, steps_tanh=None, steps_relu=None) == FAILS
+
+
+def test_judge_initialisation():
+    v = dict(model="vgg16", train_steps=3, output_scale_paper=1e-8, output_scale_he=1.5,
+             first_grad_paper=1e-12, first_grad_he=2.0, first_change_paper=1e-14,
+             first_change_he=1e-2)
+    assert judge("initialisation", **v) == HOLDS
+    assert judge("initialisation", **{**v, "output_scale_paper": 0.5, "first_grad_paper": 1.0}) == FAILS
+
+
+def test_judge_dataset_size():
+    v = dict(sizes=[250, 1000, 4000, 16000, 60000], gap=[20.0, 10.0, 5.0, 2.0, 1.0])
+    assert judge("dataset-size", **v, test_accuracy=[70.0, 78.0, 84.0, 87.0, 89.0]) == HOLDS
+    assert judge("dataset-size", **v, test_accuracy=[85.0, 85.5, 86.0, 86.0, 86.0]) == FAILS
+
+
+def test_judge_compute():
+    cpu = dict(cpu_images_per_s=5.0, cpu_threads=1, cpu_days=267.0, epochs=90)
+    assert judge("compute", **cpu, gpu="") == UNCHECKABLE
+    assert judge("compute", **cpu, gpu="H200", gpu_images_per_s=2000.0, gpu_days=0.7) == HOLDS
+    assert judge("compute", **cpu, gpu="tiny", gpu_images_per_s=20.0, gpu_days=67.0) == CORRECTED
+    assert judge("compute", **cpu, gpu="slow", gpu_images_per_s=4.0, gpu_days=330.0) == FAILS
+
+
+def test_judge_zfnet():
+    v = dict(alexnet_conv1="11x11/4", zfnet_conv1="7x7/2", alexnet_conv1_params=34944,
+             zfnet_conv1_params=14208, alexnet_conv1_macs=105e6, zfnet_conv1_macs=170e6)
+    assert judge("zfnet-first-layer", **v, aliased_alexnet=0.9, aliased_zfnet=0.7,
+                 dead_alexnet=5, dead_zfnet=1) == HOLDS
+    assert judge("zfnet-first-layer", **v, aliased_alexnet=0.9, aliased_zfnet=0.7,
+                 dead_alexnet=0, dead_zfnet=3) == CORRECTED
+    assert judge("zfnet-first-layer", **v, aliased_alexnet=0.6, aliased_zfnet=0.7,
+                 dead_alexnet=5, dead_zfnet=1) == FAILS
+
+
+def test_judge_googlenet_depth():
+    v = dict(googlenet_depth=22, googlenet_linear_layers=1, googlenet_fc_share=0.146,
+             alexnet_fc_share=0.962, alexnet_linear_layers=3)
+    assert judge("googlenet-depth", **v) == HOLDS
+    assert judge("googlenet-depth", **{**v, "googlenet_depth": 21}) == FAILS
+    assert judge("googlenet-depth", **{**v, "googlenet_linear_layers": 3}) == FAILS
+
+
+def test_judge_googlenet_params():
+    assert judge("googlenet-params", googlenet_params=6_998_552, googlenet_params_with_aux=13_378_280,
+                 alexnet_params=60_965_224) == CORRECTED
+    assert judge("googlenet-params", googlenet_params=5_000_000, googlenet_params_with_aux=5_000_000,
+                 alexnet_params=60_000_000) == HOLDS
+    assert judge("googlenet-params", googlenet_params=70_000_000, googlenet_params_with_aux=70_000_000,
+                 alexnet_params=60_000_000) == FAILS
+
+
+def test_judge_bottleneck():
+    v = dict(naive_macs=12e9, bottleneck_macs=1.2e9, naive_params=1e8, bottleneck_params=6e6,
+             params_ratio=16.0)
+    assert judge("inception-bottleneck", **v, macs_ratio=10.0, time_ratio=6.0) == HOLDS
+    assert judge("inception-bottleneck", **v, macs_ratio=1.5, time_ratio=1.2) == CORRECTED
+    assert judge("inception-bottleneck", **v, macs_ratio=0.9, time_ratio=0.9) == FAILS
+
+
+def test_judge_auxiliary():
+    v = dict(gradient_ratio_conv1=1.0, gradient_ratio_inception4a=1.0, measurements=9)
+    assert judge("auxiliary-classifiers", **v, gradient_ratio_inception3a=2.0) == HOLDS
+    assert judge("auxiliary-classifiers", **v, gradient_ratio_inception3a=1.05) == CORRECTED
+    assert judge("auxiliary-classifiers", **v, gradient_ratio_inception3a=0.9) == FAILS
+
+
+def test_judge_residual():
+    v = dict(first_grad_plain56=1.0, first_grad_resnet56=1.0, tolerance=1.0)
+    e = lambda p20, p56, r20, r56: {"train_error_plain20": p20, "train_error_plain56": p56,  # noqa: E731
+                                    "train_error_resnet20": r20, "train_error_resnet56": r56}
+    assert judge("residual", **v, **e(10, 20, 9, 8)) == HOLDS
+    assert judge("residual", **v, **e(10, 20, 9, 15)) == CORRECTED
+    assert judge("residual", **v, **e(10, 10.5, 9, 8)) == FAILS
+
+
+def test_judge_depth_cost():
+    v = dict(resnet152_depth=152, vgg19_depth=19, vgg19_macs=19.6e9)
+    assert judge("resnet152-vs-vgg19", **v, resnet152_macs=11.3e9) == HOLDS
+    assert judge("resnet152-vs-vgg19", **v, resnet152_macs=25e9) == FAILS
+
+
+def test_verdict_needs_its_correction():
+    with pytest.raises(AssertionError):
+        Verdict(CORRECTED, "numbers")
+    with pytest.raises(AssertionError):
+        Verdict("maybe", "numbers")
+
+
+# --- the report ----------------------------------------------------------------------------------
+def _fake_results() -> list[ClaimResult]:
+    from cnnzoo.claims.common import figure
+    fig, ax = figure()
+    ax.plot([1, 2, 3], [3, 1, 2])
+    m = Measured(values={"steps": 12, "error": 3.25, "curve": [1.0, 0.5], "reached": None},
+                 units={"steps": "steps", "error": "%"}, method="Hand-made <b>method</b>.",
+                 seeds=[0, 1], references={"paper": "6x (Fig. 1)"},
+                 tables=[Table("A table", ["a", "b"], [[1, "x|y"]])], figures={"curve": fig})
+    claim = get_claim("nonlinearity")
+    from cnnzoo.claims.report import _png
+    corrected = ClaimResult(claim, m, Verdict(CORRECTED, "it was 2x", "say 2x, not 6x"), 1.5,
+                            "quick", figures={"curve": _png(fig)})
+    m.figures = {}
+    plain = ClaimResult(get_claim("lenet-shapes"), Measured(values={"n": 5}), Verdict(HOLDS, "all 5"),
+                        0.2, "quick")
+    return [corrected, plain]
+
+
+def test_report_files(tmp_path):
+    write_report(_fake_results(), tmp_path)
+    doc = json.loads((tmp_path / "claims.json").read_text())
+    first = doc["claims"][0]
+    assert first["id"] == "nonlinearity" and first["verdict"] == CORRECTED
+    assert first["correction"] == "say 2x, not 6x"
+    assert first["measured"]["steps"] == {"value": 12, "unit": "steps"}
+    assert first["seeds"] == [0, 1] and first["command"] == "cnnzoo claims --only nonlinearity"
+    assert (tmp_path / first["figures"][0]).read_bytes().startswith(b"\x89PNG")
+    md = (tmp_path / "claims.md").read_text()
+    assert "**Correction.** say 2x, not 6x" in md and "x\\|y" in md
+    html = (tmp_path / "claims.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 1
+    assert "<script" not in html and "<link" not in html and 'src="http' not in html
+    assert "Hand-made &lt;b&gt;method&lt;/b&gt;." in html  # text is escaped
+    assert html.index('id="nonlinearity"') < html.index('id="lenet-shapes"')
+
+
+def test_run_claims_by_number_writes_report(tmp_path, capsys):
+    results = run_claims([14, "googlenet-depth"], mode="tiny", out=tmp_path)
+    assert [r.claim.id for r in results] == ["resnet152-vs-vgg19", "googlenet-depth"]
+    out = capsys.readouterr().out
+    assert "resnet152-vs-vgg19" in out and "holds" in out
+    assert len(json.loads((tmp_path / "claims.json").read_text())["claims"]) == 2
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_command_list(capsys):
+    assert command.run(_args("--list")) == 0
+    out = capsys.readouterr().out
+    assert all(c.id in out for c in ALL)
+
+
+def test_command_unknown_id_is_one_line_with_close_matches(tmp_path):
+    with pytest.raises(UnknownNameError) as err:
+        command.run(_args("--only", "lenet-shapes,lenet-c33", "--out", str(tmp_path)))
+    msg = str(err.value)
+    assert "\n" not in msg and "lenet-c3" in msg and "--list" in msg
+    assert not (tmp_path / "claims.json").exists()  # nothing ran
+
+
+# --- slow: the quick mode end to end, the HTML in a browser -----------------------------------
+@pytest.mark.slow
+def test_quick_mode_end_to_end(tmp_path):
+    assert command.run(_args("--out", str(tmp_path))) == 0
+    doc = json.loads((tmp_path / "claims.json").read_text())
+    assert [c["number"] for c in doc["claims"]] == list(range(1, 15))
+    assert all(c["verdict"] in VERDICTS for c in doc["claims"])
+    _check_in_browser(tmp_path / "claims.html", min_images=10)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _check_in_browser(path: Path, min_images: int) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page()
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda req: errors.append(f"request {req.url}")
+                if not req.url.startswith(("file:", "data:")) else None)
+        page.goto(path.resolve().as_uri())
+        page.wait_for_load_state("load")
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        title = page.title()
+        browser.close()
+    assert len(widths) >= min_images and all(w > 0 for w in widths), widths
+    assert errors == []
+    assert "claims" in title
+
+
+def test_html_in_headless_browser(tmp_path):
+    run_claims(["alexnet-towers", "resnet152-vs-vgg19"], mode="tiny", out=tmp_path, echo=None)
+    _check_in_browser(tmp_path / "claims.html", min_images=2)
