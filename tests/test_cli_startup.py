@@ -13,7 +13,7 @@ from cnnzoo import cli
 
 HEAVY = ("torch", "numpy", "matplotlib")
 NO_TORCH = ("import sys; {code}; "
-            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}); assert not bad, bad")
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}); assert not bad, bad[:5]")
 
 
 def python(code: str) -> subprocess.CompletedProcess:

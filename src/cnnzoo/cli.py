@@ -214,6 +214,10 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--size", "the grey square's side in input pixels", _COUNT, "PX"),
     Flag("--stride", "the grey square's step in input pixels", _COUNT, "PX"),
     Flag("--target", "class index or name to follow (default: the prediction)", metavar="CLASS"),
+    # claims
+    Flag("--full", "the long versions of the experiments", action="store_true"),
+    Flag("--only", "only these, by id or number", metavar="ID[,ID]"),
+    Flag("--list", "list them and exit", action="store_true"),
 ]}
 
 
@@ -422,17 +426,16 @@ def add_summary(p: argparse.ArgumentParser) -> None:
     _formats(p, ("table", "markdown", "json", "csv"), "table")
     add_flag(p, "--train")
     add_flag(p, "--option")
-    if _exists("analysis.paper"):
-        add_flag(p, "--paper")
+    add_flag(p, "--paper")
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from .analysis.summary import format_summary
 
-    if getattr(args, "paper", False):
+    if args.paper:
         from .analysis.paper import format_paper
 
-        print(format_paper(args.name, args.format))
+        print(format_paper(args.name, args.format, **_model_options(args.name, args.option)))
         return 0
     print(format_summary(args.name, args.input, args.depth, args.format, args.train, args.option or ()))
     return 0
@@ -513,6 +516,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     _runs_tensors(p)
     add_flag(p, "--eval-every")
     add_flag(p, "--keep-epochs")
+    add_flag(p, "--tensorboard")
     add_flag(p, "--option")
 
 
@@ -525,43 +529,44 @@ def _train_side(size: tuple[int, ...] | None) -> int | None:
 
 
 def _set_threads(n: int | None) -> None:
-    if n is not None:
-        import torch
+    """--threads N, else OMP_NUM_THREADS, else PyTorch's choice (the engine's one rule)."""
+    from .train.threads import apply
 
-        torch.set_num_threads(n)
+    apply(n)
+
+
+# what --resume may change: where the run happens, and (to extend it) how long it is
+_RESUME_MAY_CHANGE = ("resume", "device", "threads", "epochs", "model", "func", "command")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train.config import TrainConfig
     from .train.loop import train
 
-    _set_threads(args.threads)
     if args.resume:
-        # The run's own config.json defines it; only where it runs may change.
+        # The run's own config.json defines it; only where it runs, and its length, may change.
         base = vars(build_parser(only="train").parse_args(["train", "--resume", args.resume]))
         changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-                   if k not in ("resume", "device", "model", "threads", "func", "command")
-                   and v != base.get(k)]
+                   if k not in _RESUME_MAY_CHANGE and v != base.get(k)]
         if changed:
-            raise CnnzooError(f"--resume continues {args.resume} with its saved config.json; "
-                              f"drop {', '.join(changed)} (only --device and --threads may change)")
+            raise CnnzooError(f"--resume continues {args.resume} with its saved config.json; drop "
+                              f"{', '.join(changed)} (only --device, --threads and --epochs may change)")
         train(TrainConfig(model=args.model) if args.model else None, resume=args.resume,
-              device=None if args.device == "auto" else args.device, progress=sys.stderr.isatty())
+              device=None if args.device == "auto" else args.device, epochs=args.epochs,
+              threads=args.threads, progress=sys.stderr.isatty())
         return 0
     if not args.model:
         raise CnnzooError("name a model to train (see `cnnzoo list`) or give --resume DIR")
-    augment = args.augment
-    if isinstance(augment, str):  # the engine still takes on/off: "none" is off, a spec is on
-        augment = augment != "none"
     config = TrainConfig(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir,
         model_options=_model_options(args.model, args.option), epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing, augment=augment,
+        label_smoothing=args.label_smoothing, augment=args.augment,
         image_size=_train_side(args.input), amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, seed=args.seed, deterministic=args.deterministic,
-        device=args.device, eval_every=args.eval_every, keep_epochs=args.keep_epochs, out=args.out)
+        device=args.device, eval_every=args.eval_every, keep_epochs=args.keep_epochs, out=args.out,
+        threads=args.threads, tensorboard=args.tensorboard)
     train(config, progress=sys.stderr.isatty())
     return 0
 
@@ -583,7 +588,21 @@ def add_eval(p: argparse.ArgumentParser) -> None:
              "confusion-DATASET-SPLIT.png in the run folder)")
     add_deprecated(p, "--confusion")
     _formats(p, ("table", "json"), "table")
-    _runs_tensors(p)
+    _runs_tensors(p, fast=True)
+
+
+def _runtime(args: argparse.Namespace) -> str | None:
+    """--runtime NAME, or --fast alone: the fast path's best installed runtime; None: plain eager."""
+    if args.runtime is not None:
+        return args.runtime
+    return "auto" if args.fast else None
+
+
+def _where(args: argparse.Namespace) -> str:
+    """--device auto -> a GPU when there is one, else the CPU (the engine's one rule)."""
+    from .train.distributed import pick_device
+
+    return str(pick_device(args.device))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -592,7 +611,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     result = evaluate(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir,
                       split=args.split, batch_size=args.batch_size, device=args.device,
-                      confusion_png=args.out)
+                      confusion_png=args.out, runtime=_runtime(args))
     print(report_json(result) if args.format == "json" else format_report(result))
     return 0
 
@@ -602,14 +621,16 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... any size and mode")
     add_flag(p, "--top", default=5, help="how many of the most probable classes to show")
     _formats(p, ("table", "json"), "table")
-    _runs_tensors(p)
+    _runs_tensors(p, fast=True)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .pipeline import load_run
     from .train.predict import format_predictions, predict
 
     _set_threads(args.threads)
-    results = predict(args.checkpoint, args.images, top_k=args.top)
+    run = load_run(args.checkpoint, device=_where(args))
+    results = predict(run, args.images, top_k=args.top, runtime=_runtime(args))
     print(json.dumps(results, indent=2) if args.format == "json" else format_predictions(results))
     return 0
 
@@ -626,6 +647,40 @@ def cmd_visualize(args: argparse.Namespace) -> int:
 
     _set_threads(getattr(args, "threads", None))
     return run(args)
+
+
+# --- commands that live in their own package (claims, export, bench) ----------------------------
+def _adopt(parser: argparse.ArgumentParser) -> None:
+    """Hold a package's own parser to the vocabulary: flags named in FLAGS get the table's
+    validator (the package keeps its help and default); the vocabulary tests flag any other."""
+    for action in parser._actions:
+        for option in action.option_strings:
+            flag = FLAGS.get(option)
+            if flag is not None:
+                if flag.type is not None:
+                    action.type = flag.type
+                setattr(action, "vocabulary", option)  # noqa: B010 (argparse's Action has no slot)
+
+
+def _package_command(module: str) -> tuple[Callable[[argparse.ArgumentParser], None],
+                                             Callable[[argparse.Namespace], int]]:
+    """add(parser) and run(args) of cnnzoo.<module>, imported only when the command is used."""
+    import importlib
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        importlib.import_module(f"cnnzoo.{module}").add_arguments(parser)
+        _adopt(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        _set_threads(getattr(args, "threads", None))
+        return int(importlib.import_module(f"cnnzoo.{module}").run(args) or 0)
+
+    return add, run
+
+
+def _present(module: str) -> bool:
+    """Whether cnnzoo.<module> is there, by its file (importing it could pull in torch)."""
+    return (Path(__file__).parent / (module.replace(".", "/") + ".py")).is_file()
 
 
 # --- completion ---------------------------------------------------------------------------------
@@ -653,16 +708,6 @@ class Command:
     parser_class: type[_Parser] = _Parser
 
 
-def _exists(module: str) -> bool:
-    """Whether cnnzoo.<module> is present (a part that may not be installed), without importing it."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(f"cnnzoo.{module}") is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def _commands() -> list[Command]:
     commands = [
         Command("list", "every model with paper, year, input, parameters and MACs", add_list, cmd_list),
@@ -676,6 +721,11 @@ def _commands() -> list[Command]:
         Command("predict", "the most probable classes of image files", add_predict, cmd_predict),
         Command("visualize", "DeconvNet projections, top-9 activations, filters, feature maps, "
                 "occlusion, filter evolution (PNG)", add_visualize, cmd_visualize),
+    ]
+    if _present("claims.command"):
+        commands.append(Command("claims", "the lineage's claims as experiments with verdicts: a "
+                                "lab report (JSON, Markdown, HTML)", *_package_command("claims.command")))
+    commands += [
         Command("completion", "print the shell code for tab completion: "
                 "eval \"$(cnnzoo completion bash)\"", add_completion, cmd_completion),
     ]
@@ -708,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import argcomplete
 
         argcomplete.autocomplete(build_parser())
-    parser = build_parser(only=_command_name(argv))
+    parser = build_parser(only=_command_name(argv) or "")  # "": no command's flags
     if not argv:
         parser.print_help()
         return 0
