@@ -90,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _source(args: argparse.Namespace):
     from ..pipeline import load_run
 
-    src = load_run(args.checkpoint, args.model)
+    src = load_run(args.checkpoint, args.model, device=_where(args))
     if src.random:
         print(f"cnnzoo: warning: {src.name} has random weights: the pictures show the mechanism, "
               "not learned features (give a CHECKPOINT for those)", file=sys.stderr)
@@ -99,7 +99,18 @@ def _source(args: argparse.Namespace):
 
 def _image(args: argparse.Namespace, src):
     # The run's own pipeline: the one decoder and fit (cnnzoo.data.images), as in training.
-    return src.load_image(args.image)
+    import dataclasses
+
+    image = src.load_image(args.image)
+    for warning in image.warnings:
+        print(f"cnnzoo: warning: {args.image}: {warning}", file=sys.stderr)
+    return dataclasses.replace(image, tensor=image.tensor.to(_where(args)))
+
+
+def _where(args: argparse.Namespace) -> str:
+    from ..cli import _where as where
+
+    return where(args)
 
 
 def _done(args: argparse.Namespace, path, info: dict[str, Any]) -> int:
