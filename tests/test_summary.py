@@ -10,6 +10,7 @@ import copy
 import functools
 import json
 import math
+import sys
 import time
 from collections import OrderedDict
 
@@ -22,7 +23,7 @@ import cnnzoo
 from cnnzoo import compare, summary
 from cnnzoo.analysis.compare import LINEAGE
 from cnnzoo.cli import main
-from cnnzoo.errors import CnnzooError, InputShapeError, UnknownNameError
+from cnnzoo.errors import CnnzooError, InputShapeError, OptionError, UnknownNameError
 from model_cases import conv_linear_macs
 
 ALL = cnnzoo.list_models()
@@ -329,22 +330,89 @@ def test_summary_leaves_the_model_untouched():
 
 
 # --- inputs that do not fit -------------------------------------------------------------------------
+def _failing_layer(name: str, h: int, w: int) -> str | None:
+    """The oracle, independent of the summary's arithmetic: run the model itself (on the meta
+    device) at h x w and return the innermost module running when it raises, None if it runs."""
+    model = _meta_model(name)
+    c = cnnzoo.model_info(name).input_size[0]
+    names = {id(m): n for n, m in model.named_modules()}
+    running: list[str] = []
+
+    def enter(module: nn.Module, args: tuple) -> None:
+        running.append(names[id(module)])
+
+    def leave(module: nn.Module, args: tuple, output: object) -> None:
+        running.pop()
+
+    hooks = [h for m in model.modules()
+             for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, c, h, w, device="meta"))
+        return None
+    except Exception:  # noqa: BLE001 - any failure: the input does not fit
+        return running[-1] if running else ""
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _smallest_side(name: str, axis: int) -> int:
+    """The smallest H (axis 0) or W (axis 1) the model itself runs at, the other side at its
+    reference size: bisection over real forward passes."""
+    ref = cnnzoo.model_info(name).input_size[1:]
+    lo, hi = 1, ref[axis]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        size = (mid, ref[1]) if axis == 0 else (ref[0], mid)
+        if _failing_layer(name, *size) is None:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
                                   for n in VARIABLE])
 def test_too_small_input_names_the_layer_and_the_smallest_input(name):
     c = cnnzoo.model_info(name).input_size[0]
-    try:
+    failing = _failing_layer(name, 1, 1)
+    if failing is None:  # the model runs at 1x1 (adaptive pooling, padded convs): so does the summary
+        assert summary(name, (c, 1, 1)).rows[-1].output_shape is not None
+        return
+    with pytest.raises(InputShapeError) as e:
         summary(name, (c, 1, 1))
-        return  # this network takes any input (a 1x1 map survives every layer)
-    except InputShapeError as e:
-        message = str(e)
+    message = str(e.value)
     assert "\n" not in message and "too small" in message
     layer = message.split(" at ")[1].split(" ")[0]
-    smallest = int(message.split("smallest input that works is ")[1].split("x")[1])
     assert layer in {r.name for r in _reference(name).layers}
-    assert summary(name, (c, smallest, smallest)).total_macs > 0
+    if failing:  # the model's forward got as far as a layer (not stopped by its own size check)
+        assert layer == failing  # where the map really vanishes
+    size = int(message.split(" = ")[-1].split(")")[0])  # "... + 1 = 0)": the arithmetic says < 1
+    assert size < 1
+    mh, mw = _smallest_side(name, 0), _smallest_side(name, 1)
+    assert f"The smallest input that works is {c}x{mh}x{mw} (--input {c},{mh},{mw})." in message
+    assert summary(name, (c, mh, mw)).total_macs > 0
     with pytest.raises(InputShapeError, match=" at "):
-        summary(name, (c, smallest - 1, smallest))
+        summary(name, (c, mh - 1, mw))
+
+
+def test_some_variable_size_models_reject_a_1x1_input():
+    """The test above must be able to fail: at least the torchvision layouts stop at 1x1."""
+    assert {n for n in VARIABLE if _failing_layer(n, 1, 1) is not None} >= {"alexnet_tv", "googlenet_tv"}
+
+
+def test_a_forward_that_fails_names_the_layer_it_fails_in():
+    """Not a map that vanishes but a layer that cannot take what it gets (issue #10: this message
+    read a placeholder recorder and could never name the layer)."""
+    net = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 4, 3), relu=nn.ReLU(), flat=nn.Flatten(),
+                                    fc=nn.Linear(4 * 6 * 6, 10)))
+    assert summary(net, (1, 8, 8)).total_macs > 0
+    with pytest.raises(InputShapeError) as e:
+        summary(net, (1, 10, 10))
+    message = str(e.value)
+    assert "\n" not in message
+    assert message.startswith("Sequential: a 1x10x10 input fails in fc: ")
 
 
 def test_too_small_vgg16_features_fail_at_the_last_pooling_layer():
@@ -456,3 +524,90 @@ def test_resnet152_summary_takes_seconds():
     elapsed = time.perf_counter() - start
     assert s.trainable_params == 60_192_808
     assert elapsed < 60, f"{elapsed:.1f} s"  # measured ~0.5 s on 2 shared cores; benchmarks own the goal
+
+
+# --- options, sizes and notebooks (issues #10, #11, #14) ------------------------------------------
+def test_model_options_travel_as_a_dict_and_never_collide():
+    a = summary("resnet20", options={"shortcut": "A"})
+    b = summary("resnet20", depth=1, options={"shortcut": "B"})  # depth is summary's own keyword
+    assert b.depth == 1 and b.total_params > a.total_params  # B adds projection shortcuts
+    with pytest.raises(OptionError, match="'depth'"):
+        summary("resnet20", options={"depth": 21})  # a model option named like summary's keyword
+    with pytest.raises(TypeError):
+        summary("resnet20", shortcut="B")  # options are never keywords of summary()
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("argv", [
+    ["summary", "resnet20", "--option", "depth=21"],
+    ["summary", "googlenet", "--option", "inception=wide"],
+    ["summary", "resnet20", "--option", "shortcut"],
+    ["summary", "resnet20", "--option", "shortcut=A", "--option", "shortcut=B"],
+])
+def test_cli_option_errors_are_one_line(argv, capsys):
+    code, _, err = _cli(argv, capsys)
+    assert code not in (0, None) and err.startswith("cnnzoo: error: ") and err.count("\n") == 1, err
+
+
+def test_every_option_of_every_model_refuses_a_bad_value_in_one_line(capsys):
+    from cnnzoo.options import option_specs
+
+    tried = 0
+    for name in ALL:
+        for option in option_specs(name):
+            code, _, err = _cli(["summary", name, "--option", f"{option}=@@bad"], capsys)
+            assert code not in (0, None), (name, option)
+            assert err.startswith("cnnzoo: error: ") and err.count("\n") == 1, (name, option, err)
+            assert option in err, (name, option, err)
+            tried += 1
+    assert tried >= len(ALL)  # every family declares options
+
+
+@pytest.mark.parametrize("size", [(3, "a", "b"), (3, 0, 32), (3, -1, 32), (3, 32, 32.5),
+                                  (1, 2, 3, 32, 32), (), "3,,32", (3, True, 32)])
+def test_bad_input_sizes_are_one_line_option_errors(size):
+    with pytest.raises(OptionError) as e:
+        summary("resnet18", size)
+    assert "\n" not in str(e.value) and "input_size" in str(e.value)
+
+
+@pytest.mark.parametrize("text", ["3,,32", "3,a,32", "0,32,32", "3,-4,32"])
+def test_cli_bad_input_sizes_are_one_line(text, capsys):
+    code, out, err = _cli(["summary", "resnet18", "--input", text], capsys)
+    assert code not in (0, None) and out == "" and err.count("\n") == 1, err
+
+
+def test_torchinfo_style_input_size_with_a_batch_dimension():
+    a, b = summary("resnet18", input_size=(1, 3, 64, 64)), summary("resnet18", (3, 64, 64))
+    assert a.input_size == b.input_size == (3, 64, 64)
+    assert (a.total_params, a.total_macs) == (b.total_params, b.total_macs)
+    model = cnnzoo.create_model("lenet5")
+    stats = torchinfo.summary(model, input_size=(1, 1, 32, 32), verbose=0)
+    assert summary(model, input_size=(1, 1, 32, 32)).total_params == stats.total_params
+
+
+def test_summary_and_compare_in_a_notebook(monkeypatch):
+    s = summary("lenet5")
+    text = repr(s)
+    assert "\n" not in text and "lenet5" in text and "1x32x32" in text and f"{s.total_params:,}" in text
+    html = s._repr_html_()
+    assert html.startswith("<table>") and html.count("<tr>") == len(s.rows) + 1
+    assert "<td style=\"text-align:left\">c3</td>" in html
+    df = s.to_pandas()
+    assert list(df["name"]) == [r.name for r in s.rows] and int(df["params"].sum()) == s.total_params
+    c = compare(["lenet5", "alexnet"])
+    assert "\n" not in repr(c) and "lenet5" in repr(c)
+    assert c._repr_html_().count("<tr>") == 3
+    assert list(c.to_pandas()["name"]) == ["lenet5", "alexnet"]
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if pandas were not installed
+    for obj in (s, c):
+        with pytest.raises(CnnzooError, match="pip install pandas"):
+            obj.to_pandas()

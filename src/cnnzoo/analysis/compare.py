@@ -116,6 +116,19 @@ class Comparison:
     def __str__(self) -> str:
         return self.to_table()
 
+    def __repr__(self) -> str:
+        return (f"<Comparison of {len(self.entries)} models ({', '.join(e.name for e in self.entries)}), "
+                f"ratios to {self.reference}>")
+
+    def _repr_html_(self) -> str:
+        """The table in a notebook."""
+        return render.html(self._headers(), [self._cells(e) for e in self.entries],
+                           "lllrrrrrrrr", self.notes())
+
+    def to_pandas(self) -> Any:
+        """One row per model (to_dict()'s fields) as a pandas DataFrame; needs pandas."""
+        return render.data_frame(self.to_dict()["models"])
+
 
 def _ratio(r: float) -> str:
     if r != r:  # nan

@@ -85,3 +85,28 @@ def to_csv(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     writer.writerow(headers)
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def html(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str,
+         notes: Sequence[str] = ()) -> str:
+    """An HTML table (what a notebook shows), the notes under it; empty columns dropped."""
+    from html import escape
+
+    headers, rows, align = _drop_empty(headers, rows, align)
+    style = {"l": "left", "r": "right"}
+    head = "".join(f'<th style="text-align:{style[a]}">{escape(h)}</th>' for h, a in zip(headers, align))
+    body = "".join("<tr>" + "".join(f'<td style="text-align:{style[a]}">{escape(c)}</td>'
+                                    for c, a in zip(r, align)) + "</tr>" for r in rows)
+    foot = "".join(f"<p>{escape(n)}</p>" for n in notes)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
+
+
+def data_frame(records: Sequence[dict]) -> object:
+    """A pandas DataFrame of `records` (one dict per row); one clear line when pandas is missing."""
+    try:
+        import pandas as pd
+    except ImportError:
+        from ..errors import CnnzooError
+
+        raise CnnzooError("to_pandas() needs pandas: pip install pandas") from None
+    return pd.DataFrame.from_records(list(records))

@@ -224,6 +224,21 @@ class Summary:
     def __str__(self) -> str:
         return self.to_table()
 
+    def __repr__(self) -> str:
+        c, h, w = self.input_size
+        return (f"<Summary {self.model}: input {c}x{h}x{w}, {len(self.rows)} rows, "
+                f"{self.total_params:,} params, {render.human(self.total_macs)} MACs, "
+                f"{self.weighted_depth} weighted layers>")
+
+    def _repr_html_(self) -> str:
+        """The table in a notebook."""
+        return render.html(self._HEADERS, [self._cells(r) for r in self.rows], "llllllllrrrrr",
+                           self.notes())
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (one column per Row field); needs pandas."""
+        return render.data_frame([_row_dict(r) for r in self.rows])
+
 
 def _count(n: int) -> str:
     return f"{n:,} ({render.human(n)})" if n >= 1000 else f"{n:,}"
@@ -373,6 +388,19 @@ def _smallest(nodes: list[Node], ref: Pair) -> Pair:
     return best[0], best[1]
 
 
+def _failed_in(err: BaseException, failed_in: list[str], name: str,
+               size: tuple[int, int, int]) -> BaseException:
+    """A forward that raised a plain error (a shape mismatch in a layer) as one line naming the
+    layer that was running; the project's own errors and anything else are left as they are."""
+    if isinstance(err, CnnzooError) or not isinstance(err, (RuntimeError, ValueError)):
+        return err
+    named = [n for n in failed_in if n]  # the innermost call in progress names the layer
+    where = f" in {named[-1]}" if named else ""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    c, h, w = size
+    return InputShapeError(f"{name}: a {c}x{h}x{w} input fails{where}: {first}")
+
+
 def _diagnose(err: BaseException, failed_in: list[str], name: str, size: tuple[int, int, int],
               info: ModelInfo | None, make: Callable[[], nn.Module], train: bool) -> BaseException:
     """Turn a failed pass into one line: the layer where the map falls below 1x1 and the
@@ -384,16 +412,11 @@ def _diagnose(err: BaseException, failed_in: list[str], name: str, size: tuple[i
     try:
         ref_tracer = _trace(make(), (c, *ref), train)
     except Exception:  # noqa: BLE001 - the reference input fails too: not a size problem
-        return err
+        return _failed_in(err, failed_in, name, size)
     nodes = ref_tracer.nodes
     found = simulate(nodes, (h, w))
     if found is None:
-        if isinstance(err, CnnzooError) or not isinstance(err, (RuntimeError, ValueError)):
-            return err
-        named = [n for n in failed_in if n]  # the innermost call in progress names the layer
-        where = f" in {named[-1]}" if named else ""
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return InputShapeError(f"{name}: a {c}x{h}x{w} input fails{where}: {first}")
+        return _failed_in(err, failed_in, name, size)
     index, out, ins = found
     node = nodes[index]
     layer = node.name
