@@ -100,6 +100,16 @@ class ArrayDataset:
                             list(self.classes), self.source)
 
 
+def brief(what: object, limit: int = 160) -> str:
+    """An exception (or any text) as a short single line, for quoting inside a one-line error:
+    file contents can put newlines and megabytes into a library's message."""
+    if isinstance(what, BaseException):
+        text = " ".join(str(what).split()) or type(what).__name__
+    else:
+        text = " ".join(str(what).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def check_labels(labels: Tensor, num_classes: int, where: str) -> None:
     """DataError unless every label is in [0, num_classes)."""
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):

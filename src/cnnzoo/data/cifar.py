@@ -20,7 +20,9 @@ extracted folder itself); with no --data-dir, the download cache.
 from __future__ import annotations
 
 import io
+import math
 import pickle
+import struct
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ import torch
 
 from ..errors import DataError
 from . import download
-from .base import ArrayDataset, check_labels
+from .base import ArrayDataset, brief, check_labels
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,20 @@ class _Array:
     def to_numpy(self, where: str) -> np.ndarray:
         if not isinstance(self.dtype, _Dtype) or self.dtype.code not in ("u1", "|u1", "B"):
             code = getattr(self.dtype, "code", self.dtype)
-            raise DataError(f"{where}: the array has dtype {code!r}, CIFAR files hold uint8 ('u1')")
+            raise DataError(f"{where}: the array has dtype {brief(repr(code), 40)}, CIFAR files hold "
+                            "uint8 ('u1')")
         shape = self.shape
         if (not isinstance(shape, tuple) or not 1 <= len(shape) <= 2
                 or not all(isinstance(d, int) and d >= 0 for d in shape)):
-            raise DataError(f"{where}: the array has shape {shape!r}, CIFAR data is N x 3072")
-        raw = self.raw.encode("latin1") if isinstance(self.raw, str) else self.raw
-        if not isinstance(raw, (bytes, bytearray)) or len(raw) != int(np.prod(shape)):
-            raise DataError(f"{where}: the array's bytes do not match its shape {shape}: "
+            raise DataError(f"{where}: the array has shape {brief(repr(shape), 60)}, CIFAR data is "
+                            "N x 3072")
+        try:
+            raw = self.raw.encode("latin1") if isinstance(self.raw, str) else self.raw
+        except UnicodeEncodeError:
+            raw = None
+        # math.prod: exact for any ints (numpy's product would wrap around on huge shapes)
+        if not isinstance(raw, (bytes, bytearray)) or len(raw) != math.prod(shape):
+            raise DataError(f"{where}: the array's bytes do not match its shape {brief(shape, 60)}: "
                             "the file is corrupt")
         return np.frombuffer(raw, dtype=np.uint8).reshape(shape, order="F" if self.fortran else "C")
 
@@ -139,12 +147,13 @@ def safe_loads(data: bytes, where: str) -> dict[str, Any]:
         # encoding="bytes": Python 2 str stays bytes, so the array's raw data is not decoded.
         obj = SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
     except Refused as e:
-        raise DataError(f"{where}: refusing to load it: {e}") from None
+        raise DataError(f"{where}: refusing to load it: {brief(e)}") from None
     except pickle.UnpicklingError as e:
-        raise DataError(f"{where}: truncated or corrupt pickle ({e})") from None
+        raise DataError(f"{where}: truncated or corrupt pickle ({brief(e)})") from None
     except (EOFError, ValueError, TypeError, AttributeError, KeyError, IndexError,
-            OverflowError, MemoryError) as e:
-        raise DataError(f"{where}: truncated or corrupt pickle ({type(e).__name__}: {e})") from None
+            OverflowError, MemoryError, RecursionError, struct.error) as e:
+        raise DataError(f"{where}: truncated or corrupt pickle ({type(e).__name__}: {brief(e)})"
+                        ) from None
     if not isinstance(obj, dict):
         raise DataError(f"{where}: holds a {type(obj).__name__}, CIFAR files hold a dict")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
@@ -182,6 +191,8 @@ def read_batch(batch: dict[str, Any], layout: CifarLayout,
         raise DataError(f"{where}: {layout.labels_key!r} is not a list of integers")
     if len(labels) != len(images):
         raise DataError(f"{where}: {len(images):,} images but {len(labels):,} labels")
+    if any(not -2**62 < v < 2**62 for v in labels):
+        raise DataError(f"{where}: a label in {layout.labels_key!r} is out of any class range")
     return images.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
 
 
@@ -212,7 +223,7 @@ class _Source:
                         assert f is not None
                         out[wanted[member.name]] = f.read()
         except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-            raise DataError(f"{self.path}: truncated or corrupt archive ({e}); download it again"
+            raise DataError(f"{self.path}: truncated or corrupt archive ({brief(e)}); download it again"
                             ) from None
         missing = [n for n in names if n not in out]
         if missing:

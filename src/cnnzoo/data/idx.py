@@ -24,7 +24,7 @@ import torch
 
 from ..errors import DataError
 from . import download
-from .base import ArrayDataset, check_labels
+from .base import ArrayDataset, brief, check_labels
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -45,11 +45,11 @@ _TORCHVISION_NAMES = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
 _INSTALL_HINTS = {"fashion-mnist": "or run `apt-get install dataset-fashion-mnist`"}
 
 
-# What an IDX file of a data set cnnzoo reads may hold at most: about 4 GB of pixels and 50
-# million items (MNIST-style sets hold up to a few hundred thousand). The header is checked
-# against these before any payload is read.
-MAX_PAYLOAD = 1 << 32
-MAX_ITEMS = 50_000_000
+# What an IDX file of a data set cnnzoo reads may hold at most: 1 GiB of pixels and 2 million
+# items (the largest MNIST-style set, EMNIST ByClass, has 697,932 training images: 547 MB). The
+# header is checked against these before any payload is read.
+MAX_PAYLOAD = 1 << 30
+MAX_ITEMS = 2_000_000
 _CHUNK = 1 << 20
 
 
@@ -86,8 +86,8 @@ class _Reader:
                             "download or copy it again") from None
         except (OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError (bad header, CRC)
             if not self.gzipped:
-                raise DataError(f"cannot read {self.path}: {e}") from None
-            raise DataError(f"{self.path}: corrupt gzip data ({e}); download or copy it again"
+                raise DataError(f"cannot read {self.path}: {brief(e)}") from None
+            raise DataError(f"{self.path}: corrupt gzip data ({brief(e)}); download or copy it again"
                             ) from None
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, InputShapeError
+from .base import brief
 
 # 64 megapixels: a 8192 x 8192 photograph decodes (192 MiB as RGB); a 20000 x 20000 bomb does not.
 MAX_PIXELS = 64 * 1024 * 1024
@@ -47,11 +48,6 @@ LUMA = (299, 587, 114)  # per mille, ITU-R 601-2 as Pillow's convert("L")
 
 def _name(source: str | Path | bytes) -> str:
     return "image bytes" if isinstance(source, (bytes, bytearray, memoryview)) else f"image {source}"
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _to_array(img) -> np.ndarray:
@@ -118,14 +114,14 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         # Pillow refuses at open, before our own check, beyond twice its own limit.
         raise DataError(f"cannot read {where}: more than the {MAX_PIXELS / 1e6:.0f} megapixels "
-                        f"cnnzoo decodes, a decompression bomb? ({_first_line(e)}): scale it "
+                        f"cnnzoo decodes, a decompression bomb? ({brief(e)}): scale it "
                         "down first") from None
     except MemoryError:
         raise DataError(f"cannot read {where}: not enough memory to decode it") from None
     except (OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError, IndexError,
             struct.error, ZeroDivisionError, OverflowError, RuntimeError) as e:
         # Truncated and corrupt files surface as any of these from Pillow's plugins.
-        raise DataError(f"cannot read {where}: {_first_line(e)} (truncated or corrupt file?)"
+        raise DataError(f"cannot read {where}: {brief(e)} (truncated or corrupt file?)"
                         ) from None
 
 
