@@ -617,8 +617,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def add_predict(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a run folder, a checkpoint folder or its model.safetensors")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... any size and mode")
+    p.add_argument("paths", nargs="+", metavar="[CHECKPOINT] IMAGE",
+                   help="a run folder, a checkpoint folder or its model.safetensors (not with "
+                   "--model), then image files: PNG, JPEG, ... any size and mode")
+    add_flag(p, "--model", help="a registered model instead of a CHECKPOINT (random weights: the "
+             "mechanism only)")
     add_flag(p, "--top", default=5, help="how many of the most probable classes to show")
     _formats(p, ("table", "json"), "table")
     _runs_tensors(p, fast=True)
@@ -628,9 +631,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .pipeline import load_run
     from .train.predict import format_predictions, predict
 
+    checkpoint, images = (None, args.paths) if args.model else (args.paths[0], args.paths[1:])
+    if not images:
+        raise OptionError(f"give image files after the checkpoint {checkpoint} (or --model NAME "
+                          "and image files)")
     _set_threads(args.threads)
-    run = load_run(args.checkpoint, device=_where(args))
-    results = predict(run, args.images, top_k=args.top, runtime=_runtime(args))
+    run = load_run(checkpoint, args.model, device=_where(args))
+    if run.random:
+        print(f"cnnzoo: warning: {run.name} has random weights: its classes mean nothing "
+              "(give a CHECKPOINT)", file=sys.stderr)
+    results = predict(run, images, top_k=args.top, runtime=_runtime(args))
     print(json.dumps(results, indent=2) if args.format == "json" else format_predictions(results))
     return 0
 
