@@ -25,13 +25,19 @@ import torch.nn.functional as F
 from PIL import Image
 
 from cnnzoo.data import (
-    DATASETS, ArrayDataset, BatchAugment, adapt_input, default_augment, load_dataset,
+    DATASETS,
+    ArrayDataset,
+    BatchAugment,
+    adapt_input,
+    default_augment,
+    download,
+    idx,
+    load_dataset,
 )
-from cnnzoo.data import download, idx
 from cnnzoo.data.base import FASHION_MNIST_CLASSES
 from cnnzoo.data.datasets import SAMPLE_DIR
-from cnnzoo.pipeline import InputPipeline
 from cnnzoo.errors import CnnzooError, DataError, InputShapeError, OptionError, UnknownNameError
+from cnnzoo.pipeline import InputPipeline
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Debian's dataset-fashion-mnist; CI installs it, a fresh machine may not have it.

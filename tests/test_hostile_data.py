@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +246,17 @@ def _load_cifar(meta: bytes, batch: bytes) -> None:
             assert len(result.labels) == len(result.images)
 
 
+def test_a_pickle_naming_a_huge_memo_index_costs_no_memory(tmp_path):
+    """LONG_BINPUT 2**31 - 1: the C unpickler would allocate a 16 GB memo table for these bytes."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    meta = HostilePickle.dumps({"label_names": [f"c{i}" for i in range(10)]})
+    for put in (b"r\xff\xff\xff\x7f", b"r\xff\xff\xff\xff", b"q\xff"):
+        _load_cifar(meta, b"\x80\x02}" + put + b"(U\x04dataNu.")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
 @settings(max_examples=FAST)
 @given(cifar_documents())
 def test_malformed_cifar_is_one_line(docs):
@@ -346,3 +356,75 @@ def test_sigterm_during_a_download_leaves_no_part_file_for_good(tmp_path, monkey
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+# ---- ImageFolder -----------------------------------------------------------------------------
+
+def test_imagefolder_with_a_bomb_or_a_non_image_is_one_line(tmp_path):
+    from PIL import Image
+
+    from test_pipeline import _png_header_only
+
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / split / cls / "ok.png")
+    _png_header_only(tmp_path / "train" / "b" / "bomb.png", 30000, 30000)
+    with pytest.raises(DataError) as e:
+        load_dataset("imagefolder", "train", data_dir=tmp_path, image_size=8)
+    assert "bomb.png" in str(e.value) and "megapixels" in str(e.value)
+    assert "\n" not in str(e.value)
+    (tmp_path / "val" / "a" / "fake.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(DataError) as e:
+        load_dataset("imagefolder", "test", data_dir=tmp_path, image_size=8)
+    assert "fake.jpg" in str(e.value) and "\n" not in str(e.value)
+
+
+# ---- a run's input pipeline, as meta.json holds it -------------------------------------------
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70)
+                     | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=6),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+_PIPELINE_FIELDS = ("channels", "size", "data_size", "fit", "mean", "std", "scaling", "classes",
+                    "data_mean", "data_std")
+
+
+@st.composite
+def pipeline_metas(draw) -> dict:
+    from cnnzoo.pipeline import InputPipeline
+
+    good = InputPipeline(1, (32, 32), (28, 28), "pad", (0.1,), (0.8,), "lenet",
+                         tuple("abcdefghij"), (0.3,), (0.35,)).to_meta()
+    for key in draw(st.lists(st.sampled_from(_PIPELINE_FIELDS), min_size=1, max_size=4)):
+        if draw(st.booleans()):
+            good[key] = draw(_json)
+        else:
+            good.pop(key, None)
+    return draw(st.sampled_from([{"pipeline": good}, {"normalization": good}, good]))
+
+
+def _check_pipeline_meta(meta: dict) -> None:
+    from cnnzoo.pipeline import InputPipeline
+
+    result = _succeeds_or_one_line(lambda: InputPipeline.from_meta(meta, where="meta.json"))
+    if isinstance(result, CnnzooError):
+        assert "meta.json" in str(result)
+    else:  # accepted: bounded, and it runs
+        assert max(result.size) <= 4096 and result.channels in (1, 3)
+        import torch
+        x = torch.zeros(1, result.channels, *result.data_size, dtype=torch.uint8)
+        assert torch.isfinite(result(x)).all()
+
+
+@settings(max_examples=FAST)
+@given(pipeline_metas())
+def test_hostile_pipeline_meta_is_one_line(meta):
+    _check_pipeline_meta(meta)
+
+
+@pytest.mark.slow
+@settings(max_examples=SLOW)
+@given(pipeline_metas())
+def test_hostile_pipeline_meta_is_one_line_many(meta):
+    _check_pipeline_meta(meta)

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from cnnzoo.data import BatchAugment, augment_for, load_dataset, training_data
-from cnnzoo.data.images import MAX_PIXELS, decode_image, fit_image, load_pixels, to_channels
+from cnnzoo.data.images import MAX_PIXELS, decode_image, fit_image, to_channels
 from cnnzoo.errors import CheckpointError, CnnzooError, DataError, OptionError
 from cnnzoo.pipeline import InputPipeline, LoadedRun, load_run
 

@@ -384,13 +384,13 @@ def _legacy(meta: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(norm, dict):
         raise CheckpointError(f"{where}: normalization must be a JSON object, got {_short(norm)}")
     shape = meta.get("image_shape")
-    size = norm.get("size")
-    mean, std = norm.get("mean"), norm.get("std")
-    channels = meta.get("in_channels")
+    size: Any = norm.get("size")
+    mean: Any = norm.get("mean")
+    std: Any = norm.get("std")
+    channels: Any = meta.get("in_channels")
+    data_size: Any = size
     if isinstance(shape, list) and len(shape) == 3:
         channels, data_size = shape[0], shape[1:]
-    else:
-        data_size = size
     if _is_int(channels) and isinstance(mean, list) and len(mean) == 1 and channels > 1:
         mean, std = mean * channels, (std * channels if isinstance(std, list) else std)
     mode = norm.get("mode")
@@ -540,7 +540,7 @@ def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
                               f"{model!r}: drop --model or give a {model} checkpoint")
     folder = meta.get("path") or str(checkpoint)
     pipeline = InputPipeline.from_meta(meta, where=str(Path(folder) / "meta.json"))
-    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    config: dict[str, Any] = meta["config"] if isinstance(meta.get("config"), dict) else {}
     dataset = meta.get("dataset") if isinstance(meta.get("dataset"), str) else None
     data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
     return LoadedRun(net.eval(), pipeline, meta, str(meta.get("model")), dataset=dataset,

@@ -128,8 +128,13 @@ class Refused(pickle.UnpicklingError):
     """The file names something a CIFAR file never does."""
 
 
-class SafeUnpickler(pickle.Unpickler):
-    """An Unpickler that resolves only the names a pickled numpy uint8 array needs, to stand-ins."""
+class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """An Unpickler that resolves only the names a pickled numpy uint8 array needs, to stand-ins.
+
+    It is the pure-Python unpickler on purpose: the C one grows its memo table to whatever index
+    a PUT opcode names, so a 10-byte file asking for index 2**31 makes it allocate 16 GB; the
+    Python one keeps the memo in a dict. CIFAR files are one big bytes object plus small lists,
+    so the Python unpickler costs little (tests/test_hostile_data.py holds both to it)."""
 
     def find_class(self, module: str, name: str) -> Any:
         try:

@@ -10,7 +10,8 @@
 - imagefolder: --data-dir/train/<class>/... and --data-dir/val/<class>/... .
 
 With --data-dir the files are looked for there only, and downloaded there (the folder must exist:
-a folder named for reading is never created); without, downloads go to the cache ($CNNZOO_CACHE, default ~/.cache/cnnzoo). See download.py.
+a folder named for reading is never created); without, downloads go to the cache ($CNNZOO_CACHE,
+default ~/.cache/cnnzoo). See download.py.
 """
 from __future__ import annotations
 

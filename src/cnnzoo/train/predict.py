@@ -31,6 +31,7 @@ def predict(checkpoint: str | Path | Any, images: list[str | Path], top_k: int =
     k = checks.positive_int("--top", top_k)
     run = checkpoint if isinstance(checkpoint, LoadedRun) else load_run(checkpoint)
     model = run.model
+    device = next(iter(run.model.parameters()), torch.empty(0)).device
     if runtime is not None:
         from ..export import optimize
 
@@ -38,7 +39,7 @@ def predict(checkpoint: str | Path | Any, images: list[str | Path], top_k: int =
     results = []
     for path in images:
         image = run.load_image(path)
-        logits = model(image.tensor)
+        logits = model(image.tensor.to(device))
         if isinstance(logits, tuple):
             logits = logits[0]
         logits = logits.float()
