@@ -353,6 +353,10 @@ def test_eval_matches_an_independent_oracle(trained_run, tmp_path):
     assert np.array_equal(np.asarray(result["confusion"]), confusion)
     assert repr(result).startswith("EvalReport(lenet5 on sample test: top-1")
     assert "<table>" in result._repr_html_() and (tmp_path / "c.png").is_file()
+    pd = pytest.importorskip("pandas")
+    frame = result.to_pandas()
+    assert isinstance(frame, pd.DataFrame) and frame["images"].sum() == 1000
+    assert frame["correct"].sum() == int(np.trace(confusion))
 
 
 def test_eval_refuses_bad_batch_sizes_nan_weights_and_empty_splits(trained_run, tmp_path):

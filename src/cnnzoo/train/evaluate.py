@@ -116,6 +116,18 @@ class EvalReport(dict):
     def to_json(self) -> str:
         return json.dumps(dict(self), indent=2)
 
+    def to_pandas(self) -> Any:
+        """Per-class accuracy and counts as a pandas DataFrame (pandas must be installed)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise CnnzooError("to_pandas needs pandas: pip install pandas") from None
+        confusion = self.get("confusion", [])
+        return pd.DataFrame({"class": self.get("classes", []),
+                             "images": [sum(row) for row in confusion],
+                             "correct": [row[i] for i, row in enumerate(confusion)],
+                             "accuracy_percent": self.get("per_class", [])})
+
 
 def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
              data_dir: str | None = None, split: str = "test", batch_size: int = 500,
