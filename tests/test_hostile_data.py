@@ -428,3 +428,33 @@ def test_hostile_pipeline_meta_is_one_line(meta):
 @given(pipeline_metas())
 def test_hostile_pipeline_meta_is_one_line_many(meta):
     _check_pipeline_meta(meta)
+
+
+def test_a_cifar_archive_claiming_a_huge_member_is_refused_unread(tmp_path):
+    import io
+    import tarfile
+
+    layout = LAYOUTS["cifar10"]
+    with tarfile.open(tmp_path / layout.tarball, "w:gz") as tar:
+        meta = HostilePickle.dumps({"label_names": [f"c{i}" for i in range(10)]})
+        info = tarfile.TarInfo(f"{layout.folder}/{layout.meta}")
+        info.size = len(meta)
+        tar.addfile(info, io.BytesIO(meta))
+        big = tarfile.TarInfo(f"{layout.folder}/test_batch")
+        big.size = 300 << 20  # 300 MiB of zeros, compressed to 300 KB: never read
+        tar.addfile(big, _Zeros(big.size))
+    with pytest.raises(DataError) as e:
+        load_dataset("cifar10", "test", data_dir=tmp_path, download=False)
+    assert "more than a cifar-10-batches-py file ever has" in str(e.value)
+
+
+class _Zeros:
+    """A file of n zero bytes that tarfile can copy without n bytes in memory."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        self.left -= size
+        return bytes(size)

@@ -58,6 +58,12 @@ LAYOUTS = {
 }
 
 
+# The largest file of either archive is CIFAR-100's train (155 MB); an archive holds 8 to 10
+# members. Anything far beyond is refused before it is read.
+MAX_FILE_BYTES = 256 << 20
+MAX_MEMBERS = 1000
+
+
 # ---- the restricted unpickler ------------------------------------------------------------------
 
 class _NdarrayClass:
@@ -212,6 +218,10 @@ class _Source:
             out = {}
             for name in names:
                 try:
+                    size = (self.path / name).stat().st_size
+                    if size > MAX_FILE_BYTES:
+                        raise DataError(f"{self.path / name} has {size:,} bytes, more than a "
+                                        f"{self.layout.folder} file ever has: not a CIFAR file")
                     out[name] = (self.path / name).read_bytes()
                 except OSError as e:
                     raise DataError(f"cannot read {self.path / name}: {e.strerror or e}: the "
@@ -222,11 +232,19 @@ class _Source:
         try:
             # Read the members we need in one pass; nothing is extracted to disk.
             with tarfile.open(self.path, "r:gz") as tar:
-                for member in tar:
+                for count, member in enumerate(tar):
+                    if count >= MAX_MEMBERS:
+                        raise DataError(f"{self.path}: more than {MAX_MEMBERS} members before "
+                                        f"the {self.layout.folder} files: not a CIFAR archive")
                     if member.name in wanted and member.isfile():
+                        if member.size > MAX_FILE_BYTES:
+                            raise DataError(f"{self.path}: {member.name} claims {member.size:,} "
+                                            f"bytes, more than a {self.layout.folder} file ever "
+                                            "has: not a CIFAR archive")
                         f = tar.extractfile(member)
                         assert f is not None
                         out[wanted[member.name]] = f.read()
+                # Read to the end even when all is found: a truncated download must show.
         except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
             raise DataError(f"{self.path}: truncated or corrupt archive ({brief(e)}); download it again"
                             ) from None
