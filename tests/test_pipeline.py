@@ -112,6 +112,12 @@ def test_bombs_corrupt_and_missing_files_are_one_line(tmp_path):
             decode_image(tmp_path / "bomb.png")
     msg = one_line(e)
     assert "megapixels" in msg and "bomb.png" in msg
+    _png_header_only(tmp_path / "pil_warns.png", 10000, 10000)  # Pillow warns, we refuse
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError) as e:
+            decode_image(tmp_path / "pil_warns.png")
+    assert "10000x10000 is 100 megapixels" in one_line(e)
     side = int(MAX_PIXELS ** 0.5) + 1
     _png_header_only(tmp_path / "just_over.png", side, side)
     with pytest.raises(DataError):

@@ -90,22 +90,24 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
         if not path.is_file():
             raise DataError(f"cannot read {where}: no such file")
         stream = path  # type: ignore[assignment]
+    # Pillow warns about images between its limit and twice it; ours (MAX_PIXELS) is lower and
+    # refuses all of them with one line, so its warning only adds noise. A filter, not
+    # warnings.catch_warnings(): ImageFolder decodes in threads, and catch_warnings is not
+    # thread-safe.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     try:
-        with warnings.catch_warnings():
-            # Our own limit is checked below; Pillow's bomb warning must not reach the user.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(stream) as img:
-                w, h = img.size
-                if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
-                    raise DataError(
-                        f"cannot read {where}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than "
-                        f"the {MAX_PIXELS / 1e6:.0f} cnnzoo decodes (a decompression bomb?): "
-                        "scale it down first")
-                if w < 1 or h < 1:
-                    raise DataError(f"cannot read {where}: it is empty ({w}x{h})")
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return _to_array(img)
+        with Image.open(stream) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+                raise DataError(
+                    f"cannot read {where}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than "
+                    f"the {MAX_PIXELS / 1e6:.0f} cnnzoo decodes (a decompression bomb?): "
+                    "scale it down first")
+            if w < 1 or h < 1:
+                raise DataError(f"cannot read {where}: it is empty ({w}x{h})")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_array(img)
     except DataError:
         raise
     except UnidentifiedImageError:
