@@ -324,34 +324,41 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_sigterm_during_a_download_leaves_no_part_file_for_good(tmp_path, monkeypatch):
+def _start_download(cache: Path, mirror: str) -> subprocess.Popen:
+    env = {**os.environ, download.CACHE_ENV: str(cache), download.MIRROR_ENV: mirror,
+           "OMP_NUM_THREADS": "1"}
+    code = ("from cnnzoo.data import download\n"
+            "download.fetch('mnist', 't10k-labels-idx1-ubyte.gz', "
+            "download.cache_dir('mnist'), 'put it there')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = cache / "mnist"
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(folder.glob(".*.part")):
+        time.sleep(0.05)
+    assert list(folder.glob(".*.part")), "the download never started"
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_download_leaves_no_part_file_for_good(tmp_path, monkeypatch, sig):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
     try:
-        cache = tmp_path / "cache"
-        mirror = f"http://127.0.0.1:{server.server_address[1]}"
-        env = {**os.environ, download.CACHE_ENV: str(cache), download.MIRROR_ENV: mirror,
-               "OMP_NUM_THREADS": "1"}
-        code = ("from cnnzoo.data import download\n"
-                "download.fetch('mnist', 't10k-labels-idx1-ubyte.gz', "
-                "download.cache_dir('mnist'), 'put it there')\n")
-        proc = subprocess.Popen([sys.executable, "-c", code], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        folder = cache / "mnist"
-        deadline = time.time() + 60
-        while time.time() < deadline and not list(folder.glob(".*.part")):
-            time.sleep(0.05)
-        parts = list(folder.glob(".*.part"))
-        assert parts, "the download never started"
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        assert all(p.exists() for p in parts)  # SIGTERM skips clean-up: the next start does it
+        cache, folder = tmp_path / "cache", tmp_path / "cache" / "mnist"
+        proc = _start_download(cache, f"http://127.0.0.1:{server.server_address[1]}")
+        proc.send_signal(sig)
+        code = proc.wait(timeout=30)
+        if sig == signal.SIGTERM:  # exits as Ctrl-C does, cleaning up on the way
+            assert code == 128 + signal.SIGTERM and not list(folder.glob(".*.part"))
+            return
+        assert list(folder.glob(".*.part"))  # SIGKILL: nothing can clean up now...
         monkeypatch.setenv(download.MIRROR_ENV, "http://127.0.0.1:9")  # nothing listens there
         with pytest.raises(DataError):
             download.fetch("mnist", "t10k-labels-idx1-ubyte.gz", folder, "put it there")
-        assert not list(folder.glob(".*.part"))
+        assert not list(folder.glob(".*.part"))  # ...the next start does
     finally:
         server.shutdown()
         server.server_close()

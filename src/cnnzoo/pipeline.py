@@ -470,8 +470,9 @@ class LoadedRun:
 
         name = dataset or self.dataset
         if not name:
-            raise CnnzooError("which data set? pass --dataset (the checkpoint does not say which "
-                              "data set it was trained on)")
+            why = ("random weights have no data set of their own" if self.random
+                   else "the checkpoint does not say which data set it was trained on")
+            raise CnnzooError(f"which data set? pass --dataset ({why})")
         same = self.dataset is not None and _same_dataset(name, self.dataset)
         folder = data_dir if data_dir is not None else (self.data_dir if same else None)
         data = load_dataset(name, split, data_dir=folder, image_size=self.pipeline.data_size[0])

@@ -8,9 +8,10 @@ or BASE_URLS, at a local HTTP server).
 A download streams into a hidden temporary file in the destination folder, is hashed on the way,
 and is renamed onto its final name (os.replace, atomic on one file system) only when its MD5 is
 the published one; anything else removes the temporary file, so a failed or corrupt download
-never leaves a file that a later run would trust. A process killed mid-download (SIGTERM,
-SIGKILL) cannot clean up: its `.part` file names its process id, and the next download of that
-file removes the leftovers of dead processes. Only the cache folder is created; a --data-dir
+never leaves a file that a later run would trust. SIGTERM during a download exits the way Ctrl-C
+does, removing the temporary file; a process killed outright (SIGKILL, power cut) cannot clean
+up: its `.part` file names its process id, and the next download of that file removes the
+leftovers of dead processes. Only the cache folder is created; a --data-dir
 must exist.
 
 The MD5s are the ones the data sets' authors publish (also listed in torchvision's mnist.py and
@@ -22,11 +23,15 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DataError
@@ -110,6 +115,28 @@ def clean_partial(dest: Path) -> None:
             pass
 
 
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """While downloading, SIGTERM raises SystemExit (exit status 143), so the temporary file is
+    removed on the way out as for Ctrl-C; a handler someone else installed is left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGTERM)
+    if old not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _fetch_one(url: str, dest: Path, md5: str) -> None:
     """Download url to dest atomically; raise OSError/URLError on transfer, DataError on MD5.
 
@@ -120,7 +147,8 @@ def _fetch_one(url: str, dest: Path, md5: str) -> None:
     tmp = Path(tmp_name)
     try:
         digest = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
+        with _sigterm_as_exit(), os.fdopen(fd, "wb") as out, \
+                urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
             while chunk := resp.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
