@@ -3,6 +3,7 @@ in-memory data set; and `evaluate(...)`, the body of `cnnzoo eval`."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -29,8 +30,11 @@ def autocast(device: torch.device, amp: str):
 @torch.no_grad()
 def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, adapter: Callable[[Tensor], Tensor],
                     num_classes: int, *, device: torch.device, batch_size: int = 500, amp: str = "off",
-                    channels_last: bool = False, dist: DistInfo | None = None) -> dict[str, Any]:
+                    channels_last: bool = False, dist: DistInfo | None = None,
+                    on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate on uint8 images (N x C x H x W) and int64 labels, in batches, without shuffling.
+
+    on_batch(done, total): called after each batch with the images done so far (for progress).
 
     Under torchrun each process takes a contiguous share and the sums are added up, so every
     process returns the same numbers. Returns loss, top1, top5 (percent), per_class (percent per
@@ -75,6 +79,8 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, adapter: C
                              topk_correct(logits, y, 1).double(), topk_correct(logits, y, 5).double(),
                              torch.tensor(float(y.numel()), dtype=torch.float64, device=device)])
         confusion += confusion_matrix(logits.argmax(1), y, num_classes)
+        if on_batch is not None:
+            on_batch(lo + len(y), n_local)
     dist.all_reduce(sums)
     dist.all_reduce(confusion)
     if device.type == "cuda":
@@ -129,10 +135,46 @@ class EvalReport(dict):
                              "accuracy_percent": self.get("per_class", [])})
 
 
+class _EvalProgress:
+    """'eval 3,500/10,000 images, 1,234 img/s, ETA 5.3s' redrawn on stderr when it is a
+    terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        try:
+            self.active = enabled and sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            self.active = False
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not self.active or (now - self.last < 0.1 and done < total):
+            return
+        from .progress import duration
+
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        eta = (total - done) / max(rate, 1e-9)
+        try:
+            sys.stderr.write(f"\reval {done:,}/{total:,} images, {rate:,.0f} img/s, "
+                             f"ETA {duration(eta)}   ")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            self.active = False
+
+    def clear(self) -> None:
+        if self.active:
+            try:
+                sys.stderr.write("\r" + " " * 60 + "\r")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+
 def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
              data_dir: str | None = None, split: str = "test", batch_size: int = 500,
              device: str = "auto", confusion_png: str | Path | None = None,
-             runtime: str | None = None) -> EvalReport:
+             runtime: str | None = None, progress: bool = True) -> EvalReport:
     """Evaluate a checkpoint (run folder, checkpoint folder or model.safetensors, or a LoadedRun)
     on a data set.
 
@@ -140,7 +182,8 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     the size it was trained at); inputs go through the run's own InputPipeline. Writes the
     confusion matrix PNG to `confusion_png` (default: confusion-<dataset>-<split>.png in the run
     folder, or in the checkpoint folder). runtime: run the model through
-    cnnzoo.export.optimize(model, runtime=...). Returns an EvalReport (see evaluate_arrays) plus
+    cnnzoo.export.optimize(model, runtime=...). progress: show a progress line on stderr when it
+    is a terminal. Returns an EvalReport (see evaluate_arrays) plus
     model, dataset, classes, checkpoint and confusion_png.
     """
     from .. import checks
@@ -170,8 +213,12 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
         from ..export import optimize
 
         model = optimize(model, runtime=runtime)
-    result = evaluate_arrays(model, data.images, data.labels, pipeline, len(classes), device=dev,
-                             batch_size=batch_size)
+    bar = _EvalProgress(progress)
+    try:
+        result = evaluate_arrays(model, data.images, data.labels, pipeline, len(classes),
+                                 device=dev, batch_size=batch_size, on_batch=bar)
+    finally:
+        bar.clear()
     folder = Path(run.checkpoint or ".")
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
     if confusion_png is None:
