@@ -293,6 +293,9 @@ def test_load_run_gives_model_pipeline_and_touches_nothing(trained_run):
     assert run.name == "lenet5" and run.dataset == "sample"
     assert run.pipeline.size == (32, 32) and run.pipeline.fit == "pad"
     assert run.class_name(9) == "Ankle boot" and "trained on sample" in run.label
+    text = repr(run)
+    assert text.startswith("LoadedRun(lenet5 (trained on sample, epoch 1)") and len(text) < 300
+    assert "1x28x28 -> 1x32x32, fit='pad'" in text
     assert _tree_snapshot(trained_run) == before
     random = load_run(model="alexnet")
     assert random.random and random.pipeline.size == (227, 227)

@@ -100,6 +100,12 @@ class InputPipeline:
         if problem:
             raise OptionError(f"invalid input pipeline: {problem}")
 
+    def __repr__(self) -> str:
+        classes = f", {len(self.classes)} classes" if self.classes is not None else ""
+        return (f"InputPipeline({self.channels}x{self.data_size[0]}x{self.data_size[1]} -> "
+                f"{self.channels}x{self.size[0]}x{self.size[1]}, fit={self.fit!r}, "
+                f"scaling={self.scaling!r}{classes})")
+
     # --- building --------------------------------------------------------------------------
     @classmethod
     def for_training(cls, dataset: Any, model: str, image_size: int | None = None,
@@ -421,6 +427,10 @@ class LoadedRun:
     dataset: str | None = None
     data_dir: str | None = None
     checkpoint: str | None = None
+
+    def __repr__(self) -> str:
+        where = f", {self.checkpoint}" if self.checkpoint else ""
+        return f"LoadedRun({self.label}{where}; {self.pipeline!r})"
 
     @property
     def label(self) -> str:
