@@ -146,11 +146,13 @@ def test_gzip_bomb_is_refused_after_the_header_with_small_memory(tmp_path):
         for _ in range(768):  # gzip members concatenate: 768 x 16 MiB = 12 GiB inflated
             f.write(zeros)
     (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
-    code = ("import resource, sys, time; from cnnzoo.data import load_dataset\n"
+    # VmHWM (peak RSS of this program; ru_maxrss would include the forked pytest's)
+    code = ("import re, sys, time; from cnnzoo.data import load_dataset\n"
             "from cnnzoo.errors import DataError\nt = time.perf_counter()\n"
             "try:\n    load_dataset('mnist', 'train', data_dir=sys.argv[1], download=False)\n"
             "except DataError as e:\n    print(e)\n"
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+            "hwm = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
+            "print(time.perf_counter() - t, hwm)\n")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                        text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
@@ -465,3 +467,18 @@ class _Zeros:
         size = self.left if size < 0 else min(size, self.left)
         self.left -= size
         return bytes(size)
+
+
+def test_an_imagefolder_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / "a" / "x.png")
+    real = os.sysconf
+    monkeypatch.setattr(os, "sysconf", lambda name: 4096 if name == "SC_PAGE_SIZE" else
+                        (10 if name == "SC_PHYS_PAGES" else real(name)))  # a 40 KiB machine
+    with pytest.raises(DataError) as e:
+        load_dataset("imagefolder", "train", data_dir=tmp_path, image_size=224)
+    assert "smaller --image-size" in str(e.value) and "\n" not in str(e.value)
+    assert len(load_dataset("imagefolder", "train", data_dir=tmp_path, image_size=16)) == 1

@@ -50,6 +50,19 @@ def _load_one(path: Path, size: int) -> np.ndarray:
     return load_pixels(path, 3, (size, size))
 
 
+def _check_memory(n: int, size: int, folder: Path) -> None:
+    """Refuse, before decoding, a set that would not fit in half of this machine's memory."""
+    need = n * 3 * size * size
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > total // 2:
+        raise DataError(f"{folder}: {n:,} images at {size}x{size} need {need / 2**30:.1f} GiB in "
+                        f"memory, more than half of this machine's {total / 2**30:.0f} GiB: use a "
+                        "smaller --image-size or fewer images")
+
+
 def _split_dir(root: Path, split: str) -> Path:
     names = ("train",) if split == "train" else ("val", "test")
     for name in names:
@@ -104,11 +117,18 @@ def load_imagefolder(split: str, data_dir: Path | None,
                             "...): add images or remove the folder")
         files += found
         labels += [label] * len(found)
-    # PIL releases the GIL while decoding and resizing, so threads help.
+    _check_memory(len(files), size, folder)
+    # One uint8 tensor filled in place (no stacked copies); PIL releases the GIL while decoding
+    # and resizing, so threads help.
+    images = torch.empty(len(files), 3, size, size, dtype=torch.uint8)  # N x 3 x S x S
+    pixels = images.numpy()  # the same memory
+
+    def load(i: int) -> None:
+        pixels[i] = _load_one(files[i], size).transpose(2, 0, 1)
+
     workers = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                   else os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
-        arrays = list(pool.map(lambda p: _load_one(p, size), files))
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # N x 3 x S x S
+        list(pool.map(load, range(len(files))))
     return ArrayDataset("imagefolder", split, images, torch.tensor(labels, dtype=torch.int64),
                         classes, source=str(folder))
