@@ -463,7 +463,7 @@ def test_lenet5_learns_a_small_imagefolder_of_real_images(tmp_path):
 
 
 def test_eval_reports_progress_batch_by_batch(trained_run, capsys):
-    from cnnzoo.train.evaluate import _EvalProgress, evaluate_arrays
+    from cnnzoo.train.evaluate import ImageProgress, evaluate_arrays
 
     run = load_run(trained_run)
     test, pipeline = run.load_data(split="test")
@@ -472,7 +472,7 @@ def test_eval_reports_progress_batch_by_batch(trained_run, capsys):
                     device=torch.device("cpu"), batch_size=100,
                     on_batch=lambda done, total: seen.append((done, total)))
     assert seen == [(100, 250), (200, 250), (250, 250)]
-    bar = _EvalProgress(enabled=True)
+    bar = ImageProgress(enabled=True)
     bar.active = True  # as on a terminal
     bar(1000, 1000)
     assert "eval 1,000/1,000 images" in capsys.readouterr().err

@@ -505,14 +505,23 @@ class LoadedRun:
                               " pick a matching --dataset")
         return data, self.pipeline
 
-    def batches(self, data: Any, limit: int | None = None,
-                batch_size: int = 100) -> Iterator[tuple[Tensor, Tensor]]:
-        """(model inputs, labels) for the first `limit` images of an ArrayDataset, in order."""
+    def batches(self, data: Any, limit: int | None = None, batch_size: int = 100,
+                progress: str | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """(model inputs, labels) for the first `limit` images of an ArrayDataset, in order.
+
+        progress: a name ("top9") to show a progress line on stderr when it is a terminal."""
+        from .train.evaluate import ImageProgress
+
         n = len(data) if limit is None else min(limit, len(data))
-        for i in range(0, n, batch_size):
-            with torch.no_grad():
-                yield self.pipeline(data.images[i:min(i + batch_size, n)]), \
-                    data.labels[i:min(i + batch_size, n)]
+        bar = ImageProgress(progress is not None, progress or "")
+        try:
+            for i in range(0, n, batch_size):
+                j = min(i + batch_size, n)
+                with torch.no_grad():
+                    yield self.pipeline(data.images[i:j]), data.labels[i:j]
+                bar(j, n)
+        finally:
+            bar.clear()
 
 
 def _same_dataset(a: str, b: str) -> bool:

@@ -135,11 +135,12 @@ class EvalReport(dict):
                              "accuracy_percent": self.get("per_class", [])})
 
 
-class _EvalProgress:
+class ImageProgress:
     """'eval 3,500/10,000 images, 1,234 img/s, ETA 5.3s' redrawn on stderr when it is a
-    terminal; nothing otherwise."""
+    terminal; nothing otherwise. Call it with (images done, total); clear() at the end."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, what: str = "eval") -> None:
+        self.what = what
         try:
             self.active = enabled and sys.stderr.isatty()
         except (AttributeError, ValueError):
@@ -156,7 +157,7 @@ class _EvalProgress:
         rate = done / max(now - self.start, 1e-9)
         eta = (total - done) / max(rate, 1e-9)
         try:
-            sys.stderr.write(f"\reval {done:,}/{total:,} images, {rate:,.0f} img/s, "
+            sys.stderr.write(f"\r{self.what} {done:,}/{total:,} images, {rate:,.0f} img/s, "
                              f"ETA {duration(eta)}   ")
             sys.stderr.flush()
         except (OSError, ValueError):
@@ -213,7 +214,7 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
         from ..export import optimize
 
         model = optimize(model, runtime=runtime)
-    bar = _EvalProgress(progress)
+    bar = ImageProgress(progress)
     try:
         result = evaluate_arrays(model, data.images, data.labels, pipeline, len(classes),
                                  device=dev, batch_size=batch_size, on_batch=bar)

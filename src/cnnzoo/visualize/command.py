@@ -146,7 +146,7 @@ def run_top9(args: argparse.Namespace) -> int:
 
     src = _source(args)
     data, pipeline = src.load_data(args.dataset, args.split, args.data_dir)  # default: the run's
-    batches = src.batches(data, args.limit, args.batch_size)
+    batches = src.batches(data, args.limit, args.batch_size, progress="top9")
     tops = top_activations(src.model, batches, args.layer, args.channels, 9, args.top)
     title = f"{src.label}, {data.name} {args.split}"
     plots.plot_top9(tops, pipeline.mean, pipeline.std, title, list(data.classes), path=args.out)
