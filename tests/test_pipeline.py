@@ -117,7 +117,7 @@ def test_bombs_corrupt_and_missing_files_are_one_line(tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(DataError) as e:
             decode_image(tmp_path / "pil_warns.png")
-    assert "10000x10000 is 100 megapixels" in one_line(e)
+    assert "megapixels" in one_line(e)  # one line even when warnings are errors
     side = int(MAX_PIXELS ** 0.5) + 1
     _png_header_only(tmp_path / "just_over.png", side, side)
     with pytest.raises(DataError):

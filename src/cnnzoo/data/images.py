@@ -27,6 +27,7 @@ the size of a run's training images; the model-side step after it (LeNet-5's pad
 """
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import warnings
@@ -73,6 +74,17 @@ def _to_array(img) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+@functools.cache
+def _quiet_pillow_bomb_warning() -> None:
+    """Pillow warns about images between its limit and twice it; ours (MAX_PIXELS) is lower and
+    refuses all of them with one line, so its warning only adds noise. A filter set once, not
+    warnings.catch_warnings(): ImageFolder decodes in threads, and catch_warnings is not
+    thread-safe."""
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 def decode_image(source: str | Path | bytes) -> np.ndarray:
     """An image file (a path, or its bytes) as uint8 H x W x C, C = 1 (grey modes) or 3.
 
@@ -90,11 +102,7 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
         if not path.is_file():
             raise DataError(f"cannot read {where}: no such file")
         stream = path  # type: ignore[assignment]
-    # Pillow warns about images between its limit and twice it; ours (MAX_PIXELS) is lower and
-    # refuses all of them with one line, so its warning only adds noise. A filter, not
-    # warnings.catch_warnings(): ImageFolder decodes in threads, and catch_warnings is not
-    # thread-safe.
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    _quiet_pillow_bomb_warning()
     try:
         with Image.open(stream) as img:
             w, h = img.size
