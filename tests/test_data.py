@@ -725,7 +725,7 @@ def test_lenet5_adapter_pads_and_scales_as_the_paper(data_sample_train):
 
 def test_meanstd_adapter_standardises_the_training_set(data_sample_train):
     a = adapt_input(data_sample_train, "resnet20", image_size=28)
-    assert a.mode == "none" and a.size == (28, 28) and a.scaling == "standardize"
+    assert a.data_size == a.size == (28, 28) and a.scaling == "standardize"
     x = a(data_sample_train.images).double()
     assert float(x.mean()) == pytest.approx(0.0, abs=1e-5)
     assert float(x.std(unbiased=False)) == pytest.approx(1.0, abs=1e-5)

@@ -216,11 +216,6 @@ class InputPipeline:
                       f"{'/'.join(f'{s:.3f}' for s in self.std)}")
         return f"{how}; {values}"
 
-    @property
-    def mode(self) -> str:
-        """The fit as old meta.json "normalization" entries spell it ("none" when sizes agree)."""
-        return "none" if self.data_size == self.size else self.fit
-
     def class_name(self, k: int) -> str:
         if self.classes and 0 <= k < len(self.classes):
             return str(self.classes[k])
