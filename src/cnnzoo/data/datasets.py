@@ -70,7 +70,7 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
     if split not in SPLITS:
         raise OptionError(f"split must be 'train' or 'test', got {split!r}")
     if image_size is not None and key != "imagefolder":
-        # The array data sets have one size; the model's input size is the adapter's business.
+        # The array data sets have one size; the model's input size is the InputPipeline's business.
         image_size = None
     folder = resolve_data_dir(data_dir)
     if key == "sample":

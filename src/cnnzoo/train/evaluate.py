@@ -28,7 +28,7 @@ def autocast(device: torch.device, amp: str):
 
 
 @torch.no_grad()
-def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, adapter: Callable[[Tensor], Tensor],
+def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, pipeline: Callable[[Tensor], Tensor],
                     num_classes: int, *, device: torch.device, batch_size: int = 500, amp: str = "off",
                     channels_last: bool = False, dist: DistInfo | None = None,
                     on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, adapter: C
         idx = slice(lo, min(lo + batch_size, n_local)) if share is None else share[lo:lo + batch_size]
         x = images[idx].to(device, non_blocking=True)
         y = labels[idx].to(device, non_blocking=True)
-        x = adapter(x)
+        x = pipeline(x)  # the run's InputPipeline: uint8 -> the model's input
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
