@@ -69,10 +69,11 @@ def test_judge_alexnet_towers():
 
 
 def test_judge_nonlinearity():
-    v = dict(target_error=25.0, max_steps=1500, seeds=3)
+    v = dict(target_error=25.0, max_steps=1500, seeds=3, first_layer_grad_sigmoid=3e-4,
+             first_layer_grad_tanh=0.06, first_layer_grad_relu=0.02)
     assert judge("nonlinearity", **v, steps_sigmoid=None, steps_tanh=600, steps_relu=100) == HOLDS
-    assert judge("nonlinearity", **v, steps_sigmoid=None, steps_tanh=180, steps_relu=100) == CORRECTED
-    assert judge("nonlinearity", **v, steps_sigmoid=900, steps_tanh=100, steps_relu=110) == FAILS
+    assert judge("nonlinearity", **v, steps_sigmoid=None, steps_tanh=106, steps_relu=173) == CORRECTED
+    assert judge("nonlinearity", **v, steps_sigmoid=120, steps_tanh=100, steps_relu=110) == FAILS
     assert judge("nonlinearity", **v, steps_sigmoid=None, steps_tanh=None, steps_relu=None) == FAILS
 
 
@@ -142,12 +143,15 @@ def test_judge_auxiliary():
 
 
 def test_judge_residual():
-    v = dict(first_grad_plain56=1.0, first_grad_resnet56=1.0, tolerance=1.0)
     e = lambda p20, p56, r20, r56: {"train_error_plain20": p20, "train_error_plain56": p56,  # noqa: E731
                                     "train_error_resnet20": r20, "train_error_resnet56": r56}
-    assert judge("residual", **v, **e(10, 20, 9, 8)) == HOLDS
-    assert judge("residual", **v, **e(10, 20, 9, 15)) == CORRECTED
-    assert judge("residual", **v, **e(10, 10.5, 9, 8)) == FAILS
+    vanishing = dict(first_grad_plain56=0.5, first_grad_resnet56=1.0, tolerance=1.0)
+    healthy = dict(first_grad_plain56=350.0, first_grad_resnet56=2.6, tolerance=1.0)
+    assert judge("residual", **vanishing, **e(10, 20, 9, 8)) == HOLDS
+    verdict = get_claim("residual").judge({**healthy, **e(10, 20, 9, 8)})
+    assert verdict.verdict == CORRECTED and "vanishing" in verdict.correction
+    assert judge("residual", **vanishing, **e(10, 20, 9, 15)) == CORRECTED
+    assert judge("residual", **vanishing, **e(10, 10.5, 9, 8)) == FAILS
 
 
 def test_judge_depth_cost():

@@ -121,16 +121,30 @@ class Fit:
         return None
 
 
+def recipe(name: str) -> dict[str, Any]:
+    """The training engine's recipe (train/config.py RECIPES): optimizer settings and schedule."""
+    from ..train.config import RECIPES
+    r = RECIPES[name]
+    return dict(lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
+                schedule=r["schedule"])
+
+
 def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, lr: float = 0.01,
-        momentum: float = 0.9, weight_decay: float = 0.0, seed: int = 0, aux: bool = True,
+        momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "constant",
+        warmup: float = 0.0, seed: int = 0, aux: bool = True,
         stop: Callable[[Fit], bool] | None = None,
         on_step: Callable[[int, nn.Module], None] | None = None) -> Fit:
-    """Plain SGD with momentum on (x, y), `steps` batches drawn in shuffled epochs.
+    """SGD with momentum on (x, y), `steps` batches drawn in shuffled epochs, the learning rate
+    following the engine's schedules ("constant", "cosine", "onecycle"; warmup = share of steps).
 
     stop(fit) ends early when it returns True; on_step(step, model) runs after each update.
     A loss that turns NaN or infinite stops the run (recorded as 100% error from there on).
     """
+    from ..train.optim import Schedule
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if schedule == "onecycle" and not warmup:
+        warmup = 0.25  # the engine's one-cycle default
+    lr_at = Schedule(schedule, steps, int(warmup * steps))
     gen = torch.Generator().manual_seed(seed)
     model.train()
     record = Fit()
@@ -142,6 +156,7 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
             order, pos = torch.randperm(len(y), generator=gen), 0
         idx = order[pos:pos + batch]
         pos += batch
+        lr_at.apply(opt, lr, step)
         out = model(x[idx])
         loss = loss_of(model, out, y[idx], aux)
         if not torch.isfinite(loss):
