@@ -591,9 +591,10 @@ def compute(mode: str) -> Measured:
                       gpu_days=round(epochs * images / gpu / 86400, 3), batch_gpu=gpu_batch)
     return Measured(
         values=values,
-        units={"cpu_images_per_s": "images/s", "cpu_threads": "threads", "cpu_days": "days",
-               "epochs": "epochs", "gpu_images_per_s": "images/s", "gpu_days": "days",
-               "batch_cpu": "images", "batch_gpu": "images"},
+        units={k: u for k, u in (("cpu_images_per_s", "images/s"), ("cpu_threads", "threads"),
+                                 ("cpu_days", "days"), ("epochs", "epochs"),
+                                 ("gpu_images_per_s", "images/s"), ("gpu_days", "days"),
+                                 ("batch_cpu", "images"), ("batch_gpu", "images")) if k in values},
         method=f"Training steps (forward, backward, SGD update) of cnnzoo's alexnet (two towers, "
                f"1000 classes, 3x227x227, random data) timed on the CPU at batch {batch} "
                f"({steps} steps after a warm-up, {torch.get_num_threads()} thread(s)) and, when "

@@ -113,7 +113,7 @@ def zfnet_first_layer(mode: str) -> Measured:
     fig, axes = figure(9.6, 4.4, ncols=2)
     for ax, name in zip(axes, ("alexnet", "zfnet")):
         c = trained[name]
-        ax.imshow(_tile(c.weight), cmap="gray", interpolation="nearest")
+        ax.imshow(_tile(c.weight).numpy(), cmap="gray", interpolation="nearest")
         ax.set_title(f"{name} conv1 {c.kernel_size[0]}x{c.kernel_size[1]}/{c.stride[0]}: "
                      f"aliased {values[f'aliased_{name}']:.0%}, dead {values[f'dead_{name}']}",
                      fontsize=9)
@@ -503,6 +503,7 @@ def residual(mode: str) -> Measured:
                 alpha=0.55 if name.endswith("20") else 1.0, label=name)
     ax.set(xlabel="epoch", ylabel="training error, % (epoch mean)",
            title="Plain vs residual, 20 and 56 layers")
+    ax.set_xticks(range(1, epochs + 1))
     ax.legend()
     return Measured(
         values=values,
