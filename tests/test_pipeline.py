@@ -476,3 +476,25 @@ def test_eval_reports_progress_batch_by_batch(trained_run, capsys):
     bar.active = True  # as on a terminal
     bar(1000, 1000)
     assert "eval 1,000/1,000 images" in capsys.readouterr().err
+
+
+def test_torchvision_weights_pipeline_matches_torchvision_transforms(tmp_path):
+    """Resize 256, centre crop 224, ImageNet mean/std and the 1,000 class names, from
+    torchvision's own weights metadata, against its own transforms on a real photograph."""
+    from importlib.resources import files
+
+    tv_models = pytest.importorskip("torchvision.models")
+    weights = tv_models.ResNet50_Weights.IMAGENET1K_V1
+    p = InputPipeline.for_torchvision(weights)
+    assert (p.data_size, p.size, p.fit, len(p.classes)) == ((256, 256), (224, 224), "crop", 1000)
+    q = InputPipeline.from_meta({"pipeline": json.loads(json.dumps(p.to_meta()))})
+    photo = Path(str(files("cnnzoo") / "examples" / "grace_hopper.jpg"))
+    if not photo.is_file():  # any real photograph will do
+        pytest.skip("the example photograph is not installed")
+    ours = q.load_image(photo)
+    with Image.open(photo) as img:
+        theirs = weights.transforms()(img.convert("RGB")).unsqueeze(0)
+    assert ours.tensor.shape == theirs.shape == (1, 3, 224, 224)
+    # the same resampling (Pillow bilinear, antialiased): 4.8e-7 apart at most, measured
+    assert torch.allclose(ours.tensor, theirs, atol=1e-5, rtol=0)
+    assert "centre 224x224 kept" in ours.description

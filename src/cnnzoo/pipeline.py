@@ -31,8 +31,8 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError, CnnzooError, InputShapeError, OptionError
 
-FITS = ("pad", "resize")
-SCALINGS = ("standardize", "lenet", "default")
+FITS = ("pad", "resize", "crop")
+SCALINGS = ("standardize", "lenet", "default", "pretrained")
 MAX_SIDE = 4096  # per side, for sizes read from a run's metadata
 MAX_CLASSES = 100_000
 LENET_SCALE, LENET_SHIFT = 1.275, -0.1  # LeNet-5, Sec. II-B: background -0.1, ink 1.175
@@ -64,9 +64,11 @@ class InputPipeline:
     """uint8 images -> a model's float input, as the model was trained.
 
     channels: 1 or 3. size: the model's input (H, W). data_size: the (H, W) of the training images,
-    to which image files are fitted first. fit: "pad" or "resize" (data_size -> size).
+    to which image files are fitted first. fit: "pad", "resize" or "crop" (data_size -> size;
+    "crop" cuts the centre, as torchvision's evaluation transforms: resize 256, crop 224).
     mean, std: per channel, on the [0, 1] scale. scaling: "standardize" (the training set's mean
-    and std), "lenet" (LeNet-5's scaling) or "default" (0.5/0.5, for random weights).
+    and std), "lenet" (LeNet-5's scaling), "default" (0.5/0.5, for random weights) or
+    "pretrained" (the mean and std that came with pretrained weights).
     classes: the class names (index = label), or None.
     """
 
@@ -163,6 +165,22 @@ class InputPipeline:
         return cls(c, (h, w), (h, w), info.input_fit, (DEFAULT_MEAN,) * c, (DEFAULT_STD,) * c,
                    "default")
 
+    @classmethod
+    def for_torchvision(cls, weights: Any) -> InputPipeline:
+        """The evaluation pipeline of a torchvision weights entry (e.g.
+        torchvision.models.ResNet50_Weights.IMAGENET1K_V1): its resize, centre crop, mean, std
+        and class names, all read from torchvision's own metadata (no download)."""
+        try:
+            transforms = weights.transforms()
+            resize, crop = int(transforms.resize_size[0]), int(transforms.crop_size[0])
+            mean, std = tuple(transforms.mean), tuple(transforms.std)
+            classes = tuple(weights.meta["categories"])
+        except (AttributeError, KeyError, IndexError, TypeError) as e:
+            raise OptionError(f"{weights!r} is not a torchvision weights entry with evaluation "
+                              f"transforms ({e})") from None
+        return cls(3, (crop, crop), (resize, resize), "crop", mean, std, "pretrained", classes,
+                   mean, std)
+
     # --- metadata --------------------------------------------------------------------------
     def to_meta(self) -> dict[str, Any]:
         """The JSON form written to a checkpoint's meta.json under "pipeline"."""
@@ -202,12 +220,18 @@ class InputPipeline:
         (h, w), (H, W) = self.data_size, self.size
         if (h, w) == (H, W):
             how = f"{h}x{w} as is"
+        elif self.fit == "crop" and h >= H and w >= W:
+            how = f"{h}x{w} cut to its centre {H}x{W}"
         elif self.fit == "pad":
             how = f"{h}x{w} padded to {H}x{W} (centred, zeros, as in the LeNet-5 paper)"
         else:
             how = f"{h}x{w} resized to {H}x{W} (bilinear, antialiased)"
         if self.scaling == "lenet":
             values = "scaled as the paper: background -0.1, ink 1.175"
+        elif self.scaling == "pretrained":
+            values = ("normalised as the pretrained weights were: mean "
+                      f"{'/'.join(f'{m:.3f}' for m in self.mean)} and std "
+                      f"{'/'.join(f'{s:.3f}' for s in self.std)}")
         elif self.scaling == "default":
             values = "scaled to [-1, 1] (random weights: no training statistics)"
         else:
@@ -246,6 +270,9 @@ class InputPipeline:
         if self.fit == "pad" and h <= H and w <= W:
             dh, dw = H - h, W - w
             return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))  # zeros = background
+        if self.fit == "crop" and h >= H and w >= W:
+            top, left = (h - H) // 2, (w - W) // 2
+            return x[..., top:top + H, left:left + W]
         return F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False, antialias=True)
 
     def normalize(self, x: Tensor) -> Tensor:
@@ -292,8 +319,13 @@ class InputPipeline:
             cut = " and cut the centre" if h0 * dw != w0 * dh else ""
             steps.append(f"scaled to {dh}x{dw}{cut}")
         if self.data_size != self.size:
-            steps.append(("padded to " if self.fit == "pad" and dh <= self.size[0]
-                          and dw <= self.size[1] else "resized to ") + f"{self.size[0]}x{self.size[1]}")
+            H, W = self.size
+            if self.fit == "pad" and dh <= H and dw <= W:
+                steps.append(f"padded to {H}x{W}")
+            elif self.fit == "crop" and dh >= H and dw >= W:
+                steps.append(f"then its centre {H}x{W} kept")
+            else:
+                steps.append(f"resized to {H}x{W}")
         return ModelImage(tensor, shown, (h0, w0), self.size[1] / self.size[0], where,
                           ", ".join(steps), self._doubts(pixels, c0))
 
