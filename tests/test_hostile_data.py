@@ -482,3 +482,20 @@ def test_an_imagefolder_too_big_for_memory_is_refused_before_decoding(tmp_path, 
         load_dataset("imagefolder", "train", data_dir=tmp_path, image_size=224)
     assert "smaller --image-size" in str(e.value) and "\n" not in str(e.value)
     assert len(load_dataset("imagefolder", "train", data_dir=tmp_path, image_size=16)) == 1
+
+
+def test_file_and_folder_names_with_newlines_stay_on_one_line(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / "a" / "x.png")
+        (tmp_path / split / "b\nc").mkdir()
+    with pytest.raises(DataError) as e:
+        load_dataset("imagefolder", "train", data_dir=tmp_path, image_size=8)
+    assert "\n" not in str(e.value) and "b\\nc" in str(e.value)
+    bad = tmp_path / "train" / "b\nc" / "y\n.png"
+    bad.write_text("not an image")
+    with pytest.raises(DataError) as e:
+        load_dataset("imagefolder", "train", data_dir=tmp_path, image_size=8)
+    assert "\n" not in str(e.value)

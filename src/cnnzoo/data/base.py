@@ -110,6 +110,13 @@ def brief(what: object, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def shown(path: object) -> str:
+    """A path for a one-line message: as it is, or quoted with escapes when it holds a newline
+    or another control character (file and folder names may)."""
+    text = str(path)
+    return repr(text) if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) else text
+
+
 def check_labels(labels: Tensor, num_classes: int, where: str) -> None:
     """DataError unless every label is in [0, num_classes)."""
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .base import ArrayDataset
+from .base import ArrayDataset, shown
 from .images import load_pixels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
@@ -35,7 +35,7 @@ def _class_dirs(split_dir: Path) -> list[str]:
         return sorted(p.name for p in split_dir.iterdir()
                       if p.is_dir() and not p.name.startswith("."))
     except OSError as e:
-        raise DataError(f"cannot list {split_dir}: {e.strerror or e}") from None
+        raise DataError(f"cannot list {shown(split_dir)}: {e.strerror or e}") from None
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -43,7 +43,7 @@ def _images_in(folder: Path) -> list[Path]:
         return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
                       and p.suffix.lower() in IMAGE_EXTENSIONS)
     except OSError as e:
-        raise DataError(f"cannot list {folder}: {e.strerror or e}") from None
+        raise DataError(f"cannot list {shown(folder)}: {e.strerror or e}") from None
 
 
 def _load_one(path: Path, size: int) -> np.ndarray:
@@ -102,8 +102,9 @@ def load_imagefolder(split: str, data_dir: Path | None,
         if val_classes != classes:
             only_train = sorted(set(classes) - set(val_classes))
             only_val = sorted(set(val_classes) - set(classes))
-            parts = ([f"only in train/: {', '.join(only_train[:5])}"] if only_train else []) + \
-                    ([f"only in {val_dir.name}/: {', '.join(only_val[:5])}"] if only_val else [])
+            parts = ([f"only in train/: {', '.join(map(shown, only_train[:5]))}"] if only_train
+                     else []) + ([f"only in {val_dir.name}/: {', '.join(map(shown, only_val[:5]))}"]
+                                 if only_val else [])
             raise DataError(f"{data_dir}: train/ and {val_dir.name}/ have different classes "
                             f"({'; '.join(parts)}): give both the same class folders")
     folder = train_dir if split == "train" else val_dir
@@ -113,7 +114,7 @@ def load_imagefolder(split: str, data_dir: Path | None,
     for label, name in enumerate(classes):
         found = _images_in(folder / name)
         if not found:
-            raise DataError(f"class folder {folder / name} has no images ({', '.join(IMAGE_EXTENSIONS[:3])}"
+            raise DataError(f"class folder {shown(folder / name)} has no images ({', '.join(IMAGE_EXTENSIONS[:3])}"
                             "...): add images or remove the folder")
         files += found
         labels += [label] * len(found)

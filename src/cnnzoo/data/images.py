@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, InputShapeError
-from .base import brief
+from .base import brief, shown
 
 # 64 megapixels: a 8192 x 8192 photograph decodes (192 MiB as RGB); a 20000 x 20000 bomb does not.
 MAX_PIXELS = 64 * 1024 * 1024
@@ -48,7 +48,8 @@ LUMA = (299, 587, 114)  # per mille, ITU-R 601-2 as Pillow's convert("L")
 
 
 def _name(source: str | Path | bytes) -> str:
-    return "image bytes" if isinstance(source, (bytes, bytearray, memoryview)) else f"image {source}"
+    return ("image bytes" if isinstance(source, (bytes, bytearray, memoryview))
+            else f"image {shown(source)}")
 
 
 def _to_array(img) -> np.ndarray:
