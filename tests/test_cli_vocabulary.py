@@ -120,6 +120,8 @@ def test_each_old_spelling_works_and_warns(key):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "deprecated" in lines[0] and old.replacement in lines[0]
     stored = getattr(args, old.dest)
+    if not old.replacement.startswith("--"):
+        return  # a flag that has no effect any more: accepted with the notice, nothing replaces it
     new_args, status, new_err = parse([*base, *old.replacement.split(), *value])
     assert status == 0 and new_err == "", new_err
     assert stored == getattr(new_args, old.dest)

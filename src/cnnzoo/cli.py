@@ -152,8 +152,6 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--data-dir", "folder holding a local copy of the data set", metavar="DIR"),
     Flag("--split", "which split", choices=("test", "train"), default="test"),
     Flag("--image", "a picture file of any size and mode (PNG, JPEG, ...)", metavar="IMAGE"),
-    Flag("--fit", "resize the whole picture, or scale it and cut the centre",
-         choices=("resize", "crop"), default="resize"),
     Flag("--layer", "a layer name, e.g. conv5 (`cnnzoo summary NAME` lists them)", metavar="NAME"),
     Flag("--channel", "one feature map (channel index)", _typed(int, checks.integer, minimum=0),
          "K"),
@@ -244,6 +242,9 @@ DEPRECATED: dict[str, Deprecated] = {d.key: d for d in [
     Deprecated("--num-channels", "--top", "top", type=_COUNT),
     Deprecated("--count", "--top", "top", type=_COUNT),
     Deprecated("--no-augment", "--augment none", "augment", value="none"),
+    # pictures now go through the run's own input pipeline, fitted as in training
+    Deprecated("--fit", "nothing: the picture is fitted as the model was trained", "fit",
+               type=str),
     # featuremaps' --limit was "show at most N maps"; --limit now means images looked at
     Deprecated("--limit", "--top", "top", type=_COUNT, command="featuremaps"),
 ]}

@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "mechanism only), instead of a CHECKPOINT")
         if image:
             add_flag(q, "--image", required=True)
-            add_flag(q, "--fit")
+            add_deprecated(q, "--fit")
         add_flag(q, "--out", metavar="FILE.png", default=f"{name}.png", help="the PNG to write")
         add_flag(q, "--format", choices=("text", "json"), default="text",
                  help="what to print: the file written (text) or the numbers (json)")
