@@ -44,3 +44,18 @@ def test_unknown_command_and_bad_flag_are_one_line():
 
 def test_no_match_is_one_line():
     assert "no model matches" in _one_line_error(run("list", "nothing*"))
+
+
+def test_compare_takes_model_options(capsys):
+    from cnnzoo.cli import main
+
+    def params(*extra: str) -> int:
+        assert main(["compare", "resnet18", "--format", "json", *extra]) == 0
+        out = json.loads(capsys.readouterr().out)
+        return next(m["params"] for m in out["models"] if m["name"] == "resnet18")
+
+    # option A's zero-padding shortcuts have no projection weights: fewer parameters than B
+    assert params("--option", "shortcut=A") < params()
+    assert main(["compare", "resnet18", "lenet5", "--option", "shortcut=A"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lenet5" in err[0] and "shortcut" in err[0]

@@ -447,12 +447,16 @@ def add_compare(p: argparse.ArgumentParser) -> None:
     add_flag(p, "--input", help="one input size for all, C,H,W (default: each model's own)")
     add_flag(p, "--reference")
     _formats(p, ("table", "markdown", "json", "csv"), "table")
+    add_flag(p, "--option", help="a model option for every compared model, e.g. variant=v1.5 "
+             "(repeatable)")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .analysis.compare import format_compare
+    from .options import parse_options
 
-    print(format_compare(args.names, args.input, args.reference, args.format))
+    print(format_compare(args.names, args.input, args.reference, args.format,
+                         parse_options(args.option)))
     return 0
 
 

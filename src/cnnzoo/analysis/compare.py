@@ -9,7 +9,7 @@ summary's rows); parameters of training-only parts (GoogLeNet's auxiliary heads)
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -139,9 +139,10 @@ def _ratio(r: float) -> str:
     return f"1/{inv:,.0f}" if inv >= 100 else f"1/{inv:.3g}"
 
 
-def _entry(name: str, input_size: Sequence[int] | None) -> Entry:
+def _entry(name: str, input_size: Sequence[int] | None,
+           options: Mapping[str, Any] | None = None) -> Entry:
     info = model_info(name)
-    s = summary(name, input_size)
+    s = summary(name, input_size, options=dict(options or {}))
     return Entry(name=name, year=info.year, input_size=s.input_size,
                  params=s.total_params - s.not_run_params, params_training_only=s.not_run_params,
                  macs=s.total_macs, weighted_depth=s.weighted_depth,
@@ -149,17 +150,19 @@ def _entry(name: str, input_size: Sequence[int] | None) -> Entry:
                  top5_error_note=info.top5_error_note, paper=info.paper)
 
 
-def format_compare(names: Sequence[str], input_text: str | None, reference: str, fmt: str) -> str:
+def format_compare(names: Sequence[str], input_text: str | None, reference: str, fmt: str,
+                   options: Mapping[str, Any] | None = None) -> str:
     """The body of `cnnzoo compare`."""
     from .summary import parse_input
 
-    return compare(names, parse_input(input_text), reference=reference).render(fmt)
+    return compare(names, parse_input(input_text), reference=reference, options=options).render(fmt)
 
 
 def compare(names: Sequence[str] | None = None, input_size: Sequence[int] | None = None, *,
-            reference: str = "alexnet") -> Comparison:
+            reference: str = "alexnet", options: Mapping[str, Any] | None = None) -> Comparison:
     """Compare registered models (default: the LINEAGE, those registered) side by side, with
-    ratios to `reference`. input_size: one (C, H, W) for all, else each model's own."""
+    ratios to `reference`. input_size: one (C, H, W) for all, else each model's own. options:
+    model options given to every compared model (`cnnzoo compare --option KEY=VALUE`)."""
     missing: list[str] = []
     if not names:
         known = set(list_models())
@@ -167,7 +170,7 @@ def compare(names: Sequence[str] | None = None, input_size: Sequence[int] | None
         missing = [n for n in LINEAGE if n not in known]
         if not names:
             raise CnnzooError("none of the lineage models is registered: run `cnnzoo list`")
-    entries = [_entry(n, input_size) for n in names]
+    entries = [_entry(n, input_size, options) for n in names]
     by_name = {e.name: e for e in entries}
     ref = by_name.get(reference) or _entry(reference, None)
     return Comparison(reference, entries, ref, missing)
