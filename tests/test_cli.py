@@ -59,3 +59,15 @@ def test_compare_takes_model_options(capsys):
     assert main(["compare", "resnet18", "lenet5", "--option", "shortcut=A"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "lenet5" in err[0] and "shortcut" in err[0]
+
+
+def test_list_options_names_each_models_options_and_values(capsys):
+    from cnnzoo.cli import main
+
+    assert main(["list", "resnet20", "--options"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("resnet20: ") and "shortcut=A (one of A, B, C" in out
+    assert main(["list", "lenet5", "--options", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"model": "lenet5", "option": "connections", "default": "table",
+            "allowed": "one of table, full"} in rows

@@ -144,15 +144,17 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
          "--weights is given", metavar="NAME"),
     Flag("--weights", "pretrained weights for --model: 'torchvision' (from torch's hub cache) "
          "or a weight FILE", metavar="torchvision|FILE"),
-    Flag("--option", "a model option, e.g. shortcut=A (repeatable; `cnnzoo summary NAME` "
+    Flag("--option", "a model option, e.g. shortcut=A (repeatable; `cnnzoo list NAME --options` "
          "lists them)", _key_value, "KEY=VALUE", action="append"),
+    Flag("--options", "list each model's options (--option KEY=VALUE) with their defaults and "
+         "allowed values", action="store_true"),
     Flag("--input", "input size as C,H,W (or H,W, or one side)", _sizes, "C,H,W"),
     Flag("--dataset", "data set: sample, fashion-mnist, mnist, cifar10, cifar100, imagefolder",
          metavar="NAME"),
     Flag("--data-dir", "folder holding a local copy of the data set", metavar="DIR"),
     Flag("--split", "which split", choices=("test", "train"), default="test"),
     Flag("--image", "a picture file of any size and mode (PNG, JPEG, ...)", metavar="IMAGE"),
-    Flag("--layer", "a layer name, e.g. conv5 (`cnnzoo summary NAME` lists them)", metavar="NAME"),
+    Flag("--layer", "a layer name, e.g. conv5 (`cnnzoo summary NAME` shows them)", metavar="NAME"),
     Flag("--channel", "one feature map (channel index)", _typed(int, checks.integer, minimum=0),
          "K"),
     Flag("--channels", "these feature maps (channel indices)", _indices, "C1,C2,..."),
@@ -391,6 +393,23 @@ def read_catalog() -> list[dict[str, Any]]:
 def add_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
     _formats(p, ("table", "json"), "table")
+    add_flag(p, "--options")
+
+
+def model_option_rows(names: Sequence[str]) -> list[dict[str, Any]]:
+    """Each model's --option names with their defaults and allowed values (imports the models)."""
+    from .options import option_specs
+    from .registry import builder_options
+
+    rows = []
+    for name in names:
+        defaults = builder_options(name)
+        for key, spec in option_specs(name).items():
+            default = defaults.get(key)
+            rows.append(dict(model=name, option=key, allowed=spec.describe(),
+                             default=str(default).lower() if isinstance(default, bool) or default is None
+                             else default))
+    return rows
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -399,6 +418,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     infos = [i for i in read_catalog() if fnmatch.fnmatchcase(i["name"], args.pattern)]
     if not infos:
         raise CnnzooError(f"no model matches {args.pattern!r}: run `cnnzoo list` to see them all")
+    if args.options:
+        rows = model_option_rows([i["name"] for i in infos])
+        if args.format == "json":
+            print(json.dumps(rows, indent=2, default=str))
+            return 0
+        for name in [i["name"] for i in infos]:
+            mine = [r for r in rows if r["model"] == name]
+            print(f"{name}: " + ("; ".join(f"{r['option']}={r['default']} ({r['allowed']})"
+                                          for r in mine) or "no options"))
+        return 0
     if args.format == "json":
         records = [dict(name=i["name"], family=i["family"], year=i["year"], paper=i["paper"],
                      url=i["url"], input="x".join(map(str, i["input_size"])),
