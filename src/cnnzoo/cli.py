@@ -419,12 +419,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not infos:
         raise CnnzooError(f"no model matches {args.pattern!r}: run `cnnzoo list` to see them all")
     if args.options:
-        rows = model_option_rows([i["name"] for i in infos])
+        options = model_option_rows([i["name"] for i in infos])
         if args.format == "json":
-            print(json.dumps(rows, indent=2, default=str))
+            print(json.dumps(options, indent=2, default=str))
             return 0
         for name in [i["name"] for i in infos]:
-            mine = [r for r in rows if r["model"] == name]
+            mine = [r for r in options if r["model"] == name]
             print(f"{name}: " + ("; ".join(f"{r['option']}={r['default']} ({r['allowed']})"
                                           for r in mine) or "no options"))
         return 0
