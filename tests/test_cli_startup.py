@@ -87,3 +87,17 @@ def test_lazy_public_api_resolves_every_name():
     assert "create_model" in dir(cnnzoo)
     with pytest.raises(AttributeError):
         cnnzoo.no_such_name  # noqa: B018
+
+
+def test_tab_completion_completes_commands_and_flags():
+    pytest.importorskip("argcomplete")
+    cnnzoo_cmd = f"{sys.executable} -m cnnzoo"
+
+    def complete(line: str) -> list[str]:
+        script = (f"COMP_LINE='{line}' COMP_POINT={len(line)} _ARGCOMPLETE=1 "
+                  f"_ARGCOMPLETE_IFS=$'\\n' {cnnzoo_cmd} 8>&1 9>/dev/null")
+        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+        return out.stdout.split()
+
+    assert complete("cnnzoo vis") == ["visualize"]
+    assert complete("cnnzoo visualize occlusion --s") == ["--size", "--stride"]
