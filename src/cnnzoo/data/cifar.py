@@ -134,7 +134,7 @@ class Refused(pickle.UnpicklingError):
     """The file names something a CIFAR file never does."""
 
 
-class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+class SafeUnpickler(pickle._Unpickler):
     """An Unpickler that resolves only the names a pickled numpy uint8 array needs, to stand-ins.
 
     It is the pure-Python unpickler on purpose: the C one grows its memo table to whatever index

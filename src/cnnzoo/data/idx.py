@@ -191,9 +191,9 @@ def locate(name: str, split: str, data_dir: Path | None, download_ok: bool) -> t
     stems = FILES[split]
     dirs = search_dirs(name, data_dir)
     for folder in dirs:
-        found = [_find(folder, stem) for stem in stems]
-        if all(found):
-            return found[0], found[1]  # type: ignore[return-value]
+        images, labels = (_find(folder, stem) for stem in stems)
+        if images is not None and labels is not None:
+            return images, labels
     target = data_dir if data_dir is not None else download.cache_dir(name)
     where_to_put = (f"put {stems[0]}.gz and {stems[1]}.gz (gzipped or not) in {target}"
                     + (" or pass --data-dir" if data_dir is None else "")

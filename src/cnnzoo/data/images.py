@@ -96,13 +96,13 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     where = _name(source)
+    stream: Path | io.BytesIO
     if isinstance(source, (bytes, bytearray, memoryview)):
         stream = io.BytesIO(bytes(source))
     else:
-        path = Path(source)
-        if not path.is_file():
+        stream = Path(source)
+        if not stream.is_file():
             raise DataError(f"cannot read {where}: no such file")
-        stream = path  # type: ignore[assignment]
     _quiet_pillow_bomb_warning()
     try:
         with Image.open(stream) as img:
