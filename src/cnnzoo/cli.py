@@ -706,18 +706,19 @@ def _adopt(parser: argparse.ArgumentParser) -> None:
                 setattr(action, "vocabulary", option)  # noqa: B010 (argparse's Action has no slot)
 
 
-def _package_command(module: str) -> tuple[Callable[[argparse.ArgumentParser], None],
-                                             Callable[[argparse.Namespace], int]]:
+def _package_command(module: str, add_name: str = "add_arguments", run_name: str = "run"
+                     ) -> tuple[Callable[[argparse.ArgumentParser], None],
+                                Callable[[argparse.Namespace], int]]:
     """add(parser) and run(args) of cnnzoo.<module>, imported only when the command is used."""
     import importlib
 
     def add(parser: argparse.ArgumentParser) -> None:
-        importlib.import_module(f"cnnzoo.{module}").add_arguments(parser)
+        getattr(importlib.import_module(f"cnnzoo.{module}"), add_name)(parser)
         _adopt(parser)
 
     def run(args: argparse.Namespace) -> int:
         _set_threads(getattr(args, "threads", None))
-        return int(importlib.import_module(f"cnnzoo.{module}").run(args) or 0)
+        return int(getattr(importlib.import_module(f"cnnzoo.{module}"), run_name)(args) or 0)
 
     return add, run
 
