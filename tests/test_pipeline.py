@@ -340,6 +340,12 @@ def test_predict_refuses_bad_top_and_says_what_it_did(trained_run, tmp_path):
     assert any("only 10 classes" in w for w in r["warnings"])
     text = format_predictions([r])
     assert "(48x64, height x width)" in text and "warning:" in text
+    run = load_run(trained_run)
+    with torch.no_grad():
+        next(run.model.parameters()).fill_(float("nan"))
+    with pytest.raises(CheckpointError) as e:
+        predict(run, [tmp_path / "photo.jpg"])
+    assert "not finite" in one_line(e) and "photo.jpg" in one_line(e)
 
 
 def test_eval_matches_an_independent_oracle(trained_run, tmp_path):

@@ -27,6 +27,19 @@ def autocast(device: torch.device, amp: str):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def finite_logits(out: Tensor | tuple[Tensor, ...], what: str) -> Tensor:
+    """The main classifier's logits of a model's output, as float32, refused when not finite.
+
+    A model left in training mode returns GoogLeNet's (logits, aux1, aux2): the first is the
+    classifier's. NaN or infinite logits mean broken weights; no prediction or accuracy made from
+    them means anything, so they raise CheckpointError (one line naming `what` was fed)."""
+    logits = (out[0] if isinstance(out, tuple) else out).float()
+    if not torch.isfinite(logits).all():
+        raise CheckpointError(f"the model's outputs for {what} are not finite (NaN or infinite): "
+                              "its weights are broken")
+    return logits
+
+
 @torch.no_grad()
 def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, pipeline: Callable[[Tensor], Tensor],
                     num_classes: int, *, device: torch.device, batch_size: int = 500, amp: str = "off",
@@ -64,14 +77,8 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, pipeline: 
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
-            logits = model(x)
-        if isinstance(logits, tuple):  # a model left with its training outputs
-            logits = logits[0]
-        logits = logits.float()
-        if not torch.isfinite(logits).all():
-            raise CnnzooError(f"the model's outputs are not finite (NaN or infinite) on images "
-                              f"{lo}..{lo + len(y) - 1}: its weights are broken; no accuracy to "
-                              "report")
+            out = model(x)
+        logits = finite_logits(out, f"images {lo}..{lo + len(y) - 1}")
         if logits.shape[1] != num_classes:
             raise CheckpointError(f"the model has {logits.shape[1]} outputs but the data set has "
                                   f"{num_classes} classes: evaluate it on the data set it was trained for")

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .. import checks
-from ..errors import CheckpointError
+from .evaluate import finite_logits
 
 
 @torch.no_grad()
@@ -39,13 +39,7 @@ def predict(checkpoint: str | Path | Any, images: list[str | Path], top_k: int =
     results = []
     for path in images:
         image = run.load_image(path)
-        logits = model(image.tensor.to(device))
-        if isinstance(logits, tuple):
-            logits = logits[0]
-        logits = logits.float()
-        if not torch.isfinite(logits).all():
-            raise CheckpointError(f"the model's outputs for {path} are not finite (NaN or "
-                                  "infinite): its weights are broken")
+        logits = finite_logits(model(image.tensor.to(device)), str(path))
         probs = torch.softmax(logits, dim=1)[0]
         notes = list(image.warnings)
         if k > probs.numel():
