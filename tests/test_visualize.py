@@ -18,10 +18,10 @@ from torch import nn
 
 import cnnzoo
 import cnnzoo.data
-from cnnzoo.errors import CheckpointError, CnnzooError, DataError, InputShapeError, UnknownNameError
+from cnnzoo.errors import CheckpointError, CnnzooError, InputShapeError, UnknownNameError
+from cnnzoo.graph import record
 from cnnzoo.layers import Flatten
-from cnnzoo.visualize import (deconv, deconv_trace, feature_maps, layer_filters,
-                              occlusion, record)
+from cnnzoo.visualize import deconv, deconv_trace, feature_maps, layer_filters, occlusion
 from cnnzoo.visualize.tools import filter_evolution, top_activations
 
 captum_attr = pytest.importorskip("captum.attr")  # a declared test dependency (pyproject [test])
@@ -307,7 +307,8 @@ def test_unknown_layer_lists_valid_ones():
 
 def test_channel_out_of_range():
     model = seeded("lenet5_modern")
-    with pytest.raises(InputShapeError, match=r"channel 16 is out of range: layer 'c3_act' has 16 channels \(0 to 15\)"):
+    with pytest.raises(InputShapeError,
+                       match=r"channel 16 is out of range: layer 'c3_act' has 16 channels \(0 to 15\)"):
         deconv(model, image_for("lenet5_modern"), "c3_act", channel=16)
     with pytest.raises(InputShapeError, match="84 units"):
         deconv(model, image_for("lenet5_modern"), "f6", channel=-1)
@@ -589,7 +590,7 @@ def test_cli_every_subcommand(run_dir, photos, tmp_path):
     assert_png(tmp_path / "t.png")
     for args in (["filters", str(run_dir)],
                  ["featuremaps", str(run_dir), "--image", str(photos["grey_jpg"]), "--layer", "c1_act"],
-                 ["occlusion", str(run_dir), "--image", str(photos["rgb"]), "--size", "8",
+                 ["occlusion", str(run_dir), "--image", str(photos["grey_jpg"]), "--size", "8",
                   "--target", "Bag"],
                  ["evolution", str(run_dir)]):
         out = tmp_path / f"{args[0]}.png"

@@ -144,7 +144,7 @@ class Slice(Rule):
         n = ins[0]
         if n is None:
             return None
-        return tuple(max(0, -(-(n[a] - self.first[a]) // self.step[a])) for a in range(2))  # type: ignore
+        return tuple(max(0, -(-(n[a] - self.first[a]) // self.step[a])) for a in range(2))
 
     def geo(self, geos, ins):
         return None if geos[0] is None else geos[0].slice(self.first, self.step)
@@ -157,7 +157,7 @@ class Pad(Rule):
 
     def size(self, ins):
         n = ins[0]
-        return None if n is None else tuple(n[a] + self.before[a] + self.after[a] for a in range(2))  # type: ignore
+        return None if n is None else tuple(n[a] + self.before[a] + self.after[a] for a in range(2))
 
     def geo(self, geos, ins):
         return None if geos[0] is None else geos[0].pad(self.before)
@@ -531,12 +531,13 @@ class Graph(TorchFunctionMode):
                     feeds=[(r.node, r.port) for r in recs],
                     in_versions=[call.versions.get(id(t), t._version) for t in ins])
         # multiply-accumulates first: they decide whether a 2-d layer mixes its features
+        zoo_macs = getattr(m, "zoo_macs", None)  # a layer that counts its own (protocols.py)
         if out is None:
             pass
-        elif hasattr(m, "zoo_macs"):
-            node.macs = int(m.zoo_macs(out))
+        elif callable(zoo_macs):
+            node.macs = int(zoo_macs(out))
         elif isinstance(m, nn.modules.conv._ConvNd):
-            space = (x if m.transposed else out).shape[2:]
+            space = (x if m.transposed and x is not None else out).shape[2:]
             node.macs = m.weight.numel() * math.prod(space)
         elif isinstance(m, (nn.Linear, nn.Bilinear)):
             node.macs = m.weight.numel() * math.prod(out.shape[1:-1])
@@ -564,7 +565,7 @@ class Graph(TorchFunctionMode):
                 dim = m.dim if m.dim >= 0 else out.dim() + m.dim
                 widths = [str(t.shape[dim]) for t in _tensors(inputs)]
                 node.arithmetic = f"{' + '.join(widths)} = {out.shape[dim]}"
-        elif n_in is not None and n_out is None and (isinstance(m, nn.Flatten) or (
+        elif x is not None and n_in is not None and n_out is None and (isinstance(m, nn.Flatten) or (
                 not node.macs and m_is_free(m) and out.dim() == 2)):
             rule = Flatten()
             node.arithmetic = f"{'x'.join(map(str, x.shape[1:]))} = {out.shape[-1]}"

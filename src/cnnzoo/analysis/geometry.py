@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 Pair = tuple[int, int]
+_T = TypeVar("_T")
 
 
 def window_size(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False,
@@ -67,6 +69,14 @@ def adaptive_window(n: int, o: int) -> tuple[int, float, float]:
     return k, n / o, (first - 1) / 2
 
 
+def _two(values: list[float]) -> tuple[float, float]:
+    return (values[0], values[1])
+
+
+def _swap(v: tuple[_T, _T]) -> tuple[_T, _T]:
+    return (v[1], v[0])
+
+
 @dataclass(frozen=True)
 class Geo:
     """Receptive field (rf), effective stride (jump) and centre of unit 0 (start), per axis (H, W).
@@ -89,7 +99,7 @@ class Geo:
             rf.append(self.rf[a] + (keff - 1) * self.jump[a])
             jump.append(self.jump[a] * s[a])
             start.append(self.start[a] + ((keff - 1) / 2 - p[a]) * self.jump[a])
-        return Geo(tuple(rf), tuple(jump), tuple(start), axes=self.axes)
+        return Geo(_two(rf), _two(jump), _two(start), axes=self.axes)
 
     def adaptive(self, n: Pair, o: Pair) -> Geo:
         rf, jump, start = [], [], []
@@ -98,14 +108,14 @@ class Geo:
             rf.append(self.rf[a] + (k - 1) * self.jump[a])
             jump.append(self.jump[a] * s)
             start.append(self.start[a] + c * self.jump[a])
-        return Geo(tuple(rf), tuple(jump), tuple(start), axes=self.axes)
+        return Geo(_two(rf), _two(jump), _two(start), axes=self.axes)
 
     def slice(self, first: Pair, step: Pair) -> Geo:
-        return Geo(self.rf, tuple(self.jump[a] * step[a] for a in range(2)),
-                   tuple(self.start[a] + first[a] * self.jump[a] for a in range(2)), axes=self.axes)
+        return Geo(self.rf, _two([self.jump[a] * step[a] for a in range(2)]),
+                   _two([self.start[a] + first[a] * self.jump[a] for a in range(2)]), axes=self.axes)
 
     def pad(self, before: Pair) -> Geo:
-        return Geo(self.rf, self.jump, tuple(self.start[a] - before[a] * self.jump[a] for a in range(2)),
+        return Geo(self.rf, self.jump, _two([self.start[a] - before[a] * self.jump[a] for a in range(2)]),
                    axes=self.axes)
 
     def flatten(self, size: Pair) -> Geo:
@@ -113,8 +123,8 @@ class Geo:
 
     def swap(self) -> Geo:
         """The map transposed (H <-> W): each axis keeps its field, now along the other axis."""
-        return Geo(self.rf[::-1], self.jump[::-1], self.start[::-1],  # type: ignore[arg-type]
-                   None if self.flat is None else self.flat[::-1], self.axes[::-1])  # type: ignore[arg-type]
+        return Geo(_swap(self.rf), _swap(self.jump), _swap(self.start),
+                   None if self.flat is None else _swap(self.flat), _swap(self.axes))
 
     def merge(self) -> Geo:
         """A layer that reads every position of a flattened map (Linear after Flatten)."""
@@ -122,9 +132,9 @@ class Geo:
             return self
         lo = [self.start[a] - (self.rf[a] - 1) / 2 for a in range(2)]
         hi = [self.start[a] + (self.flat[a] - 1) * self.jump[a] + (self.rf[a] - 1) / 2 for a in range(2)]
-        return Geo(tuple(hi[a] - lo[a] + 1 for a in range(2)),
-                   tuple(self.jump[a] * self.flat[a] for a in range(2)),
-                   tuple((lo[a] + hi[a]) / 2 for a in range(2)), axes=self.axes)
+        return Geo(_two([hi[a] - lo[a] + 1 for a in range(2)]),
+                   _two([self.jump[a] * self.flat[a] for a in range(2)]),
+                   _two([(lo[a] + hi[a]) / 2 for a in range(2)]), axes=self.axes)
 
     def bounds(self, unit: Pair = (0, 0)) -> tuple[tuple[float, float], tuple[float, float]]:
         """((lo_h, hi_h), (lo_w, hi_w)): the input pixels unit (i, j) sees, not clipped."""
@@ -159,7 +169,7 @@ def union(geos: list[Geo]) -> Geo | None:
         rf.append(hi - lo + 1)
         jump.append(max(g.jump[a] for g in geos))
         start.append((lo + hi) / 2)
-    return Geo(tuple(rf), tuple(jump), tuple(start), geos[0].flat, geos[0].axes)
+    return Geo(_two(rf), _two(jump), _two(start), geos[0].flat, geos[0].axes)
 
 
 def fmt_pair(v: tuple[float, float] | None) -> str:

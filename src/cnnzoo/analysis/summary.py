@@ -144,7 +144,8 @@ class Summary:
         lines = [
             f"{self.model}: input {c}x{h}x{w}, batch 1, {self.dtype}, {self.mode} mode.",
             f"Parameters: {self.trainable_params:,} trainable + {self.frozen_params:,} frozen = "
-            f"{self.total_params:,}" + (f"; buffers {self.buffers:,} values (not trained)" if self.buffers else "") + ".",
+            f"{self.total_params:,}"
+            + (f"; buffers {self.buffers:,} values (not trained)" if self.buffers else "") + ".",
         ]
         if self.not_run_params:
             lines.append(f"  of which {self.not_run_params:,} in layers this pass does not run: "
@@ -335,7 +336,7 @@ def _full_size(size: Sequence[int] | None, info: ModelInfo | None, model: nn.Mod
     if len(size) == 4:  # torchinfo's habit: (N, C, H, W); every figure here is per image
         size = size[1:]
     if len(size) == 3:
-        return size  # type: ignore[return-value]
+        return (size[0], size[1], size[2])
     channels = info.input_size[0] if info else getattr(model, "in_channels", None)
     if channels is None:
         raise CnnzooError("give the input size as (C, H, W)")
@@ -408,7 +409,7 @@ def _diagnose(err: BaseException, failed_in: list[str], name: str, size: tuple[i
     c, h, w = size
     if info is not None and info.fixed_size and isinstance(err, InputShapeError):
         return err  # the model says which size it takes
-    ref = tuple(info.input_size[1:]) if info is not None else (224, 224)
+    ref = (info.input_size[1], info.input_size[2]) if info is not None else (224, 224)
     try:
         ref_tracer = _trace(make(), (c, *ref), train)
     except Exception:  # noqa: BLE001 - the reference input fails too: not a size problem
@@ -425,7 +426,7 @@ def _diagnose(err: BaseException, failed_in: list[str], name: str, size: tuple[i
     how = ""
     if isinstance(node.rule, Window) and ins and ins[0] is not None:
         how = f" ({node.type} {fmt_pair(node.rule.k)}/{fmt_pair(node.rule.s)}: {node.rule.arithmetic(ins[0])})"
-    mh, mw = _smallest(nodes, ref)  # type: ignore[arg-type]
+    mh, mw = _smallest(nodes, ref)
     # the model may demand more than the arithmetic (its own check): confirm with a pass
     smallest = ""
     for hh, ww in ((mh, mw), tuple(ref)):
@@ -542,7 +543,7 @@ def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | None = N
     if depth is not None:
         depth = checks.positive_int("depth", depth)
     if isinstance(model_or_name, str):
-        info = model_info(model_or_name)
+        info: ModelInfo | None = model_info(model_or_name)
         name = model_or_name
         options = validate(name, options or {})
         make_meta: Callable[[], nn.Module] = lambda: _build_meta(name, options)  # noqa: E731

@@ -48,7 +48,6 @@ gradient of the unit with every ReLU's backward replaced by relu(grad): captum's
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 import numpy as np
@@ -84,13 +83,13 @@ class Projection:
 
 
 # --- the DeconvNet counterparts of the layers ------------------------------------------------
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 def _down_conv(m: nn.Conv2d, x: Tensor, s: Tensor) -> Tensor:
     if m.padding_mode != "zeros" or isinstance(m.padding, str):
-        return _down_vjp(m, (x,), s)[0]
+        return _vjp_of_one(m, x, s)
     stride, pad, dil = _pair(m.stride), _pair(m.padding), _pair(m.dilation)
     k = m.weight.shape[-2:]
     # output_padding makes the transposed conv give back exactly the layer's input size
@@ -115,11 +114,16 @@ def _down_linear(m: nn.Linear, x: Tensor, s: Tensor) -> Tensor:
 
 def _down_batchnorm(m: nn.modules.batchnorm._BatchNorm, x: Tensor, s: Tensor) -> Tensor:
     if not m.track_running_stats or m.running_var is None:
-        return _down_vjp(m, (x,), s)[0]
+        return _vjp_of_one(m, x, s)
     scale = torch.rsqrt(m.running_var + m.eps)
     if m.weight is not None:
         scale = scale * m.weight
     return s * scale.view(1, -1, *([1] * (s.dim() - 2)))
+
+
+def _vjp_of_one(m: nn.Module, x: Tensor, s: Tensor) -> Tensor:
+    g = _down_vjp(m, (x,), s)[0]
+    return torch.zeros_like(x) if g is None else g  # None: the output does not depend on x
 
 
 def _down_vjp(m: nn.Module, xs: tuple[Tensor, ...], s: Tensor) -> tuple[Tensor | None, ...]:
@@ -156,6 +160,7 @@ def _module_down(node: Node, s: Tensor) -> tuple[Tensor | None, ...]:
     if isinstance(m, Concat):
         return tuple(torch.split(s, [x.shape[m.dim] for x in xs], dim=m.dim))
     _check_intact(node)  # what follows reads the recorded input values
+    assert m is not None
     if isinstance(m, nn.MaxPool2d):
         return (_down_maxpool(m, xs[0], s),)
     return _down_vjp(m, xs, s)

@@ -26,8 +26,9 @@ from .deconvnet import Box, Projection, check_channel, deconv_trace
 
 # --- filters --------------------------------------------------------------------------------
 def _weight(module: nn.Module) -> Tensor | None:
-    if hasattr(module, "dense_weight"):  # LeNet-5's partially connected C3
-        return module.dense_weight()
+    dense_weight = getattr(module, "dense_weight", None)
+    if callable(dense_weight):  # LeNet-5's partially connected C3 (protocols.py)
+        return dense_weight()
     w = getattr(module, "weight", None)
     return w if isinstance(w, Tensor) and w.dim() == 4 else None
 
@@ -67,12 +68,14 @@ def filter_evolution(run_dir: str | Path, layer: str | None = None,
         raise CnnzooError(f"{run_dir} has no per-epoch checkpoints: train with per-epoch "
                           "checkpoints kept (see `cnnzoo train --help`)")
     epochs, stack = [], []
+    name = layer
     for epoch, path in found:
         model, _ = load_model(path, map_location="cpu")
-        layer, w = layer_filters(model, layer)
+        name, w = layer_filters(model, layer)
         epochs.append(epoch)
         stack.append(w[:count])
-    return layer, epochs, np.stack(stack)
+    assert name is not None
+    return name, epochs, np.stack(stack)
 
 
 # --- feature maps ---------------------------------------------------------------------------
@@ -302,7 +305,7 @@ def top_activations(model: nn.Module, batches: Iterable[Tensor | tuple[Tensor, T
     finally:
         handle.remove()
         model.train(was_training)
-    if best_v is None:
+    if best_v is None or best_i is None:
         raise CnnzooError("the data set is empty")
     if channels is None:
         order = torch.argsort(best_v[:, 0], descending=True, stable=True)
