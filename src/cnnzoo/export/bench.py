@@ -1,0 +1,292 @@
+"""`cnnzoo bench`: throughput, latency and agreement of every runtime, in one process.
+
+Everything is measured side by side in interleaved rounds (round 1: every contender, round 2:
+every contender, ...), so a change in machine load hits all of them alike; the table reports
+medians over rounds, and ratios are only ever taken within one run. The contenders:
+
+- torchvision eager: torchvision's own network holding the same weights (where torchvision has
+  the network; cnnzoo's interop maps the weights position by position): the baseline;
+- cnnzoo eager: the model as built, plain PyTorch;
+- the runtimes as a user would set each one up by hand, cnnzoo not involved: eager
+  channels_last, torch.compile (freezing + channels_last), ONNX Runtime (torch.onnx export,
+  default session), OpenVINO (convert_model, fp32 precision);
+- cnnzoo fast: cnnzoo.export.optimize(model, "auto") - BatchNorm folded, the fastest runtime
+  configured for inference.
+
+`speedup` = cnnzoo fast / torchvision eager; `vs_best_runtime` = cnnzoo fast / the fastest of the
+hand-set runtimes (cnnzoo's own rows excluded). Also printed: the fraction of the machine's
+measured fp32 matmul peak that the fast path reaches (model FLOPs = 2 x MACs).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import checks
+from ..errors import OptionError
+from .machine import describe, describe_line
+from .runtimes import (RUNTIMES, check_runtime, installed_runtimes, onnx_bytes, openvino_compiled, optimize,
+                       require)
+from .source import Source, load_source
+
+# cnnzoo name -> torchvision builder, for the networks torchvision has in the same form.
+_TORCHVISION = {"alexnet_tv": "alexnet", "googlenet_tv": "googlenet",
+                **{f"vgg{d}{bn}": f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")},
+                **{f"resnet{d}": f"resnet{d}" for d in (18, 34, 50, 101, 152)}}
+
+
+@dataclass
+class Contender:
+    name: str
+    kind: str  # "baseline", "reference", "runtime", "cnnzoo"
+    run: Callable[[Tensor], Tensor]
+    build_s: float
+    note: str = ""
+
+
+def torchvision_twin(source: Source) -> tuple[nn.Module | None, str]:
+    """torchvision's network with the source's weights, or (None, why not)."""
+    builder = _TORCHVISION.get(source.name)
+    options = dict(getattr(source.model, "zoo_options", {}) or {})
+    if builder is None:
+        return None, f"torchvision has no {source.name}"
+    if source.name.startswith("resnet") and options.get("variant") != "v1.5":
+        return None, (f"torchvision's {source.name} is ResNet v1.5 and this is v1: "
+                      "bench with --option variant=v1.5 for the torchvision ratio")
+    try:
+        import torchvision
+    except ImportError:
+        return None, "torchvision is not installed"
+    from ..interop.torchvision import _load_by_position
+
+    kwargs: dict[str, Any] = {"weights": None, "num_classes": _num_classes(source.model)}
+    if builder == "googlenet":
+        kwargs.update(aux_logits=bool(options.get("aux_logits", False)), init_weights=False,
+                      transform_input=bool(options.get("transform_input", False)))
+    twin = getattr(torchvision.models, builder)(**kwargs).eval()
+    # The position-by-position map from_torchvision uses, run the other way.
+    state = {k: v for k, v in source.model.state_dict().items()}
+    _load_by_position(twin, state, source.name)
+    return twin, ""
+
+
+def _num_classes(model: nn.Module) -> int:
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    return int(last.out_features)
+
+
+def real_images(source: Source, n: int) -> Tensor:
+    """n real images (the embedded Fashion-MNIST sample) as the model's input: fitted to its size
+    and channels, normalised with its pipeline (0.5/0.5 for random weights)."""
+    import torch.nn.functional as F
+
+    from ..data import load_dataset
+
+    data = load_dataset("sample", "test")
+    c, h, w = source.input_size
+    x = data.images[:n].float() / 255
+    x = x.expand(-1, c, -1, -1) if x.shape[1] == 1 else x
+    pipeline = source.pipeline
+    if pipeline is not None and pipeline.fit == "pad" and h >= x.shape[2] and w >= x.shape[3]:
+        top, left = (h - x.shape[2]) // 2, (w - x.shape[3]) // 2
+        x = F.pad(x, (left, w - x.shape[3] - left, top, h - x.shape[2] - top))
+    else:
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+    mean = torch.tensor(pipeline.mean if pipeline is not None else (0.5,) * c).view(1, -1, 1, 1)
+    std = torch.tensor(pipeline.std if pipeline is not None else (0.5,) * c).view(1, -1, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def matmul_peak_gflops(seconds: float = 0.5, n: int = 1024) -> float:
+    """The machine's fp32 matmul rate (GFLOP/s) with torch's threads: the best of a few runs."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    torch.mm(a, b)
+    while time.perf_counter() < deadline or best == float("inf"):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def _macs(source: Source) -> int | None:
+    from ..registry import model_info
+
+    info = model_info(source.name) if hasattr(source.model, "zoo_name") else None
+    if info is not None and info.macs and not getattr(source.model, "zoo_options", None) \
+            and tuple(source.input_size) == tuple(info.input_size):
+        return int(info.macs)
+    try:
+        from ..analysis.summary import summary
+
+        return int(summary(source.model, input_size=source.input_size).total_macs)
+    except Exception:  # the summary cannot trace it: no peak fraction, the rest stands
+        return None
+
+
+def _hand_set(runtime: str, model: nn.Module, example: Tensor) -> Callable[[Tensor], Tensor]:
+    """A runtime set up the way its documentation shows, with no help from cnnzoo."""
+    if runtime == "eager":
+        cl = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return lambda x: cl(x.contiguous(memory_format=torch.channels_last))
+    if runtime == "compile":
+        import torch._inductor.config as inductor_config
+
+        cl = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        compiled = torch.compile(cl)
+
+        def run_compiled(x: Tensor) -> Tensor:
+            with inductor_config.patch(freezing=True):
+                return compiled(x.contiguous(memory_format=torch.channels_last))
+        return run_compiled
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()  # the defaults, but the same thread count as everyone else
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(onnx_bytes(model, example), options, providers=["CPUExecutionProvider"])
+        return lambda x: torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+    compiled_ov = openvino_compiled(model, example, torch.float32, hint="LATENCY")
+    return lambda x: torch.from_numpy(compiled_ov(x.numpy())[0].copy())
+
+
+def bench(model_or_run: str | Path | nn.Module, *, batch: int = 8, runtimes: Sequence[str] | None = None,
+          rounds: int = 5, round_seconds: float = 1.0, options: dict[str, Any] | None = None,
+          bf16: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Measure the contenders (see the module docstring); returns the JSON-ready result."""
+    batch = checks.positive_int("--batch", batch, maximum=4096)
+    rounds = checks.positive_int("--rounds", rounds, maximum=1000)
+    round_seconds = checks.positive_float("round_seconds", round_seconds)
+    chosen = list(runtimes) if runtimes is not None else installed_runtimes()
+    for r in chosen:
+        check_runtime(r, allow_auto=False)
+        require(r)
+    if not chosen:
+        raise OptionError(f"--runtime needs at least one of {', '.join(RUNTIMES)}")
+    say = progress or (lambda text: None)
+    source = load_source(model_or_run, options)
+    model = source.model.float().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = real_images(source, batch)
+    images = real_images(source, max(batch, 64))
+
+    contenders: list[Contender] = []
+
+    def add(name: str, kind: str, build: Callable[[], Callable[[Tensor], Tensor]], note: str = "") -> None:
+        say(f"preparing {name}")
+        start = time.perf_counter()
+        run = build()
+        with torch.inference_mode():
+            run(x)  # the first call builds what is lazy (compile, OpenVINO's kernels)
+        contenders.append(Contender(name, kind, run, time.perf_counter() - start, note))
+
+    twin, why_not = torchvision_twin(source)
+    if twin is not None:
+        add("torchvision eager", "baseline", lambda: twin)
+    add("cnnzoo eager", "reference", lambda: model)
+    for runtime in chosen:
+        add(f"{runtime} (hand-set)", "runtime", lambda runtime=runtime: _hand_set(runtime, model, x))
+    fast = optimize(model, "auto", input_size=source.input_size, batch=batch)
+    add(f"cnnzoo fast ({fast.runtime})", "cnnzoo", lambda: fast._run,
+        note=f"{fast.folded} BatchNorms folded")
+    if bf16:
+        fast16 = optimize(model, "auto", dtype="bfloat16", input_size=source.input_size, batch=batch)
+        add(f"cnnzoo fast bf16 ({fast16.runtime})", "bf16", lambda: fast16._run)
+
+    # interleaved rounds: every contender once per round, for about round_seconds each
+    times: dict[str, list[float]] = {c.name: [] for c in contenders}
+    with torch.inference_mode():
+        for k in range(rounds):
+            say(f"round {k + 1}/{rounds}")
+            for c in contenders:
+                deadline = time.perf_counter() + round_seconds
+                while True:
+                    start = time.perf_counter()
+                    c.run(x)
+                    times[c.name].append(time.perf_counter() - start)
+                    if time.perf_counter() >= deadline:
+                        break
+        reference = model(images)
+        fp32_fast = _batched(fast._run, images, batch)
+        rows = []
+        for c in contenders:
+            t = sorted(times[c.name])
+            out = _batched(c.run, images, batch).float()
+            diff = (out - reference).abs().max().item()
+            against = fp32_fast if c.kind == "bf16" else reference
+            rows.append({
+                "name": c.name, "kind": c.kind, "images_per_s": batch / t[len(t) // 2],
+                "latency_ms": 1e3 * t[len(t) // 2], "latency_p90_ms": 1e3 * t[min(len(t) - 1, int(0.9 * len(t)))],
+                "calls": len(t), "build_s": c.build_s,
+                "max_abs_diff": diff, "relative_diff": diff / max(reference.abs().max().item(), 1e-12),
+                "top1_agreement": (out.argmax(1) == against.argmax(1)).float().mean().item() * 100,
+                "note": c.note})
+
+    by_kind = {kind: [r for r in rows if r["kind"] == kind] for kind in ("baseline", "runtime", "cnnzoo")}
+    fast_row = by_kind["cnnzoo"][0]
+    best = max(by_kind["runtime"], key=lambda r: r["images_per_s"]) if by_kind["runtime"] else None
+    macs = _macs(source)
+    peak = matmul_peak_gflops()
+    achieved = 2 * macs * fast_row["images_per_s"] / 1e9 if macs else None
+    return {
+        "model": source.name, "options": dict(getattr(source.model, "zoo_options", {}) or {}),
+        "weights": "random" if source.random else f"trained ({source.checkpoint})",
+        "batch": batch, "input": list(source.input_size), "dtype": "float32",
+        "rounds": rounds, "round_seconds": round_seconds, "machine": describe(),
+        "agreement_images": f"{images.shape[0]} images of the embedded Fashion-MNIST sample",
+        "rows": rows, "fast_path": {"runtime": fast.runtime, "batchnorms_folded": fast.folded},
+        "torchvision": None if twin is not None else why_not,
+        "speedup": fast_row["images_per_s"] / by_kind["baseline"][0]["images_per_s"] if by_kind["baseline"] else None,
+        "best_runtime": best["name"] if best else None,
+        "vs_best_runtime": fast_row["images_per_s"] / best["images_per_s"] if best else None,
+        "matmul_peak_gflops": peak, "model_gflops_per_image": 2 * macs / 1e9 if macs else None,
+        "fast_path_gflops": achieved, "fast_path_peak_fraction": achieved / peak if achieved else None,
+    }
+
+
+def _batched(run: Callable[[Tensor], Tensor], images: Tensor, batch: int) -> Tensor:
+    return torch.cat([run(images[i:i + batch]).float() for i in range(0, images.shape[0], batch)])
+
+
+def format_bench(result: dict[str, Any]) -> str:
+    """The human-readable table."""
+    lines = [describe_line(result["machine"]),
+             f"{result['model']} ({result['weights']} weights), batch {result['batch']}, input "
+             f"{'x'.join(map(str, result['input']))}, fp32; {result['rounds']} interleaved rounds of "
+             f"{result['round_seconds']:g} s per contender; agreement on {result['agreement_images']}",
+             "",
+             f"{'contender':<32} {'img/s':>9} {'latency ms':>11} {'p90 ms':>8} {'vs eager':>9} "
+             f"{'max|diff|':>10} {'top-1 agree':>11}  notes"]
+    baseline = next((r for r in result["rows"] if r["kind"] == "baseline"), None) or \
+        next(r for r in result["rows"] if r["kind"] == "reference")
+    for r in result["rows"]:
+        agree = f"{r['top1_agreement']:.1f}%" + (" (vs fp32)" if r["kind"] == "bf16" else "")
+        lines.append(f"{r['name']:<32} {r['images_per_s']:>9.1f} {r['latency_ms']:>11.2f} "
+                     f"{r['latency_p90_ms']:>8.2f} {r['images_per_s'] / baseline['images_per_s']:>8.2f}x "
+                     f"{r['max_abs_diff']:>10.2g} {agree:>11}  {r['note']}")
+    lines.append("")
+    if result["speedup"] is not None:
+        lines.append(f"speedup (cnnzoo fast / torchvision eager): {result['speedup']:.2f}x")
+    else:
+        lines.append(f"speedup: none ({result['torchvision']}); ratios above are to cnnzoo eager")
+    if result["vs_best_runtime"] is not None:
+        lines.append(f"vs_best_runtime (cnnzoo fast / {result['best_runtime']}): {result['vs_best_runtime']:.2f}x")
+    if result["fast_path_peak_fraction"] is not None:
+        lines.append(f"fast path: {result['fast_path_gflops']:.1f} GFLOP/s = "
+                     f"{100 * result['fast_path_peak_fraction']:.0f}% of the measured fp32 matmul peak "
+                     f"({result['matmul_peak_gflops']:.1f} GFLOP/s, {result['model_gflops_per_image']:.2f} "
+                     "GFLOP per image)")
+    return "\n".join(lines)
+
+
+def to_json(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=2)
