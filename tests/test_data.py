@@ -28,7 +28,6 @@ from cnnzoo.data import (
     DATASETS,
     ArrayDataset,
     BatchAugment,
-    adapt_input,
     default_augment,
     download,
     idx,
@@ -709,7 +708,7 @@ def data_sample_train() -> ArrayDataset:
 
 
 def test_lenet5_adapter_pads_and_scales_as_the_paper(data_sample_train):
-    a = adapt_input(data_sample_train, "lenet5")
+    a = InputPipeline.for_training(data_sample_train, "lenet5")
     assert isinstance(a, InputPipeline) and a.fit == "pad" and a.size == (32, 32)
     assert a.data_size == (28, 28) and a.scaling == "lenet"
     assert "padded to 32x32" in a.description and "-0.1" in a.description
@@ -724,7 +723,7 @@ def test_lenet5_adapter_pads_and_scales_as_the_paper(data_sample_train):
 
 
 def test_meanstd_adapter_standardises_the_training_set(data_sample_train):
-    a = adapt_input(data_sample_train, "resnet20", image_size=28)
+    a = InputPipeline.for_training(data_sample_train, "resnet20", image_size=28)
     assert a.data_size == a.size == (28, 28) and a.scaling == "standardize"
     x = a(data_sample_train.images).double()
     assert float(x.mean()) == pytest.approx(0.0, abs=1e-5)
@@ -737,7 +736,7 @@ def test_meanstd_adapter_standardises_the_training_set(data_sample_train):
 
 
 def test_resize_adapter_matches_pil_bilinear(data_sample_train):
-    a = adapt_input(data_sample_train, "resnet20")  # 28 -> 32 (fixed_size=False, no padding)
+    a = InputPipeline.for_training(data_sample_train, "resnet20")  # 28 -> 32 (fixed_size=False, no padding)
     assert a.fit == "resize" and a.size == (32, 32)
     batch = data_sample_train.images[:20]
     pixels = a.unnormalise(a(batch))
@@ -747,29 +746,29 @@ def test_resize_adapter_matches_pil_bilinear(data_sample_train):
 
 
 def test_image_size_rules(data_sample_train):
-    assert adapt_input(data_sample_train, "resnet18", image_size=64).size == (64, 64)
-    assert adapt_input(data_sample_train, "alexnet", image_size=227).size == (227, 227)
+    assert InputPipeline.for_training(data_sample_train, "resnet18", image_size=64).size == (64, 64)
+    assert InputPipeline.for_training(data_sample_train, "alexnet", image_size=227).size == (227, 227)
     with pytest.raises(OptionError) as e:
-        adapt_input(data_sample_train, "alexnet", image_size=224)
+        InputPipeline.for_training(data_sample_train, "alexnet", image_size=224)
     assert one_line_error(e).startswith("alexnet takes only 227x227")
     with pytest.raises(InputShapeError) as e:
-        adapt_input(data_sample_train, "resnet18", in_channels=3)
+        InputPipeline.for_training(data_sample_train, "resnet18", in_channels=3)
     msg = one_line_error(e)
     assert "in_channels=1" in msg and "1 channel" in msg
     with pytest.raises(UnknownNameError):
-        adapt_input(data_sample_train, "lenet6")
+        InputPipeline.for_training(data_sample_train, "lenet6")
 
 
 def test_adapter_feeds_the_model(data_sample_train):
     import cnnzoo
-    a = adapt_input(data_sample_train, "lenet5", in_channels=1)
+    a = InputPipeline.for_training(data_sample_train, "lenet5", in_channels=1)
     model = cnnzoo.create_model("lenet5", in_channels=data_sample_train.channels).eval()
     with torch.no_grad():
         assert model(a(data_sample_train.images[:8])).shape == (8, 10)
 
 
 def test_adapter_is_device_generic(data_sample_train):
-    a = adapt_input(data_sample_train, "resnet20")
+    a = InputPipeline.for_training(data_sample_train, "resnet20")
     assert a(torch.zeros(4, 1, 28, 28, dtype=torch.uint8, device="meta")).shape == (4, 1, 32, 32)
     with pytest.raises(InputShapeError):
         a(torch.zeros(1, 1, 28, 28))
@@ -779,7 +778,7 @@ def test_adapter_is_device_generic(data_sample_train):
 def test_adapter_and_augment_on_cuda_match_cpu(data_sample_train):
     batch = data_sample_train.images[:32]
     for model in ("lenet5", "resnet20"):
-        a = adapt_input(data_sample_train, model)
+        a = InputPipeline.for_training(data_sample_train, model)
         assert torch.allclose(a(batch.cuda()).cpu(), a(batch), atol=1e-5)
     aug = BatchAugment(crop_padding=2, hflip=True)
     out_gpu = aug(batch.cuda(), generator=torch.Generator().manual_seed(1)).cpu()
