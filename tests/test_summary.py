@@ -611,3 +611,41 @@ def test_summary_and_compare_in_a_notebook(monkeypatch):
     for obj in (s, c):
         with pytest.raises(CnnzooError, match="pip install pandas"):
             obj.to_pandas()
+
+
+# --- geometry of string padding and of a transpose (issue #10) -------------------------------------
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
+def test_same_padding_with_an_even_kernel_in_the_too_small_diagnosis():
+    """padding='same' pads d*(k-1) = 3 for k=4: 1 before, 2 after. The diagnosis recomputes the
+    sizes without running the model, so a (k-1)//2 on both sides would shrink every map by one."""
+    net = nn.Sequential(OrderedDict(conv1=nn.Conv2d(1, 2, 4, padding="same"), pool1=nn.MaxPool2d(2),
+                                    conv2=nn.Conv2d(2, 2, 4, padding="same"), pool2=nn.MaxPool2d(2)))
+    s = summary(net, (1, 4, 4))  # 4 -> 4 -> 2 -> 2 -> 1: the real network runs
+    assert [r.output_shape[1:] for r in s.rows] == [(4, 4), (2, 2), (2, 2), (1, 1)]
+    assert s.row("conv1").arithmetic == "(4 - 4 + 1+2)/1 + 1 = 4"
+    with pytest.raises(InputShapeError) as e:
+        summary(net, (1, 3, 3))
+    assert " at pool2 " in str(e.value)
+    assert str(e.value).endswith("The smallest input that works is 1x4x4 (--input 1,4,4).")
+
+
+def test_receptive_field_follows_a_functional_transpose():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 1, (3, 5)), nn.Conv2d(1, 1, (5, 3))
+
+        def forward(self, x):
+            return self.b(self.a(x).transpose(2, 3))
+
+    torch.manual_seed(0)
+    net = Net()
+    s = summary(net, (1, 20, 30))
+    assert [r.name for r in s.rows] == ["a", "transpose", "b"]
+    assert s.row("transpose").output_shape == (1, 26, 18)
+    assert s.row("b").rf == (9, 5)  # per axis of b's map: its rows run along the input's columns
+    # the oracle: the input pixels whose value changes one output unit (autograd)
+    x = torch.randn(1, 1, 20, 30, requires_grad=True)
+    net(x)[0, 0, 10, 6].backward()
+    rows, cols = torch.nonzero(x.grad[0, 0]).unbind(1)
+    assert (int(cols.max() - cols.min()) + 1, int(rows.max() - rows.min()) + 1) == (9, 5)

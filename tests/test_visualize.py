@@ -18,7 +18,7 @@ from torch import nn
 
 import cnnzoo
 import cnnzoo.data
-from cnnzoo.errors import CheckpointError, CnnzooError, InputShapeError, UnknownNameError
+from cnnzoo.errors import CheckpointError, CnnzooError, InputShapeError, OptionError, UnknownNameError
 from cnnzoo.graph import record
 from cnnzoo.layers import Flatten
 from cnnzoo.visualize import deconv, deconv_trace, feature_maps, layer_filters, occlusion
@@ -651,3 +651,33 @@ def test_python_api_is_public_and_light():
     r = subprocess.run([sys.executable, "-c", "import sys, cnnzoo; cnnzoo.deconv; "
                         "print('matplotlib' in sys.modules)"], capture_output=True, text=True)
     assert r.stdout.strip() == "False", r.stderr
+
+
+# --- counts and sizes given to the tools (issue #11) -------------------------------------------
+@pytest.mark.parametrize("call,what", [
+    (lambda m, x: occlusion(m, x, size=0), "occluder size"),
+    (lambda m, x: occlusion(m, x, size=-3), "occluder size"),
+    (lambda m, x: occlusion(m, x, size=4, stride=0), "occluder stride"),
+    (lambda m, x: occlusion(m, x, size=4, stride=-1), "occluder stride"),
+    (lambda m, x: occlusion(m, x, size=4, stride=5), "occluder stride"),
+    (lambda m, x: occlusion(m, x, size=33), "occluder size"),
+    (lambda m, x: occlusion(m, x, batch_size=0), "batch size"),
+    (lambda m, x: feature_maps(m, x, "c1", limit=0), "limit"),
+    (lambda m, x: feature_maps(m, x, "c1", limit=-2), "limit"),
+    (lambda m, x: top_activations(m, [x], "c1", k=0), "k"),
+    (lambda m, x: top_activations(m, [x], "c1", num_channels=-1), "number of channels"),
+    (lambda m, x: filter_evolution("/nonexistent-run", count=0), "count"),
+])
+def test_zero_and_negative_counts_are_refused_with_one_line(call, what):
+    """0 is never taken for 'the default' (it was: `size or default`), negatives never slice."""
+    model, x = seeded("lenet5_modern"), image_for("lenet5_modern")
+    with pytest.raises(OptionError) as e:
+        call(model, x)
+    assert "\n" not in str(e.value) and what in str(e.value)
+
+
+def test_feature_maps_limit_keeps_the_first_channels():
+    model, x = seeded("lenet5_modern"), image_for("lenet5_modern")
+    full = feature_maps(model, x, "c3_act")
+    np.testing.assert_array_equal(feature_maps(model, x, "c3_act", limit=4), full[:4])
+    assert feature_maps(model, x, "c3_act", limit=99).shape == full.shape
