@@ -52,7 +52,8 @@ class Doc:
         try:
             return check(key, value, **bounds)
         except CnnzooError as e:
-            raise CheckpointError(f"{self.where}: {e}") from None
+            text = str(e)
+            raise self.error(key, text[len(key):].lstrip() if text.startswith(key) else text) from None
 
     def integer(self, key: str, default: Any = _MISSING, **bounds: Any) -> Any:
         value = self.get(key, default)
