@@ -195,8 +195,9 @@ def clean_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def unwrap(model: nn.Module) -> nn.Module:
     while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
+        inner = getattr(model, "_orig_mod", None)
+        if isinstance(inner, nn.Module):
+            model = inner
         elif isinstance(model, nn.parallel.DistributedDataParallel):
             model = model.module
         else:

@@ -38,7 +38,6 @@ of short schedules (5e-4 instead of the paper's 1e-4 for 64k iterations).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -99,7 +98,7 @@ class TrainConfig:
     threads: int | None = None  # CPU threads (None: OMP_NUM_THREADS if set, else torch's default)
     tensorboard: bool = False  # also log scalars to DIR/tensorboard
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> "ResolvedConfig":
         """A copy with every recipe field filled in and every value checked (OptionError)."""
         from ..registry import model_info
 
@@ -122,7 +121,7 @@ class TrainConfig:
         if c.warmup_epochs is None and isinstance(c.epochs, int):  # onecycle: rise over the first quarter of the run
             c.warmup_epochs = 0.25 * c.epochs if c.schedule == "onecycle" else 0.0
         c.check()
-        return c
+        return ResolvedConfig(**{f.name: getattr(c, f.name) for f in fields(TrainConfig)})
 
     def check(self) -> None:
         """Every field's type and range (OptionError, one line naming the flag), before anything
@@ -149,7 +148,7 @@ class TrainConfig:
             checks.real("--weight-decay", self.weight_decay, minimum=0.0, maximum=1.0)
         checks.real("--label-smoothing", self.label_smoothing, minimum=0.0, below=1.0)
         if self.warmup_epochs is not None:
-            checks.real("--warmup-epochs", self.warmup_epochs, minimum=0.0, maximum=float(self.epochs))
+            checks.real("--warmup-epochs", self.warmup_epochs, minimum=0.0, maximum=float(self.epochs or 0))
         if self.image_size is not None:
             checks.positive_int("--image-size", self.image_size, maximum=4096)
         if self.in_channels is not None:
@@ -231,6 +230,24 @@ class TrainConfig:
             raise CheckpointError(f"{path} does not exist: --resume takes a run folder written by "
                                   "`cnnzoo train --out DIR`")
         return cls.from_json(read_json(path), path)
+
+
+@dataclass
+class ResolvedConfig(TrainConfig):
+    """A TrainConfig with every recipe field filled in and checked: what `resolved()` returns and
+    what the engine runs on (the types say which fields can no longer be None)."""
+
+    epochs: int = 1
+    batch_size: int = 1
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+
+    def resolved(self) -> "ResolvedConfig":
+        return self
 
 
 _INT_FIELDS = {"epochs", "batch_size", "image_size", "in_channels", "seed", "eval_every",

@@ -155,6 +155,7 @@ class Trainer:
             self.config.data_dir = str(Path(self.config.data_dir).expanduser().absolute())
         self.rundir: RunDir | None = None
         self.tb: Any = None
+        self._held: RunDir | None = None
 
     # --- output ----------------------------------------------------------------------------
     def log(self, text: str) -> None:
@@ -215,7 +216,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if c.compile:
-            self.net = torch.compile(self.net)
+            self.net = torch.compile(self.net)  # type: ignore[assignment]  # an nn.Module in practice
         self.criterion = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
 
         # Data in memory, on the device when that is a GPU (one copy, uint8).
@@ -315,7 +316,7 @@ class Trainer:
                               "starting a new run in it")
 
     def _release(self) -> None:
-        held = getattr(self, "_held", None)
+        held = self._held
         if held is not None:
             held.unlock()
             self._held = None
@@ -607,7 +608,7 @@ class Trainer:
     def _check_finite(self, window: list[tuple[int, Tensor]]) -> None:
         if not window:
             return
-        losses = torch.stack([l.float() for _, l in window])
+        losses = torch.stack([value.float() for _, value in window])
         bad = ~torch.isfinite(losses)
         flag = bad.any().to(torch.float64).reshape(1)
         self.dist.all_reduce(flag)  # every process stops together

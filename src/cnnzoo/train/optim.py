@@ -17,10 +17,10 @@ import math
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import ResolvedConfig
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, config: ResolvedConfig) -> torch.optim.Optimizer:
     """SGD with (non-Nesterov) momentum or AdamW, weight decay on every parameter as the papers did."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
