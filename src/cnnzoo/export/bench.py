@@ -32,8 +32,7 @@ from torch import Tensor, nn
 from .. import checks
 from ..errors import OptionError
 from .machine import describe, describe_line
-from .runtimes import (RUNTIMES, check_runtime, installed_runtimes, onnx_bytes, openvino_compiled, optimize,
-                       require)
+from .runtimes import RUNTIMES, check_runtime, installed_runtimes, onnx_bytes, openvino_compiled, optimize, require
 from .source import Source, load_source
 
 # cnnzoo name -> torchvision builder, for the networks torchvision has in the same form.

@@ -1,0 +1,212 @@
+"""Export to ONNX and to torch.export programs (.pt2), checked against the eager model.
+
+Nothing is reported as exported until the written file has been read back and run: ONNX files
+pass onnx.checker and ONNX Runtime reproduces the eager outputs; .pt2 files are loaded with
+torch.export.load and their module reproduces them. "Reproduces" means the largest absolute
+difference is at most 1e-4 of the largest eager output (relative), at the export batch size and,
+for a dynamic batch, at a second one. A run folder's input pipeline (mean, std, size, fit, class
+names) goes into the file's metadata, so a consumer needs nothing else: ONNX metadata_props
+"cnnzoo" (JSON), or the .pt2 archive's extra file "cnnzoo.json".
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import checks
+from ..errors import CnnzooError, OptionError
+from .source import Source, load_source
+
+FORMATS = ("onnx", "pt2")
+RELATIVE_LIMIT = 1e-4
+METADATA_KEY = "cnnzoo"
+
+
+class ExportCheckError(CnnzooError):
+    """An exported file that does not reproduce the eager model."""
+
+
+@dataclass
+class ExportResult:
+    path: str
+    format: str
+    model: str
+    batch: int | str
+    input_size: tuple[int, int, int]
+    checks: list[dict[str, Any]] = field(default_factory=list)  # {"check", "batch", "max_abs_diff", "relative"}
+    metadata: dict[str, Any] = field(default_factory=dict)
+    bytes: int = 0
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max((c["max_abs_diff"] for c in self.checks), default=0.0)
+
+    def report(self) -> str:
+        lines = [f"{self.model} -> {self.path} ({self.format}, batch {self.batch}, input "
+                 f"{'x'.join(map(str, self.input_size))}, {self.bytes / 1e6:.1f} MB)"]
+        for c in self.checks:
+            lines.append(f"  {c['check']:<28} batch {c['batch']:>3}: max |diff| {c['max_abs_diff']:.3g} "
+                         f"({c['relative']:.2g} of max |output|, limit {RELATIVE_LIMIT:g})")
+        lines.append("exported: outputs match the eager model")
+        return "\n".join(lines)
+
+
+def parse_batch(batch: int | str) -> int | str:
+    """'dynamic' or a positive whole number (as given on the command line or in Python)."""
+    if isinstance(batch, str):
+        if batch.strip().lower() == "dynamic":
+            return "dynamic"
+        if not batch.strip().isdigit():
+            raise OptionError(f"--batch takes 'dynamic' or a positive whole number, got {batch!r}")
+        batch = int(batch)
+    return checks.positive_int("--batch", batch, maximum=4096)
+
+
+def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str | Path | None = None, *,
+           batch: int | str = "dynamic", opset: int | None = None,
+           options: dict[str, Any] | None = None) -> ExportResult:
+    """Export a model (a registered name, a run folder or an nn.Module) and check the file.
+
+    format: "onnx" or "pt2". out: the file (default MODEL.onnx / MODEL.pt2 in the current folder;
+    an existing file is replaced only after the new one passed its checks). batch: "dynamic" or a
+    fixed batch size. opset: the ONNX opset (default: the exporter's). Raises ExportCheckError if
+    the file does not reproduce the eager outputs, OptionError for bad arguments.
+    """
+    if format not in FORMATS:
+        raise OptionError(f"unknown export format {format!r}: choose one of {', '.join(FORMATS)}")
+    batch = parse_batch(batch)
+    if opset is not None:
+        if format != "onnx":
+            raise OptionError("--opset applies to ONNX files only")
+        opset = checks.integer("--opset", opset, minimum=18, maximum=23)
+    if format == "onnx":
+        from .runtimes import require
+
+        require("onnxruntime")
+    source = load_source(model_or_run, options)
+    path = Path(out) if out is not None else Path(f"{source.name}.{format}")
+    if path.is_dir():
+        raise OptionError(f"--out {path} is a folder: give a file name, e.g. {path / (source.name + '.' + format)}")
+    if not path.parent.exists():
+        raise OptionError(f"--out {path}: folder {path.parent} does not exist")
+    model = source.model.float().eval()
+    size = source.input_size
+    n = 2 if batch == "dynamic" else int(batch)
+    generator = torch.Generator().manual_seed(0)
+    example = torch.randn(n, *size, generator=generator)
+    metadata = _metadata(source, batch)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # .pt2 must end so
+    try:
+        if format == "onnx":
+            results = _export_onnx(model, example, tmp, batch, opset, metadata)
+        else:
+            results = _export_pt2(model, example, tmp, batch, metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportResult(str(path), format, source.name, batch, size, results, metadata, path.stat().st_size)
+
+
+def _metadata(source: Source, batch: int | str) -> dict[str, Any]:
+    from .._version import __version__
+
+    meta: dict[str, Any] = {
+        "cnnzoo": __version__, "model": source.name,
+        "options": dict(getattr(source.model, "zoo_options", {}) or {}),
+        "weights": "random" if source.random else "trained", "batch": batch,
+        "input": {"name": "input", "shape": ["batch" if batch == "dynamic" else batch, *source.input_size],
+                  "dtype": "float32"},
+        "output": "logits (no softmax)",
+    }
+    if source.checkpoint:
+        meta["checkpoint"] = str(source.checkpoint)
+    if source.pipeline is not None:
+        p = source.pipeline
+        # What a consumer does to an image: fit it to `size` (pad or resize), scale to [0, 1],
+        # subtract mean, divide by std, per channel.
+        meta["pipeline"] = p.to_meta()
+    return meta
+
+
+def _inputs_to_check(example: Tensor, batch: int | str) -> list[Tensor]:
+    inputs = [example]
+    if batch == "dynamic":  # the batch dimension really is free: check another size too
+        inputs.append(torch.randn(3, *example.shape[1:], generator=torch.Generator().manual_seed(1)))
+    return inputs
+
+
+def _compare(check: str, expected: Tensor, got: Tensor) -> dict[str, Any]:
+    if tuple(got.shape) != tuple(expected.shape):
+        raise ExportCheckError(f"{check}: output shape {tuple(got.shape)} differs from eager "
+                               f"{tuple(expected.shape)}: the export is wrong, please report it")
+    diff = (got.float() - expected.float()).abs().max().item()
+    scale = max(expected.abs().max().item(), 1e-12)
+    result = {"check": check, "batch": expected.shape[0], "max_abs_diff": diff, "relative": diff / scale}
+    if not diff <= RELATIVE_LIMIT * scale:  # NaN fails too
+        raise ExportCheckError(f"{check}: max |diff| {diff:.3g} from eager exceeds {RELATIVE_LIMIT:g} of "
+                               f"max |output| {scale:.3g}: nothing was written, please report it")
+    return result
+
+
+def _export_onnx(model: nn.Module, example: Tensor, tmp: Path, batch: int | str, opset: int | None,
+                 metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    import onnx
+
+    from .runtimes import onnx_bytes, ort_session
+
+    proto = onnx.load_from_string(onnx_bytes(model, example, dynamic_batch=batch == "dynamic", opset=opset))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+    proto.producer_name = "cnnzoo"
+    with open(tmp, "wb") as f:
+        f.write(proto.SerializeToString())
+    try:
+        onnx.checker.check_model(str(tmp), full_check=True)
+    except onnx.checker.ValidationError as e:
+        raise ExportCheckError(f"onnx.checker rejects the exported file: {str(e).splitlines()[0]}") from None
+    session = ort_session(tmp.read_bytes())
+    results = []
+    for x in _inputs_to_check(example, batch):
+        with torch.no_grad():
+            expected = model(x)
+        got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+        results.append(_compare("onnx.checker + onnxruntime", expected, got))
+    return results
+
+
+def _export_pt2(model: nn.Module, example: Tensor, tmp: Path, batch: int | str,
+                metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    dynamic = ({0: torch.export.Dim("batch", min=1, max=4096)},) if batch == "dynamic" else None
+    program = torch.export.export(model, (example,), dynamic_shapes=dynamic)
+    torch.export.save(program, str(tmp), extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
+    reloaded = torch.export.load(str(tmp)).module()
+    results = []
+    for x in _inputs_to_check(example, batch):
+        with torch.no_grad():
+            expected, got = model(x), reloaded(x)
+        results.append(_compare("torch.export.load", expected, got))
+    return results
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The cnnzoo metadata of an exported .onnx or .pt2 file."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        for entry in proto.metadata_props:
+            if entry.key == METADATA_KEY:
+                return dict(json.loads(entry.value))
+    else:
+        extra = {f"{METADATA_KEY}.json": ""}
+        torch.export.load(str(path), extra_files=extra)
+        if extra[f"{METADATA_KEY}.json"]:
+            return dict(json.loads(extra[f"{METADATA_KEY}.json"]))
+    raise CnnzooError(f"{path} has no cnnzoo metadata: it was not written by `cnnzoo export`")

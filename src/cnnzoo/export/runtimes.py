@@ -1,0 +1,308 @@
+"""optimize(): a model made fast for inference, with the runtime behind one interface.
+
+Every runtime gets the same prepared network: BatchNorm folded into the convolutions (fold.py),
+eval mode, no autograd. Then:
+
+- eager: PyTorch itself, channels_last (oneDNN's blocked convolutions skip the NCHW reorders);
+- compile: torch.compile with inductor's freezing (weights become constants, so convolutions get
+  pre-packed weights), channels_last;
+- onnxruntime: the network exported to ONNX (dynamic batch), run by ONNX Runtime with every
+  graph optimization and its own thread pool sized as torch's;
+- openvino: the network converted by OpenVINO, compiled for the CPU with fp32 inference precision
+  (OpenVINO otherwise lowers fp32 models to bf16 on AMX CPUs, which changes the outputs).
+
+`auto` measures every installed runtime for a few calls on the model's own input shape and keeps
+the fastest (the ranking changes with the network, the batch size and the CPU: on one machine
+ONNX Runtime led for resnet50 and googlenet at batch 8 while OpenVINO led at batch 1).
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import CnnzooError, InputShapeError, OptionError
+from .fold import fold_batchnorm
+from .machine import native_bf16
+
+RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
+DTYPES = ("float32", "bfloat16")
+# runtime -> (modules it imports, the package extra that installs them)
+_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "onnxruntime": (("onnx", "onnxscript", "onnxruntime"), "onnx"),
+    "openvino": (("openvino",), "openvino"),
+}
+
+
+class MissingRuntimeError(CnnzooError):
+    """A runtime whose packages are not installed."""
+
+
+def missing_modules(runtime: str) -> list[str]:
+    """The Python modules `runtime` needs that are not installed (empty when it can run)."""
+    modules, _ = _NEEDS.get(runtime, ((), ""))
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def require(runtime: str) -> None:
+    """Raise MissingRuntimeError (one line naming the extra) unless the runtime is installed."""
+    missing = missing_modules(runtime)
+    if missing:
+        extra = _NEEDS[runtime][1]
+        raise MissingRuntimeError(f"the {runtime} runtime needs {', '.join(missing)}, which "
+                                  f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                                  f"pip install 'cnnzoo[{extra}]'")
+
+
+def installed_runtimes() -> list[str]:
+    return [r for r in RUNTIMES if not missing_modules(r)]
+
+
+def check_runtime(runtime: str, *, allow_auto: bool = True) -> str:
+    choices = (("auto",) if allow_auto else ()) + RUNTIMES
+    if runtime not in choices:
+        raise OptionError(f"unknown runtime {runtime!r}: choose one of {', '.join(choices)}")
+    return runtime
+
+
+def check_dtype(dtype: str | torch.dtype, runtime: str) -> torch.dtype:
+    """float32, or bfloat16 where the CPU computes it natively and the runtime supports it."""
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16}
+    value = dtype if isinstance(dtype, torch.dtype) else names.get(str(dtype).lower())
+    if value not in (torch.float32, torch.bfloat16):
+        raise OptionError(f"unknown dtype {dtype!r}: choose float32 or bfloat16")
+    if value == torch.bfloat16:
+        if not native_bf16():
+            raise OptionError("bfloat16 needs a CPU with native bf16 (AVX512-BF16 or AMX): this one "
+                              "would emulate it, slower than float32; use float32")
+        if runtime == "onnxruntime":
+            raise OptionError("ONNX Runtime has no bf16 CPU kernels: use bfloat16 with the eager, "
+                              "compile or openvino runtime")
+    return value
+
+
+class OptimizedModel(nn.Module):
+    """A network prepared for inference on one runtime: call it on N x C x H x W float tensors.
+
+    Attributes: runtime, dtype, folded (BatchNorms folded), input_size (C, H, W), fixed_size
+    (only that H x W is accepted), model (the prepared PyTorch network, folded, in eval mode).
+    Outputs are float32 logits on the CPU, whatever the runtime.
+    """
+
+    def __init__(self, model: nn.Module, runtime: str, dtype: torch.dtype, folded: int,
+                 input_size: tuple[int, int, int], fixed_size: bool,
+                 run: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.runtime = runtime
+        self.dtype = dtype
+        self.folded = folded
+        self.input_size = input_size
+        self.fixed_size = fixed_size
+        self._run = run
+
+    def forward(self, x: Tensor) -> Tensor:
+        c, h, w = self.input_size
+        if x.dim() != 4 or x.shape[1] != c or (self.fixed_size and tuple(x.shape[2:]) != (h, w)):
+            want = f"N x {c} x {h} x {w}" if self.fixed_size else f"N x {c} x H x W"
+            raise InputShapeError(f"the optimized model takes {want} tensors, got "
+                                  f"{'x'.join(map(str, x.shape))}: resize or pad the images to fit")
+        with torch.inference_mode():
+            y = self._run(x.float())
+        return y.float()
+
+    def train(self, mode: bool = True) -> OptimizedModel:
+        if mode:
+            raise CnnzooError("an optimized model is for inference only: train the original model")
+        return super().train(False)
+
+    def extra_repr(self) -> str:
+        return f"runtime={self.runtime}, dtype={str(self.dtype).replace('torch.', '')}, folded={self.folded}"
+
+
+def input_size_of(model: nn.Module, input_size: Sequence[int] | None = None) -> tuple[tuple[int, int, int], bool]:
+    """(C, H, W) to prepare the model for, and whether only that H x W works (from the registry)."""
+    from ..registry import model_info
+
+    name = getattr(model, "zoo_name", None)
+    info = model_info(name) if name else None
+    if input_size is None:
+        if info is None:
+            raise OptionError("pass input_size=(C, H, W): the model is not a registered cnnzoo model")
+        input_size = info.input_size
+    size = tuple(int(v) for v in input_size)
+    if len(size) != 3:
+        raise OptionError(f"input_size is (C, H, W), got {input_size!r}")
+    return (size[0], size[1], size[2]), bool(info.fixed_size) if info else False
+
+
+def optimize(model: nn.Module, runtime: str = "auto", *, dtype: str | torch.dtype = "float32",
+             input_size: Sequence[int] | None = None, batch: int = 8) -> OptimizedModel:
+    """The model prepared for fast inference on a runtime (see the module docstring).
+
+    runtime: "auto" (the fastest installed, measured on `batch` images of `input_size`), "eager",
+    "compile", "onnxruntime" or "openvino". dtype: "float32" or "bfloat16" (native bf16 CPUs
+    only). input_size: (C, H, W), default the registry's for a cnnzoo model. A runtime that is
+    not installed raises MissingRuntimeError naming the package extra that installs it.
+    """
+    check_runtime(runtime)
+    size, fixed = input_size_of(model, input_size)
+    if runtime != "auto":
+        require(runtime)
+    value = check_dtype(dtype, runtime)
+    prepared, folded = fold_batchnorm(model.float())
+    for p in prepared.parameters():
+        p.requires_grad_(False)
+    example = torch.randn(batch, *size)
+    if runtime == "auto":
+        return _fastest(prepared, value, folded, size, fixed, example)
+    run = _BUILDERS[runtime](prepared, value, example)
+    return OptimizedModel(prepared, runtime, value, folded, size, fixed, run)
+
+
+def _fastest(prepared: nn.Module, dtype: torch.dtype, folded: int, size: tuple[int, int, int],
+             fixed: bool, example: Tensor, rounds: int = 5) -> OptimizedModel:
+    """Build every installed runtime (compile only when asked by name: building it takes minutes)
+    and keep the one with the lowest median time per call on `example`, timed in interleaved
+    rounds so that a change in machine load does not decide the choice."""
+    candidates = [r for r in installed_runtimes() if r != "compile"]
+    if dtype == torch.bfloat16:
+        candidates = [r for r in candidates if r != "onnxruntime"]
+    runs = {r: _BUILDERS[r](prepared, dtype, example) for r in candidates}
+    times: dict[str, list[float]] = {r: [] for r in runs}
+    with torch.inference_mode():
+        for run in runs.values():  # warm-up: first calls allocate and pick kernels
+            run(example)
+        for _ in range(rounds):
+            for r, run in runs.items():
+                start = time.perf_counter()
+                run(example)
+                times[r].append(time.perf_counter() - start)
+    best = min(runs, key=lambda r: sorted(times[r])[rounds // 2])
+    return OptimizedModel(prepared, best, dtype, folded, size, fixed, runs[best])
+
+
+def median_seconds(fn: Callable[[], Any], *, seconds: float = 1.0, warmup: int = 2, min_calls: int = 3) -> float:
+    """Median wall time of fn() over at least min_calls calls and about `seconds` in total."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < min_calls or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+# --- the runtimes: each takes the prepared network and returns a function of a float32 batch -----
+def _eager(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    def run(x: Tensor) -> Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        if dtype == torch.bfloat16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return model(x)
+        return model(x)
+    return run
+
+
+def _compile(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:
+    import torch._inductor.config as inductor_config
+
+    eager = _eager(model, dtype, example)
+    compiled = torch.compile(eager, dynamic=False)
+
+    def run(x: Tensor) -> Tensor:
+        # freezing: parameters become graph constants, so inductor pre-packs convolution weights
+        with inductor_config.patch(freezing=True):
+            return compiled(x)
+    return run
+
+
+def onnx_bytes(model: nn.Module, example: Tensor, *, dynamic_batch: bool = True, opset: int | None = None) -> bytes:
+    """The model as a serialized ONNX ModelProto (torch.onnx's dynamo exporter)."""
+    with warnings.catch_warnings(), _quiet_logging():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model, (example,), dynamo=True, input_names=["input"], output_names=["logits"],
+            dynamic_shapes=({0: "batch"},) if dynamic_batch else None, opset_version=opset,
+            verbose=False)
+    assert program is not None
+    buffer = io.BytesIO()
+    program.save(buffer)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+class _quiet_logging:
+    """torch.onnx logs each export step at WARNING level; a user needs none of it."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        self._previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+
+    def __exit__(self, *exc: object) -> None:
+        import logging
+
+        logging.disable(self._previous)
+
+
+def ort_session(data: bytes) -> Any:
+    """An ONNX Runtime CPU session with every graph optimization and torch's thread count."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def _onnxruntime(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:
+    session = ort_session(onnx_bytes(model, example))
+    name = session.get_inputs()[0].name
+
+    def run(x: Tensor) -> Tensor:
+        return torch.from_numpy(session.run(None, {name: x.contiguous().numpy()})[0])
+    return run
+
+
+def openvino_compiled(model: nn.Module, example: Tensor, dtype: torch.dtype, hint: str = "LATENCY") -> Any:
+    """The model converted by OpenVINO (dynamic batch) and compiled for the CPU."""
+    import openvino as ov
+
+    shape = ov.PartialShape([-1, *example.shape[1:]])
+    with warnings.catch_warnings(), _quiet_logging():
+        warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notices
+        converted = ov.convert_model(model, example_input=example, input=[shape])
+    config = {"INFERENCE_PRECISION_HINT": "bf16" if dtype == torch.bfloat16 else "f32",
+              "PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": str(torch.get_num_threads())}
+    return ov.Core().compile_model(converted, "CPU", config)
+
+
+def _openvino(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:
+    compiled = openvino_compiled(model, example, dtype)
+    request = compiled.create_infer_request()
+
+    def run(x: Tensor) -> Tensor:
+        request.infer({0: x.contiguous().numpy()}, share_inputs=True)
+        return torch.from_numpy(request.get_output_tensor(0).data.copy())
+    return run
+
+
+_BUILDERS: dict[str, Callable[[nn.Module, torch.dtype, Tensor], Callable[[Tensor], Tensor]]] = {
+    "eager": _eager, "compile": _compile, "onnxruntime": _onnxruntime, "openvino": _openvino,
+}
