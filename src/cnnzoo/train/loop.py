@@ -138,6 +138,7 @@ class Trainer:
                 raise CheckpointError(f"{self.resume_dir} is a run of {saved.model!r}, not {config.model!r}")
             config = saved
             config.out = str(self.resume_dir)
+            config.threads = None  # a property of this session and machine, not of the run
             if epochs is not None and epochs != saved.epochs:
                 self.extended_from = saved.epochs
                 config.epochs = epochs
