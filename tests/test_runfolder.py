@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from cnnzoo.errors import CheckpointError, CnnzooError, OptionError
 from cnnzoo.train import checkpoint as ckpt
