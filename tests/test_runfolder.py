@@ -363,3 +363,40 @@ def test_state_round_trips_through_json():
     again.check_run("state.json", epochs=5, steps_per_epoch=19)
     with pytest.raises(CheckpointError, match="'step_in_epoch'"):
         again.check_run("state.json", epochs=5, steps_per_epoch=3)
+
+
+_KILL_INSIDE_WRITE = """
+import os, signal, sys
+from cnnzoo.train import checkpoint as ckpt
+from cnnzoo.train.loop import train
+real, calls = ckpt._write_file, [0]
+def write(path, data):
+    real(path, data)
+    if path.parent.name.startswith(".last.tmp-") and path.name == "model.safetensors":
+        calls[0] += 1
+        if calls[0] == int(sys.argv[2]):  # this save of checkpoints/last: die mid-write
+            os.kill(os.getpid(), signal.SIGKILL)
+ckpt._write_file = write
+train("lenet5_modern", out=sys.argv[1], epochs=2, batch_size=256, quiet=True, progress=False)
+"""
+
+
+@pytest.mark.parametrize("save", [1, 2])
+def test_sigkill_inside_a_checkpoint_write_loses_nothing(tmp_path, save):
+    reference = tmp_path / "reference"
+    train("lenet5_modern", out=str(reference), epochs=2, **FAST)
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", _KILL_INSIDE_WRITE, str(out), str(save)],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    assert list((out / "checkpoints").glob(".last.tmp-*")), "the kill did not land inside the write"
+    if save == 2:  # the first epoch's checkpoint is intact and readable meanwhile
+        assert ckpt.load_model(out)[1]["epoch"] == 1
+    else:  # killed inside the very first checkpoint: nothing to read yet, one line says so
+        with pytest.raises(CheckpointError, match="without a finished checkpoint"):
+            ckpt.load_model(out)
+    train(resume=str(out), quiet=True, progress=False)
+    assert not list((out / "checkpoints").glob(".*tmp-*"))  # the owner removed the leftover
+    a = load_file(str(reference / "checkpoints" / "last" / "model.safetensors"))
+    b = load_file(str(out / "checkpoints" / "last" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a), "resume after the kill is not bit-identical"
