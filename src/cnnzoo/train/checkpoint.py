@@ -1,20 +1,24 @@
 """Checkpoints: weights in safetensors, everything else in JSON. Loading never unpickles.
 
-A run folder DIR/ holds:
+A run folder DIR/ (paths named in rundir.RunDir; guarantees in docs/run-folder.md) holds:
 
-    config.json  metrics.csv  results.json  curves.png
+    config.json  metrics.csv  results.json  curves.png  .lock
     checkpoints/last/         model.safetensors  meta.json  state.safetensors  state.json
     checkpoints/epoch-0001/   model.safetensors  meta.json
     ...
 
 - model.safetensors: the model's state_dict (no `module.`/`_orig_mod.` prefixes).
 - meta.json: how to rebuild and feed the model: model name and options, num_classes, in_channels,
-  data set, epoch, normalisation (mean, std, size, mode), class names, metrics.
+  data set, epoch, the input pipeline (InputPipeline.to_meta), class names, metrics, and the
+  SHA-256 of every tensor file of the folder ("files"), verified at every load.
 - state.safetensors + state.json (resume only): optimizer tensors, RNG states and generator
-  states as tensors; optimizer hyper-parameters, scaler, counters and partial-epoch sums as JSON.
+  states as tensors; the TrainState (counters, history, optimizer groups, scaler) as JSON.
 
 Every folder is written under a temporary name and renamed into place, so a crash (even SIGKILL)
-leaves either the old checkpoint or the new one, never half of one.
+leaves either the old checkpoint or the new one, never half of one. Only the process holding the
+run folder's lock writes or tidies; readers (load_model, read_meta, checkpoint_dir) never modify
+anything and read the complete copy while a checkpoint is being replaced. Every document is
+validated (schema.validate_meta) before it is used.
 """
 from __future__ import annotations
 
