@@ -107,6 +107,9 @@ class OptimizedModel(nn.Module):
         self.input_size = input_size
         self.fixed_size = fixed_size
         self._run = run
+        # Runtimes are prepared for one H x W; a network that takes other sizes (a run trained
+        # at 32x32, say) gets the runtime built again for each new size, once.
+        self._by_size: dict[tuple[int, int], Callable[[Tensor], Tensor]] = {input_size[1:]: run}
 
     def forward(self, x: Tensor) -> Tensor:
         c, h, w = self.input_size
@@ -114,8 +117,12 @@ class OptimizedModel(nn.Module):
             want = f"N x {c} x {h} x {w}" if self.fixed_size else f"N x {c} x H x W"
             raise InputShapeError(f"the optimized model takes {want} tensors, got "
                                   f"{'x'.join(map(str, x.shape))}: resize or pad the images to fit")
+        key = (int(x.shape[2]), int(x.shape[3]))
+        if key not in self._by_size:
+            example = torch.randn(2, c, *key)
+            self._by_size[key] = _BUILDERS[self.runtime](self.model, self.dtype, example)
         with torch.inference_mode():
-            y = self._run(x.float())
+            y = self._by_size[key](x.float())
         return y.float()
 
     def train(self, mode: bool = True) -> OptimizedModel:

@@ -1,0 +1,129 @@
+"""optimize(): BatchNorm folding exact against eager (1e-5) for every BatchNorm family, every
+installed runtime, bf16 refused or reported, and the one-line message for a missing runtime."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import cnnzoo
+from cnnzoo.errors import CnnzooError, InputShapeError, OptionError
+from cnnzoo.export import MissingRuntimeError, fold_batchnorm, installed_runtimes, optimize
+from cnnzoo.export import runtimes as rt
+from cnnzoo.export.fold import randomize_batchnorm
+
+# One network of each family that has BatchNorm (CIFAR ResNet, plain net, VGG-BN, BN-GoogLeNet,
+# ImageNet ResNets basic and bottleneck); heavy ones in the slow run.
+BN_MODELS = [("resnet20", False), ("plain20", False), ("resnet18", True), ("resnet50", True),
+             ("vgg11_bn", True), ("googlenet_tv", True), ("plain18", True)]
+
+
+def _model(name):
+    torch.manual_seed(0)
+    return randomize_batchnorm(cnnzoo.create_model(name)).eval()
+
+
+def _close(a, b, rel):
+    return (a - b).abs().max().item() <= rel * b.abs().max().item()
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow if slow else ())
+                                  for n, slow in BN_MODELS])
+def test_fold_batchnorm_is_exact(name):
+    model = _model(name)
+    batchnorms = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    folded, count = fold_batchnorm(model)
+    assert batchnorms > 0 and count == batchnorms  # every BatchNorm here follows a convolution
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, *cnnzoo.model_info(name).input_size)
+    with torch.no_grad():
+        assert _close(folded(x), model(x), 1e-5)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == batchnorms  # original kept
+
+
+def test_fold_leaves_a_batchnorm_without_convolution():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4))
+    randomize_batchnorm(model).eval()
+    folded, count = fold_batchnorm(model)
+    assert count == 0
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(folded(x), model(x))
+
+
+RUNTIMES = [pytest.param(r, marks=pytest.mark.slow if r == "compile" else ()) for r in installed_runtimes()]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_every_installed_runtime_matches_eager(runtime):
+    model = _model("resnet20")
+    fast = optimize(model, runtime, batch=4)
+    assert fast.runtime == runtime and fast.folded == 19
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    assert _close(fast(x), expected, 1e-5)
+    assert _close(fast(x[:1]), expected[:1], 1e-5)  # another batch size
+    # a size the runtime was not prepared for: built again for it, same numbers
+    y = torch.randn(2, 3, 40, 40)
+    with torch.no_grad():
+        assert _close(fast(y), model(y), 1e-5)
+
+
+def test_auto_picks_an_installed_runtime_and_is_exact():
+    model = _model("resnet20")
+    fast = optimize(model, "auto", batch=2)
+    assert fast.runtime in installed_runtimes() and fast.runtime != "compile"
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert _close(fast(x), model(x), 1e-5)
+
+
+def test_optimized_model_refuses_wrong_shapes_and_training():
+    fast = optimize(cnnzoo.create_model("lenet5"), "eager")
+    with pytest.raises(InputShapeError, match="1 x 32 x 32"):
+        fast(torch.randn(1, 1, 28, 28))
+    with pytest.raises(CnnzooError, match="inference only"):
+        fast.train()
+    fast.eval()  # evaluate() puts models in eval mode: that is fine
+
+
+def test_missing_runtime_names_the_extra(monkeypatch):
+    real = rt.importlib.util.find_spec
+    monkeypatch.setattr(rt.importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("openvino", "onnxruntime") else real(name, *a))
+    with pytest.raises(MissingRuntimeError, match=r"pip install 'cnnzoo\[openvino\]'") as e:
+        optimize(cnnzoo.create_model("lenet5"), "openvino")
+    assert "\n" not in str(e.value)
+    with pytest.raises(MissingRuntimeError, match=r"cnnzoo\[onnx\]"):
+        optimize(cnnzoo.create_model("lenet5"), "onnxruntime")
+    assert installed_runtimes() == ["eager", "compile"]
+    assert optimize(cnnzoo.create_model("lenet5"), "auto").runtime == "eager"
+
+
+def test_bad_runtime_and_dtype():
+    with pytest.raises(OptionError, match="onnxruntime"):
+        optimize(cnnzoo.create_model("lenet5"), "tensorrt")
+    with pytest.raises(OptionError, match="float32"):
+        optimize(cnnzoo.create_model("lenet5"), "eager", dtype="int8")
+
+
+def test_bf16_refused_without_native_support(monkeypatch):
+    monkeypatch.setattr(rt, "native_bf16", lambda: False)
+    with pytest.raises(OptionError, match="native bf16"):
+        optimize(cnnzoo.create_model("lenet5"), "eager", dtype="bfloat16")
+
+
+@pytest.mark.skipif(not rt.native_bf16(), reason="this CPU has no native bf16")
+def test_bf16_on_real_images_agrees_with_fp32():
+    from cnnzoo.export.bench import real_images
+    from cnnzoo.export.source import load_source
+
+    source = load_source("resnet20")
+    x = real_images(source, 64)
+    fp32 = optimize(source.model, "eager")(x)
+    bf16 = optimize(source.model, "eager", dtype="bfloat16")(x)
+    agreement = (fp32.argmax(1) == bf16.argmax(1)).float().mean().item()
+    assert agreement >= 0.8  # random weights: close logits can swap; trained runs agree more
+    with pytest.raises(OptionError, match="ONNX Runtime"):
+        optimize(source.model, "onnxruntime", dtype="bfloat16")
