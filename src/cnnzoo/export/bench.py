@@ -19,6 +19,7 @@ measured fp32 matmul peak that the fast path reaches (model FLOPs = 2 x MACs).
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -134,12 +135,12 @@ def _macs(source: Source) -> int | None:
 def _hand_set(runtime: str, model: nn.Module, example: Tensor) -> Callable[[Tensor], Tensor]:
     """A runtime set up the way its documentation shows, with no help from cnnzoo."""
     if runtime == "eager":
-        cl = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        cl = model.to(memory_format=torch.channels_last)
         return lambda x: cl(x.contiguous(memory_format=torch.channels_last))
     if runtime == "compile":
         import torch._inductor.config as inductor_config
 
-        cl = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        cl = model.to(memory_format=torch.channels_last)
         compiled = torch.compile(cl)
 
         def run_compiled(x: Tensor) -> Tensor:
@@ -193,7 +194,7 @@ def bench(model_or_run: str | Path | nn.Module, *, batch: int = 8, runtimes: Seq
         add("torchvision eager", "baseline", lambda: twin)
     add("cnnzoo eager", "reference", lambda: model)
     for runtime in chosen:
-        add(f"{runtime} (hand-set)", "runtime", lambda runtime=runtime: _hand_set(runtime, model, x))
+        add(f"{runtime} (hand-set)", "runtime", functools.partial(_hand_set, runtime, model, x))
     fast = optimize(model, "auto", input_size=source.input_size, batch=batch)
     add(f"cnnzoo fast ({fast.runtime})", "cnnzoo", lambda: fast._run,
         note=f"{fast.folded} BatchNorms folded")

@@ -30,28 +30,31 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
         traced = _trace(model)
     except Exception:  # data-dependent Python in a forward: keep the BatchNorms
         return model, 0
-    modules = dict(traced.named_modules())
+    modules: dict[str, nn.Module] = dict(traced.named_modules())
     calls: dict[str, int] = {}
     for node in traced.graph.nodes:
         if node.op == "call_module":
-            calls[node.target] = calls.get(node.target, 0) + 1
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
     folded = 0
     for node in list(traced.graph.nodes):
         if node.op != "call_module" or not isinstance(modules[node.target], _BATCHNORMS):
             continue
         source = node.args[0]
-        if not (isinstance(source, fx.Node) and source.op == "call_module"
-                and type(modules[source.target]) is nn.Conv2d and len(source.users) == 1
-                and calls[source.target] == 1 and calls[node.target] == 1):
+        if not (isinstance(source, fx.Node) and source.op == "call_module"):
             continue
-        bn = modules[node.target]
+        conv_name, bn_name = str(source.target), str(node.target)
+        if not (type(modules[conv_name]) is nn.Conv2d and len(source.users) == 1
+                and calls[conv_name] == 1 and calls[bn_name] == 1):
+            continue
+        conv, bn = modules[conv_name], modules[bn_name]
+        assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
         if bn.running_mean is None or bn.running_var is None:  # batch statistics even in eval
             continue
-        fused = fuse_conv_bn_eval(modules[source.target], bn)
-        _set_module(traced, source.target, fused)
+        fused = fuse_conv_bn_eval(conv, bn)
+        _set_module(traced, conv_name, fused)
         node.replace_all_uses_with(source)
         traced.graph.erase_node(node)
-        _set_module(traced, node.target, nn.Identity())
+        _set_module(traced, bn_name, nn.Identity())
         folded += 1
     traced.graph.lint()
     traced.recompile()
@@ -99,7 +102,8 @@ def randomize_batchnorm(model: nn.Module, generator: torch.Generator | None = No
     """
     g = generator or torch.Generator().manual_seed(0)
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None \
+                and m.running_var is not None:
             m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
             m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 0.5 + 0.75)
             if m.affine:

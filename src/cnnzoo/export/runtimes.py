@@ -212,7 +212,7 @@ def median_seconds(fn: Callable[[], Any], *, seconds: float = 1.0, warmup: int =
 
 # --- the runtimes: each takes the prepared network and returns a function of a float32 batch -----
 def _eager(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:
-    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model = model.to(memory_format=torch.channels_last)
 
     def run(x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
