@@ -50,4 +50,4 @@ if __name__ == "__main__":
     try:
         main()
     except KeyboardInterrupt:  # the engine has saved the run and said how to resume it
-        raise SystemExit(130)
+        raise SystemExit(130) from None

@@ -37,14 +37,14 @@ def conv_rows(batch: int) -> list[tuple[str, float, float, float]]:
         wrt = [w, b] + ([x] if needs_input_grad else [])
         grad = torch.randn_like(F.conv2d(x, w, b))
 
-        def conv_step() -> None:
+        def conv_step(x=x, w=w, b=b, wrt=wrt, grad=grad) -> None:
             torch.autograd.grad(F.conv2d(x, w, b), wrt, grad)
 
-        def im2col_step() -> None:
+        def im2col_step(x=x, w=w, b=b, wrt=wrt, grad=grad, cout=cout) -> None:
             y = w.view(cout, -1) @ F.unfold(x, 5) + b.view(1, -1, 1)
             torch.autograd.grad(y, wrt, grad.view(batch, cout, -1))
 
-        rows.append((name, ms(lambda: F.conv2d(x, w, b)), ms(conv_step), ms(im2col_step)))
+        rows.append((name, ms(lambda x=x, w=w, b=b: F.conv2d(x, w, b)), ms(conv_step), ms(im2col_step)))
     return rows
 
 

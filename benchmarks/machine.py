@@ -1,20 +1,6 @@
-"""What the benchmark scripts print about the machine they ran on."""
+"""What the benchmark scripts print about the machine they ran on (one place: cnnzoo.export.machine)."""
 from __future__ import annotations
 
-import platform
+from cnnzoo.export.machine import cpu_flags, cpu_name, describe, describe_line, native_bf16
 
-
-def _cpuinfo_field(name: str) -> str | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(name)), None)
-    except OSError:  # not Linux
-        return None
-
-
-def cpu_name() -> str:
-    return _cpuinfo_field("model name") or platform.processor() or "unknown CPU"
-
-
-def cpu_flags() -> set[str]:
-    return set((_cpuinfo_field("flags") or "").split())
+__all__ = ["cpu_flags", "cpu_name", "describe", "describe_line", "native_bf16"]

@@ -62,7 +62,8 @@ def main() -> None:
     print(f"| {args.model} | epochs {r['epochs']} | {args.optimizer or 'recipe'} | {args.schedule or 'recipe'} "
           f"| lr {args.lr or 'recipe'} | wd {args.weight_decay if args.weight_decay is not None else 'recipe'} "
           f"| batch {args.batch_size or 'recipe'} | smoothing {args.label_smoothing} "
-          f"| augment {'recipe' if args.augment is None else 'on' if args.augment else 'off'} | validation top-1 {r['top1']:.2f}% |")
+          f"| augment {'recipe' if args.augment is None else 'on' if args.augment else 'off'} "
+          f"| validation top-1 {r['top1']:.2f}% |")
 
 
 if __name__ == "__main__":
