@@ -199,6 +199,7 @@ def test_two_concurrent_trains_into_one_folder(tmp_path):
     assert json.loads((out / "results.json").read_text())["epochs"] == 2
 
 
+@pytest.mark.slow
 def test_lock_is_released_when_the_owner_is_killed(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen(CLI + ["train", "lenet5_modern", "--epochs", "3", "--batch-size", "256",
@@ -381,7 +382,7 @@ train("lenet5_modern", out=sys.argv[1], epochs=2, batch_size=256, quiet=True, pr
 """
 
 
-@pytest.mark.parametrize("save", [1, 2])
+@pytest.mark.parametrize("save", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_sigkill_inside_a_checkpoint_write_loses_nothing(tmp_path, save):
     reference = tmp_path / "reference"
     train("lenet5_modern", out=str(reference), epochs=2, **FAST)

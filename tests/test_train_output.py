@@ -24,6 +24,7 @@ def _cli(*args: str, threads: str | None = "1") -> subprocess.CompletedProcess:
     return subprocess.run(CLI + list(args), capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_banner_epoch_lines_and_extension_on_the_cli(tmp_path):
     out = tmp_path / "run"
     first = _cli("train", "lenet5_modern", "--epochs", "1", "--batch-size", "256", "--augment", "crop",
