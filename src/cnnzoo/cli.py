@@ -99,6 +99,13 @@ def _limit(text: str) -> int | None:
     return _COUNT(text)
 
 
+def _batch(text: str) -> int | str:
+    """A positive batch size, or 'dynamic' (an exported model's batch left free)."""
+    if text.strip().lower() == "dynamic":
+        return "dynamic"
+    return _COUNT(text)
+
+
 def _key_value(text: str) -> str:
     key, sep, _ = text.partition("=")
     if not sep or not key.strip():
@@ -218,6 +225,14 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--full", "the long versions of the experiments", action="store_true"),
     Flag("--only", "only these, by id or number", metavar="ID[,ID]"),
     Flag("--list", "list them and exit", action="store_true"),
+    # export and bench
+    Flag("--batch", "the batch dimension: a number, or 'dynamic' (export only)", _batch,
+         "dynamic|N"),
+    Flag("--opset", "ONNX opset", _typed(int, checks.integer, minimum=7, maximum=100), "N"),
+    Flag("--rounds", "interleaved measuring rounds", _COUNT, "N"),
+    Flag("--seconds", "seconds per contender per round",
+         _typed(float, checks.positive_float, maximum=3600.0), "S"),
+    Flag("--bf16", "also measure in bf16 (CPUs with native bf16 only)", action="store_true"),
 ]}
 
 
@@ -723,6 +738,32 @@ def _package_command(module: str, add_name: str = "add_arguments", run_name: str
     return add, run
 
 
+def _json_as_format(add: Callable[[argparse.ArgumentParser], None]
+                    ) -> Callable[[argparse.ArgumentParser], None]:
+    """A package parser's own `--json` switch becomes the vocabulary's --format (table|json),
+    with --json kept as the deprecated spelling."""
+    def declare(parser: argparse.ArgumentParser) -> None:
+        add(parser)
+        for action in list(parser._actions):
+            if action.option_strings == ["--json"]:
+                parser._remove_action(action)
+                parser._option_string_actions.pop("--json", None)
+                for group in parser._action_groups:
+                    if action in group._group_actions:
+                        group._group_actions.remove(action)
+                _formats(parser, ("table", "json"), "table")
+    return declare
+
+
+def _bench_runner(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def bench(args: argparse.Namespace) -> int:
+        if args.batch == "dynamic":
+            raise OptionError("bench measures a fixed batch: give --batch N")
+        args.json = getattr(args, "format", "table") == "json"
+        return run(args)
+    return bench
+
+
 def _present(module: str) -> bool:
     """Whether cnnzoo.<module> is there, by its file (importing it could pull in torch)."""
     return (Path(__file__).parent / (module.replace(".", "/") + ".py")).is_file()
@@ -767,6 +808,15 @@ def _commands() -> list[Command]:
         Command("visualize", "DeconvNet projections, top-9 activations, filters, feature maps, "
                 "occlusion, filter evolution (PNG)", add_visualize, cmd_visualize),
     ]
+    if _present("export.command"):
+        commands.append(Command("export", "a model or a trained run to ONNX or a torch.export "
+                                "program, checked against eager outputs",
+                                *_package_command("export.command", "add_export_arguments",
+                                                  "run_export")))
+        add_bench, run_bench = _package_command("export.command", "add_bench_arguments", "run_bench")
+        commands.append(Command("bench", "throughput and latency of a model on every installed "
+                                "runtime, against torchvision's eager model",
+                                _json_as_format(add_bench), _bench_runner(run_bench)))
     if _present("claims.command"):
         commands.append(Command("claims", "the lineage's claims as experiments with verdicts: a "
                                 "lab report (JSON, Markdown, HTML)", *_package_command("claims.command")))
