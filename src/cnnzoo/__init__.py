@@ -18,6 +18,7 @@ _LAZY = {
     "model_info": "registry",
     "summary": "analysis.summary", "compare": "analysis.compare",
     "from_torchvision": "interop",
+    "optimize": "export", "run_claims": "claims",
     "TrainConfig": "train", "evaluate": "train", "predict": "train",
     "load_run": "pipeline", "load_image": "pipeline", "InputPipeline": "pipeline",
     "deconv": "visualize", "feature_maps": "visualize", "filter_evolution": "visualize",
