@@ -6,6 +6,7 @@ import torch
 
 import cnnzoo
 from cnnzoo.models.lenet import PartialConv2d, RBFOutput, ScaledTanh, Subsampling
+from cnnzoo.errors import OptionError
 
 # Paper Table I as printed: rows = S2 maps 0-5, columns = C3 maps 0-15.
 TABLE_I = """
@@ -108,7 +109,7 @@ def test_modern_variant_options():
 
 
 def test_bad_option_value_is_one_clear_line():
-    with pytest.raises(ValueError, match=r"unknown pooling='median': choose one of subsampling, avg, max"):
+    with pytest.raises(OptionError, match=r"pooling=median.*subsampling, avg, max"):
         cnnzoo.create_model("lenet5", pooling="median")
 
 

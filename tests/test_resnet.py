@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 
 import cnnzoo
-from cnnzoo.errors import CnnzooError, UnknownNameError
+from cnnzoo.errors import CnnzooError, OptionError, UnknownNameError
 from cnnzoo.layers import Add
 from cnnzoo.models.resnet import (CIFAR_BLOCKS, BasicBlock, Bottleneck, ZeroPadShortcut,
                                   cifar_resnet, resnet)
@@ -136,9 +136,9 @@ def test_shortcut_option_values():
     assert resnet(18, shortcut="b").shortcut == "B"
     assert resnet(18, shortcut=None).shortcut is None
     assert resnet(18, shortcut="none").shortcut is None
-    with pytest.raises(UnknownNameError, match=r"unknown shortcut='D'.*A, B, C"):
+    with pytest.raises(UnknownNameError, match=r"shortcut=D.*A, B, C"):
         resnet(18, shortcut="D")
-    with pytest.raises(UnknownNameError, match=r"unknown variant='v2'.*Did you mean v1"):
+    with pytest.raises(UnknownNameError, match=r"variant=v2.*Did you mean v1"):
         cnnzoo.create_model("resnet50", variant="v2")
 
 
@@ -205,8 +205,10 @@ def test_resnet1202_builds_with_the_papers_parameter_count():
 
 
 def test_cifar_depth_must_be_6n_plus_2():
-    with pytest.raises(UnknownNameError, match="6n\\+2"):
+    with pytest.raises(OptionError, match="6n\\+2"):
         cifar_resnet(21)
+    with pytest.raises(OptionError, match="whole number"):
+        cifar_resnet("20")
 
 
 # --- torchvision as the oracle (v1.5, option B) ----------------------------------------------

@@ -25,6 +25,11 @@ class OptionError(CnnzooError, ValueError):
     """An option value a builder or command cannot take."""
 
 
+class UnknownOptionError(UnknownNameError, OptionError):
+    """An option name a model does not have, or a value outside an option's choices: catchable
+    as an unknown name and as a bad option alike."""
+
+
 class InputShapeError(CnnzooError, ValueError):
     """A tensor whose shape the network cannot take."""
 

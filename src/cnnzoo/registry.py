@@ -14,7 +14,8 @@ from typing import Any
 
 from torch import nn
 
-from .errors import OptionError, UnknownNameError, close_matches
+from .errors import UnknownNameError, close_matches
+from .options import validate
 
 # Family modules, imported on first use of the registry (they register themselves on import).
 _FAMILY_MODULES = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet")
@@ -85,6 +86,9 @@ def _load_families() -> None:
 
 def _entry(name: str) -> _Entry:
     _load_families()
+    if not isinstance(name, str):
+        raise UnknownNameError(f"a model name is text such as 'resnet50', got {name!r}. "
+                               "Run `cnnzoo list` to see every model.")
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -125,24 +129,14 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
     ImageNet models, 10 and 1 for LeNet-5, 10 and 3 for the CIFAR ResNets.
     """
     entry = _entry(name)
-    known = builder_options(name)
-    for key in options:
-        if key not in known:
-            raise UnknownNameError(
-                f"model {name!r} has no option {key!r}.{close_matches(key, known)} "
-                f"Its options are: {', '.join(sorted(known)) or 'none'}."
-            )
-    kwargs = {**entry.info.defaults, **options}
     info = entry.info
-    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-        raise OptionError(f"num_classes must be a positive integer, got {num_classes!r}")
-    if in_channels is not None and (not isinstance(in_channels, int) or in_channels < 1):
-        raise OptionError(f"in_channels must be a positive integer, got {in_channels!r}")
-    model = entry.builder(
-        num_classes=info.num_classes if num_classes is None else num_classes,
-        in_channels=info.input_size[0] if in_channels is None else in_channels,
-        **kwargs,
-    )
+    checked = validate(name, {"num_classes": info.num_classes if num_classes is None else num_classes,
+                              "in_channels": info.input_size[0] if in_channels is None else in_channels,
+                              **options})
+    num_classes, in_channels = checked.pop("num_classes"), checked.pop("in_channels")
+    options = checked
+    kwargs = {**info.defaults, **options}
+    model = entry.builder(num_classes=num_classes, in_channels=in_channels, **kwargs)
     # Record how the model was made, so checkpoints and summaries can name it and rebuild it.
     model.zoo_name = name
     model.zoo_options = dict(options)

@@ -35,12 +35,17 @@ from collections import OrderedDict
 import torch
 from torch import Tensor, nn
 
-from ..errors import OptionError
 from ..layers import Flatten, check_input, fc_head, normal_init, paper_lrn
+from ..options import DROPOUT, Choice, check_options, takes
 from ..registry import ModelInfo, register
 
 _HINT_224 = ("AlexNet's arithmetic needs 227x227: 224 with stride 4 and no padding does not give 55; "
              "resize or pad to 227x227, or use alexnet_tv (torchvision's layout) for 224x224")
+
+# The values each option takes (checked by the builders and the classes alike); towers: 1 (one
+# dense network) or 2 (the paper's two GPUs).
+OPTIONS = dict(towers=Choice(2, 1), dropout=DROPOUT, init=Choice("paper", "default"))
+OPTIONS_TV = dict(dropout=DROPOUT, init=Choice("default", "paper"))
 
 # Layers whose biases the paper initialises to 1 (Sec. 5).
 BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
@@ -51,11 +56,7 @@ class AlexNet(nn.Sequential):
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, towers: int = 2,
                  dropout: float = 0.5, init: str = "paper") -> None:
-        if towers not in (1, 2):
-            raise OptionError(f"towers must be 1 (one dense network) or 2 (the paper's two GPUs), "
-                              f"got {towers!r}")
-        if init not in ("paper", "default"):
-            raise OptionError(f"unknown init={init!r}: choose one of paper, default")
+        check_options("AlexNet", dict(towers=towers, dropout=dropout, init=init), OPTIONS)
         g = towers  # conv2, conv4 and conv5 only see the maps on their own GPU
         super().__init__(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, 96, 11, stride=4)),     # N x 96 x 55 x 55
@@ -99,8 +100,7 @@ class AlexNetTV(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5,
                  init: str = "default") -> None:
         super().__init__()
-        if init not in ("paper", "default"):
-            raise OptionError(f"unknown init={init!r}: choose one of paper, default")
+        check_options("AlexNetTV", dict(dropout=dropout, init=init), OPTIONS_TV)
         self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 64, 11, stride=4, padding=2),  # 0: N x 64 x 55 x 55
@@ -137,12 +137,14 @@ class AlexNetTV(nn.Module):
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
 
+@takes(**OPTIONS)
 def alexnet(*, num_classes: int = 1000, in_channels: int = 3, towers: int = 2, dropout: float = 0.5,
             init: str = "paper") -> AlexNet:
     """AlexNet as in the NIPS 2012 paper (see the module docstring); towers=1 for one dense tower."""
     return AlexNet(num_classes, in_channels, towers=towers, dropout=dropout, init=init)
 
 
+@takes(**OPTIONS_TV)
 def alexnet_tv(*, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5,
                init: str = "default") -> AlexNetTV:
     """torchvision's AlexNet layout (state_dict-compatible with torchvision.models.alexnet)."""

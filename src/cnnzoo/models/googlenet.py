@@ -60,7 +60,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..errors import OptionError
 from ..layers import Concat, Flatten, check_input, paper_lrn
+from ..options import Choice, Flag, check_options, takes
 from ..registry import ModelInfo, register
 
 
@@ -105,9 +107,10 @@ class GoogLeNetOutputs(NamedTuple):
     aux2: Tensor
 
 
-def _choose(option: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {option}={value!r}: choose one of {', '.join(choices)}")
+# The values each option takes (checked by the builders and the classes alike).
+OPTIONS = dict(aux_logits=Flag(), inception=Choice("bottleneck", "naive"),
+               init=Choice("xavier", "default"))
+OPTIONS_TV = dict(aux_logits=Flag(), transform_input=Flag(), init=Choice("torchvision", "default"))
 
 
 # --- the paper's network ------------------------------------------------------------------------
@@ -181,8 +184,7 @@ class GoogLeNet(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, aux_logits: bool = True,
                  inception: str = "bottleneck", init: str = "xavier") -> None:
         super().__init__()
-        _choose("inception", inception, ("bottleneck", "naive"))
-        _choose("init", init, ("xavier", "default"))
+        check_options("GoogLeNet", dict(aux_logits=aux_logits, inception=inception, init=init), OPTIONS)
         self.in_channels = in_channels
         self.aux_logits = aux_logits
         naive = inception == "naive"
@@ -359,9 +361,10 @@ class GoogLeNetTV(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, aux_logits: bool = False,
                  transform_input: bool = False, init: str = "torchvision") -> None:
         super().__init__()
-        _choose("init", init, ("torchvision", "default"))
+        check_options("GoogLeNetTV", dict(aux_logits=aux_logits, transform_input=transform_input,
+                                          init=init), OPTIONS_TV)
         if transform_input and in_channels != 3:
-            raise ValueError("transform_input re-normalises the three ImageNet RGB channels: "
+            raise OptionError("transform_input re-normalises the three ImageNet RGB channels: "
                              f"it needs in_channels=3, got {in_channels}")
         self.in_channels = in_channels
         self.aux_logits = aux_logits
@@ -450,6 +453,7 @@ class GoogLeNetTV(nn.Module):
 
 # --- registered builders ------------------------------------------------------------------------
 
+@takes(**OPTIONS)
 def googlenet(*, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool = True,
               inception: str = "bottleneck", init: str = "xavier") -> GoogLeNet:
     """GoogLeNet as in the paper (https://arxiv.org/abs/1409.4842), Table 1, with its two
@@ -459,6 +463,7 @@ def googlenet(*, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool
                      init=init)
 
 
+@takes(**OPTIONS_TV)
 def googlenet_tv(*, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool = False,
                  transform_input: bool = False, init: str = "torchvision") -> GoogLeNetTV:
     """torchvision's GoogLeNet layout (BatchNorm, 3x3 in place of 5x5, pool4 2x2/2, adaptive

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from ..errors import OptionError
 from ..layers import Flatten, check_input
+from ..options import Choice, check_options, takes
 from ..registry import ModelInfo, register
 
 # Paper Table I: for each C3 map, the S2 maps it reads.
@@ -176,17 +177,21 @@ class RBFOutput(nn.Module):
 _ACTIVATIONS = {"scaled_tanh": ScaledTanh, "tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
 
+# The values each option takes (checked by the builder and the class alike).
+OPTIONS = dict(
+    connections=Choice("table", "full"), pooling=Choice("subsampling", "avg", "max"),
+    activation=Choice(*_ACTIVATIONS), head=Choice("rbf", "linear"), init=Choice("paper", "default"),
+)
+
+
 class LeNet5(nn.Sequential):
     """LeNet-5 (1998) as a sequence of named layers c1, s2, c3, s4, c5, f6, output (+ activations)."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, *, connections: str = "table",
                  pooling: str = "subsampling", activation: str = "scaled_tanh",
                  head: str = "rbf", init: str = "paper") -> None:
-        _choose("connections", connections, ("table", "full"))
-        _choose("pooling", pooling, ("subsampling", "avg", "max"))
-        _choose("activation", activation, tuple(_ACTIVATIONS))
-        _choose("head", head, ("rbf", "linear"))
-        _choose("init", init, ("paper", "default"))
+        check_options("LeNet5", dict(connections=connections, pooling=pooling, activation=activation,
+                                     head=head, init=init), OPTIONS)
         act = _ACTIVATIONS[activation]
 
         def pool(channels: int) -> nn.Module:
@@ -239,11 +244,7 @@ class LeNet5(nn.Sequential):
         return super().forward(x)
 
 
-def _choose(option: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise OptionError(f"unknown {option}={value!r}: choose one of {', '.join(choices)}")
-
-
+@takes(**OPTIONS)
 def lenet5(*, num_classes: int = 10, in_channels: int = 1, connections: str = "table",
            pooling: str = "subsampling", activation: str = "scaled_tanh", head: str = "rbf",
            init: str = "paper") -> LeNet5:

@@ -44,13 +44,13 @@ Deviations and choices:
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from ..errors import CnnzooError, UnknownNameError, close_matches
+from .. import checks
+from ..errors import OptionError
 from ..layers import Add, Flatten, check_input
+from ..options import Choice, Flag, check_options, takes
 from ..registry import ModelInfo, register
 
 # Stage depths as data. ImageNet (paper Table 1): depth -> (block, blocks per stage conv2_x..conv5_x).
@@ -67,21 +67,13 @@ CIFAR_BLOCKS: dict[int, int] = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}
 CIFAR_WIDTHS = (16, 32, 64)
 
 
-def _choose(option: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise UnknownNameError(
-            f"unknown {option}={value!r}.{close_matches(str(value), choices)} "
-            f"Choose one of: {', '.join(choices)}."
-        )
-    return value
-
-
-def _shortcut_option(shortcut: str | None) -> str | None:
-    """'A' | 'B' | 'C' | None (plain), accepting lower case and 'none'."""
-    if shortcut is None or (isinstance(shortcut, str) and shortcut.lower() == "none"):
-        return None
-    value = shortcut.upper() if isinstance(shortcut, str) else shortcut
-    return _choose("shortcut", value, ("A", "B", "C", "none"))
+# The values each option takes (checked by the builders and the class alike). shortcut None
+# ("none") is the plain twin; choices match case-insensitively ("a" is "A").
+OPTIONS_IMAGENET = dict(shortcut=Choice("A", "B", "C", None), variant=Choice("v1", "v1.5"),
+                        init=Choice("he", "default"), zero_init_residual=Flag())
+OPTIONS_CIFAR = dict(shortcut=Choice("A", "B", "C", None), init=Choice("he", "default"),
+                     zero_init_residual=Flag())
+_NETWORK = dict(OPTIONS_IMAGENET, block=Choice("basic", "bottleneck"), stem=Choice("imagenet", "cifar"))
 
 
 # --- blocks ---------------------------------------------------------------------------------
@@ -213,13 +205,11 @@ class ResNet(nn.Sequential):
                  stem: str = "imagenet", num_classes: int = 1000, in_channels: int = 3,
                  shortcut: str | None = "B", variant: str = "v1", init: str = "he",
                  zero_init_residual: bool = False) -> None:
-        _choose("block", block, tuple(_BLOCKS))
-        _choose("stem", stem, ("imagenet", "cifar"))
-        _choose("variant", variant, ("v1", "v1.5"))
-        _choose("init", init, ("he", "default"))
-        shortcut = _shortcut_option(shortcut)
+        shortcut = check_options("ResNet", dict(block=block, stem=stem, variant=variant, init=init,
+                                                shortcut=shortcut, zero_init_residual=zero_init_residual),
+                                 _NETWORK)["shortcut"]
         if zero_init_residual and shortcut is None:
-            raise CnnzooError("zero_init_residual=True would zero every block of a plain net (it has "
+            raise OptionError("zero_init_residual=True would zero every block of a plain net (it has "
                               "no shortcut to carry the signal): drop it or choose a shortcut A, B or C")
         block_cls = _BLOCKS[block]
         layers: list[tuple[str, nn.Module]] = []
@@ -271,10 +261,7 @@ class ResNet(nn.Sequential):
 def resnet(depth: int, *, num_classes: int = 1000, in_channels: int = 3, shortcut: str | None = "B",
            variant: str = "v1", init: str = "he", zero_init_residual: bool = False) -> ResNet:
     """ImageNet ResNet-`depth` (18, 34, 50, 101, 152) of the paper's Table 1; see the module doc."""
-    if depth not in IMAGENET_STAGES:
-        raise UnknownNameError(f"no ImageNet ResNet of depth {depth}: choose one of "
-                               f"{', '.join(map(str, IMAGENET_STAGES))}.")
-    block, stages = IMAGENET_STAGES[depth]
+    block, stages = IMAGENET_STAGES[Choice(*IMAGENET_STAGES).check("depth", depth)]
     return ResNet(block, stages, IMAGENET_WIDTHS, stem="imagenet", num_classes=num_classes,
                   in_channels=in_channels, shortcut=shortcut, variant=variant, init=init,
                   zero_init_residual=zero_init_residual)
@@ -283,8 +270,9 @@ def resnet(depth: int, *, num_classes: int = 1000, in_channels: int = 3, shortcu
 def cifar_resnet(depth: int, *, num_classes: int = 10, in_channels: int = 3, shortcut: str | None = "A",
                  init: str = "he", zero_init_residual: bool = False) -> ResNet:
     """CIFAR ResNet-`depth` (depth = 6n + 2) of the paper's Sec. 4.2; see the module doc."""
-    if depth < 8 or (depth - 2) % 6:
-        raise UnknownNameError(f"a CIFAR ResNet has 6n+2 layers (20, 32, 44, 56, 110, 1202...), "
+    depth = checks.integer("depth", depth, minimum=8)
+    if (depth - 2) % 6:
+        raise OptionError(f"a CIFAR ResNet has 6n+2 layers (20, 32, 44, 56, 110, 1202...), "
                                f"got depth {depth}.")
     n = (depth - 2) // 6
     return ResNet("basic", (n, n, n), CIFAR_WIDTHS, stem="cifar", num_classes=num_classes,
@@ -294,6 +282,7 @@ def cifar_resnet(depth: int, *, num_classes: int = 10, in_channels: int = 3, sho
 
 # --- registered builders ----------------------------------------------------------------------
 def _imagenet_builder(depth: int):
+    @takes(**OPTIONS_IMAGENET)
     def build(*, num_classes: int = 1000, in_channels: int = 3, shortcut: str | None = "B",
               variant: str = "v1", init: str = "he", zero_init_residual: bool = False) -> ResNet:
         return resnet(depth, num_classes=num_classes, in_channels=in_channels, shortcut=shortcut,
@@ -305,6 +294,7 @@ def _imagenet_builder(depth: int):
 
 
 def _cifar_builder(depth: int):
+    @takes(**OPTIONS_CIFAR)
     def build(*, num_classes: int = 10, in_channels: int = 3, shortcut: str | None = "A",
               init: str = "he", zero_init_residual: bool = False) -> ResNet:
         return cifar_resnet(depth, num_classes=num_classes, in_channels=in_channels,

@@ -37,8 +37,8 @@ from collections import OrderedDict
 import torch
 from torch import Tensor, nn
 
-from ..errors import OptionError
 from ..layers import Flatten, check_input, fc_head, normal_init, paper_lrn
+from ..options import DROPOUT, Choice, Flag, check_options, takes
 from ..registry import ModelInfo, register
 
 _M = "maxpool"
@@ -105,15 +105,18 @@ def feature_layers(config: list[str], in_channels: int = 3,
     return layers
 
 
+# The values each option takes (checked by the builder and the class alike).
+OPTIONS = dict(config=Choice(*CONFIGS), batch_norm=Flag(), dropout=DROPOUT,
+               init=Choice("paper", "glorot", "default"))
+
+
 class VGG(nn.Sequential):
     """A VGG configuration as a flat sequence of named layers (conv1_1, relu1_1, ..., fc8)."""
 
     def __init__(self, config: str = "D", num_classes: int = 1000, in_channels: int = 3, *,
                  batch_norm: bool = False, dropout: float = 0.5, init: str = "paper") -> None:
-        if config not in CONFIGS:
-            raise OptionError(f"unknown VGG config={config!r}: choose one of {', '.join(CONFIGS)}")
-        if init not in ("paper", "glorot", "default"):
-            raise OptionError(f"unknown init={init!r}: choose one of paper, glorot, default")
+        check_options("VGG", dict(config=config, batch_norm=batch_norm, dropout=dropout, init=init),
+                      OPTIONS)
         layers = feature_layers(CONFIGS[config], in_channels, batch_norm)  # N x 512 x 7 x 7
         layers += [
             ("flatten", Flatten()),                                         # N x 25088
@@ -139,6 +142,7 @@ class VGG(nn.Sequential):
         return super().forward(x)
 
 
+@takes(**OPTIONS)
 def vgg(*, num_classes: int = 1000, in_channels: int = 3, config: str = "D",
         batch_norm: bool = False, dropout: float = 0.5, init: str = "paper") -> VGG:
     """A VGG network of paper Table 1 (config "A", "A-LRN", "B", "C", "D" or "E")."""

@@ -38,12 +38,15 @@ from collections import OrderedDict
 import torch
 from torch import Tensor, nn
 
-from ..errors import OptionError
+from .. import checks
 from ..layers import Flatten, check_input, fc_head, normal_init, paper_lrn
+from ..options import DROPOUT, Choice, Flag, check_options, takes
 from ..registry import ModelInfo, register
 
 # conv3, conv4, conv5 widths: the paper's network and its variant (b).
 WIDTHS = {False: (384, 384, 256), True: (512, 1024, 512)}
+# The values each option takes (checked by the builder and the class alike).
+OPTIONS = dict(wide=Flag(), dropout=DROPOUT, init=Choice("paper", "default"))
 
 
 class ZFNet(nn.Sequential):
@@ -51,8 +54,7 @@ class ZFNet(nn.Sequential):
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, wide: bool = False,
                  dropout: float = 0.5, init: str = "paper") -> None:
-        if init not in ("paper", "default"):
-            raise OptionError(f"unknown init={init!r}: choose one of paper, default")
+        check_options("ZFNet", dict(wide=wide, dropout=dropout, init=init), OPTIONS)
         c3, c4, c5 = WIDTHS[bool(wide)]
         super().__init__(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, 96, 7, stride=2, padding=1)),  # N x 96 x 110 x 110
@@ -84,8 +86,7 @@ class ZFNet(nn.Sequential):
         A filter is one output map's kernel (in_channels x k x k); its RMS is sqrt(mean(w^2)).
         Biases are left alone. Returns how many filters were rescaled.
         """
-        if radius <= 0:
-            raise OptionError(f"radius must be positive, got {radius!r}")
+        radius = checks.positive_float("radius", radius)
         rescaled = 0
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -102,6 +103,7 @@ class ZFNet(nn.Sequential):
         return super().forward(x)
 
 
+@takes(**OPTIONS)
 def zfnet(*, num_classes: int = 1000, in_channels: int = 3, wide: bool = False,
           dropout: float = 0.5, init: str = "paper") -> ZFNet:
     """ZFNet as in Zeiler & Fergus (see the module docstring); wide=True for variant (b)."""
