@@ -133,7 +133,8 @@ def test_every_block_runs_as_written(tmp_path):
     result = bash(script, copy, 1500)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     for written in ("runs/l5/results.json", "deconv.png", "top9.png", "filters.png", "maps.png",
-                    "occlusion.png", "evolution.png", "claims-report/claims.html"):
+                    "occlusion.png", "evolution.png", "claims-report/claims.html", "l5.onnx",
+                    "resnet20.pt2"):
         assert (copy / written).exists(), written
     for block in blocks("python"):
         result = subprocess.run([str(copy / ".venv/bin/python"), "-c", block], cwd=copy,
