@@ -116,10 +116,34 @@ def test_macs_inference_and_training():
     assert conv_linear_macs(_meta_model("googlenet_tv").eval(), x) == 1_498_376_192
 
 
+def weight_layers_on_longest_path(model: nn.Module, x: torch.Tensor) -> int:
+    """Layers with parameters (convolutions, linear layers) on the longest path of the autograd
+    graph from input to output: depth as the papers count it, measured from the real data flow."""
+    out = model(x)
+    memo: dict = {}
+
+    def depth(fn) -> int:
+        if fn is None:
+            return 0
+        if fn not in memo:
+            own = type(fn).__name__.startswith(("Convolution", "Addmm", "Linear", "Mm"))
+            memo[fn] = int(own) + max((depth(f) for f, _ in fn.next_functions), default=0)
+        return memo[fn]
+
+    return depth(out.grad_fn)
+
+
+@pytest.mark.parametrize("name,size,expected", [("resnet20", 32, 20), ("lenet5_modern", 32, 5)])
+def test_longest_path_measure_agrees_with_known_depths(name, size, expected):
+    model = cnnzoo.create_model(name).eval()
+    x = torch.randn(1, cnnzoo.model_info(name).input_size[0], size, size)
+    assert weight_layers_on_longest_path(model, x) == expected
+
+
 def test_weight_layers_on_the_deepest_path(paper_net):
-    """22 layers with parameters: conv1, conv2_reduce, conv2, two per Inception module, fc."""
-    stem = [paper_net.conv1, paper_net.conv2_reduce, paper_net.conv2]
-    depth = len(stem) + 2 * len(TABLE_1) + 1
+    """22 layers with parameters (paper Sec. 5): conv1, conv2_reduce, conv2, two per Inception
+    module, fc; measured on the autograd graph of a forward pass (aux heads: eval mode, off)."""
+    depth = weight_layers_on_longest_path(paper_net.eval(), torch.randn(1, 3, 224, 224))
     assert depth == 22
     assert all(isinstance(getattr(paper_net, f"inception{k}").branch3x3.reduce, nn.Conv2d)
                for k in TABLE_1)

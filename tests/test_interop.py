@@ -67,3 +67,18 @@ def test_keys_that_do_not_fit_are_named():
 def test_unrecognised_state_dict_says_to_pass_a_name():
     with pytest.raises(CnnzooError, match="pass name="):
         cnnzoo.from_torchvision({"foo.weight": torch.zeros(3, 3)})
+
+
+@pytest.mark.parametrize("bad", [object(), None, 3, "resnet18.pth", {"fc.weight": [1.0, 2.0]},
+                                 {1: torch.zeros(2)}, {}, {"features.0.weight": torch.zeros(2, 2)}])
+def test_from_torchvision_refuses_non_state_dicts_with_one_line(bad):
+    with pytest.raises(CnnzooError) as e:
+        cnnzoo.from_torchvision(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_from_torchvision_wrong_shapes_name_the_keys():
+    state = cnnzoo.create_model("resnet18", variant="v1.5").state_dict()
+    state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)
+    with pytest.raises(CnnzooError, match=r"layer1\.0\.conv1\.weight"):
+        cnnzoo.from_torchvision(state)

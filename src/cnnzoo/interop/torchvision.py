@@ -27,6 +27,18 @@ _RESNET_DEPTHS = {
 _VGG_CONVS = {8: "vgg11", 10: "vgg13", 13: "vgg16", 16: "vgg19"}
 
 
+def _checked_state(state: Any) -> Mapping[str, Tensor]:
+    """A state_dict (text keys, tensor values), or one line saying what was given instead."""
+    if not isinstance(state, Mapping):
+        raise CnnzooError(f"from_torchvision takes a torchvision model or its state_dict, got "
+                          f"{type(state).__name__}")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, Tensor):
+            raise CnnzooError(f"not a state_dict: entry {key!r} is a {type(value).__name__}, "
+                              "expected text keys and tensor values")
+    return state
+
+
 def _strip_prefix(state: Mapping[str, Tensor]) -> OrderedDict[str, Tensor]:
     """Drop the 'module.' (DataParallel/DDP) and '_orig_mod.' (torch.compile) prefixes."""
     out = OrderedDict()
@@ -53,7 +65,7 @@ def _infer_name(state: Mapping[str, Tensor]) -> str:
     if any(k.startswith("features.") for k in keys) and any(k.startswith("classifier.") for k in keys):
         convs = [k for k in keys if k.startswith("features.") and k.endswith(".weight")
                  and state[k].dim() == 4]
-        if state[convs[0]].shape[-1] == 11:
+        if convs and state[convs[0]].shape[-1] == 11:
             return "alexnet_tv"
         bn = any(k.endswith("running_mean") for k in keys)
         name = _VGG_CONVS.get(len(convs))
@@ -108,7 +120,7 @@ def from_torchvision(model_or_state_dict: nn.Module | Mapping[str, Tensor],
     The result is in eval mode; its outputs equal torchvision's for the same input.
     """
     source = model_or_state_dict if isinstance(model_or_state_dict, nn.Module) else None
-    state = _strip_prefix(source.state_dict() if source is not None else model_or_state_dict)
+    state = _strip_prefix(source.state_dict() if source is not None else _checked_state(model_or_state_dict))
     if name is None:
         name = _infer_name(state)
     matrices = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2]
