@@ -74,6 +74,26 @@ def test_forward_backward_heavy(name):
 
 @pytest.mark.parametrize("name", [n for n in ALL if n not in HEAVY])
 def test_golden_output(name):
+    _check_golden(name)
+
+
+# resnet1202's eval-mode output from fresh BatchNorm statistics overflows to NaN (see
+# _calibrate_batch_norm): no golden can pin it; its parameter count and export are tested instead.
+NO_GOLDEN = {"resnet1202"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(HEAVY - NO_GOLDEN))
+def test_golden_output_heavy(name):
+    _check_golden(name)
+
+
+def test_every_golden_file_belongs_to_a_model():
+    # a golden file nobody compares is dead weight; one per registered model, no more
+    assert {p.stem for p in golden_path(ALL[0]).parent.glob("*.json")} == set(ALL) - NO_GOLDEN
+
+
+def _check_golden(name):
     path = golden_path(name)
     assert path.exists(), f"no golden file for {name}: run tests/update_golden.py {name} on purpose"
     expected = json.loads(path.read_text())["output"]
@@ -186,3 +206,18 @@ def test_num_classes_and_in_channels_are_honoured():
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
     with pytest.raises(ValueError, match="num_classes"):
         cnnzoo.create_model("lenet5_modern", num_classes=0)
+
+
+def test_hooks_are_the_protocols_and_only_where_documented():
+    from cnnzoo import protocols as p
+    from cnnzoo.models.lenet import PartialConv2d, RBFOutput
+
+    with torch.device("meta"):
+        zf, gn, rn, le = (cnnzoo.create_model(n) for n in ("zfnet", "googlenet", "resnet20", "lenet5"))
+    assert isinstance(zf, p.FilterRenormalizing) and not isinstance(rn, p.FilterRenormalizing)
+    assert isinstance(gn, p.AuxiliaryLoss) and gn.aux_loss_weight == 0.3
+    assert not isinstance(zf, p.AuxiliaryLoss)
+    lenet_layers = [m for m in le.modules() if isinstance(m, p.CountsOwnMacs)]
+    assert {type(m) for m in lenet_layers} == {PartialConv2d, RBFOutput}
+    assert [type(m) for m in le.modules() if isinstance(m, p.HasDenseWeight)] == [PartialConv2d]
+    assert all(isinstance(m, p.RegisteredModel) and m.zoo_name for m in (zf, gn, rn, le))
