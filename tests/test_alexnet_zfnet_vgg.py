@@ -1,4 +1,4 @@
-"""AlexNet, ZFNet and VGG against their papers and SPECS.md sections 2-4.
+"""AlexNet, ZFNet and VGG against their papers and docs/paper-facts.md sections 2-4.
 
 Shape and count checks build the models on the meta device (no memory, no arithmetic), so the
 whole file runs in seconds even for VGG-19.
@@ -58,7 +58,7 @@ def hand_lrn(a: torch.Tensor, k=2.0, n=5, alpha=1e-4, beta=0.75) -> torch.Tensor
     return out
 
 
-# ---------------------------------------------------------------- AlexNet (SPECS.md section 2)
+# ---------------------------------------------------------------- AlexNet (docs/paper-facts.md section 2)
 
 def test_alexnet_shapes_follow_the_paper():
     shapes = output_shapes(meta_model("alexnet"), meta_input(227))
@@ -108,7 +108,7 @@ def test_alexnet_grouped_convolution_keeps_towers_apart():
 def test_alexnet_dense_option_counts():
     model = meta_model("alexnet", towers=1)
     assert sum(p.numel() for p in model.parameters()) == 62_378_344
-    assert round(macs(model, meta_input(227)) / 1e6) == 1135  # SPECS: 1.135 GMACs
+    assert round(macs(model, meta_input(227)) / 1e6) == 1135  # paper-facts: 1.135 GMACs
 
 
 def test_alexnet_rejects_224_with_the_arithmetic():
@@ -197,7 +197,7 @@ def test_alexnet_tv_smallest_input():
         model(torch.zeros(1, 3, 62, 62))
 
 
-# ---------------------------------------------------------------- LRN (SPECS.md section 0)
+# ---------------------------------------------------------------- LRN (docs/paper-facts.md section 0)
 
 @pytest.mark.parametrize("name, layers", [
     ("alexnet", ("norm1", "norm2")), ("zfnet", ("norm1", "norm2")), ("vgg11_lrn", ("norm1",)),
@@ -213,7 +213,7 @@ def test_lrn_is_the_papers_formula(name, layers):
         assert not torch.allclose(getattr(model, layer)(a), hand_lrn(a, k=1.0, alpha=2e-5))
 
 
-# ---------------------------------------------------------------- ZFNet (SPECS.md section 3)
+# ---------------------------------------------------------------- ZFNet (docs/paper-facts.md section 3)
 
 def test_zfnet_shapes_follow_the_papers_figure():
     shapes = output_shapes(meta_model("zfnet"), meta_input(224))
@@ -241,10 +241,10 @@ def test_zfnet_wide_is_variant_b():
     model = meta_model("zfnet_wide")
     assert [model.conv3.out_channels, model.conv4.out_channels, model.conv5.out_channels] == [512, 1024, 512]
     params = sum(p.numel() for p in model.parameters())
-    assert round(params / 1e5) / 10 == 107.6  # SPECS: 107.6M (no exact figure, so not registered)
+    assert round(params / 1e5) / 10 == 107.6  # paper-facts: 107.6M (no exact figure, so not registered)
     assert cnnzoo.model_info("zfnet_wide").params is None
     assert f"{params:,}" in cnnzoo.model_info("zfnet_wide").description
-    assert round(macs(model, meta_input(224)) / 1e7) / 100 == 2.48  # SPECS: 2.48 GMACs
+    assert round(macs(model, meta_input(224)) / 1e7) / 100 == 2.48  # paper-facts: 2.48 GMACs
 
 
 def test_zfnet_initialisation():
@@ -280,7 +280,7 @@ def test_zfnet_renormalize_filters():
         model.renormalize_filters(radius=0)
 
 
-# ---------------------------------------------------------------- VGG (SPECS.md section 4)
+# ---------------------------------------------------------------- VGG (docs/paper-facts.md section 4)
 
 # Paper Table 1: number of conv layers, how many are 1x1, and the width of each block.
 TABLE_1 = {
@@ -353,9 +353,9 @@ def test_vgg_initialisation():
         cnnzoo.create_model("vgg11", config="F")
 
 
-# ---------------------------------------------------------------- registry facts vs SPECS.md
+# ---------------------------------------------------------------- registry facts vs docs/paper-facts.md
 
-# SPECS.md's figures as printed, with the precision they are printed to.
+# docs/paper-facts.md's figures as printed, with the precision they are printed to.
 SPECS_MACS = {
     "alexnet": (724.4, 1e6), "alexnet_tv": (714.2, 1e6), "zfnet": (1.168, 1e9),
     "zfnet_wide": (2.48, 1e9), "vgg11": (7.61, 1e9), "vgg11_lrn": (7.61, 1e9), "vgg13": (11.31, 1e9),
@@ -378,7 +378,7 @@ def test_reported_errors():
     assert cnnzoo.model_info("alexnet").top5_error == 18.2
     assert "ILSVRC-2012" in cnnzoo.model_info("alexnet").top5_error_note
     assert cnnzoo.model_info("zfnet").top5_error == 16.4
-    # VGG's Table 3 is unconfirmed ([R]) in SPECS.md: no error is claimed
+    # VGG's Table 3 is unconfirmed ([R]) in docs/paper-facts.md: no error is claimed
     assert all(cnnzoo.model_info(n).top5_error is None for n in MINE if n.startswith("vgg"))
     assert cnnzoo.model_info("alexnet").fixed_size and not cnnzoo.model_info("alexnet_tv").fixed_size
 

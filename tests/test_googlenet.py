@@ -1,6 +1,6 @@
 """GoogLeNet family: the paper's Table 1, the auxiliary heads, the naive module, torchvision's layout.
 
-Reference numbers are SPECS.md section 5 ([V] items). The registry-driven checks (params and MACs
+Reference numbers are docs/paper-facts.md section 5 ([V] items). The registry-driven checks (params and MACs
 of every default model, gradients, golden outputs, export) live in test_models.py.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from cnnzoo.layers import Concat
 from cnnzoo.models.googlenet import GoogLeNetOutputs
 from model_cases import conv_linear_macs
 
-# SPECS.md 5, Table 1 [V]: module -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj),
-# output (C, H, W) at 224x224, weights without biases, MACs. Typed in from SPECS, not imported.
+# docs/paper-facts.md 5, Table 1 [V]: module -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj),
+# output (C, H, W) at 224x224, weights without biases, MACs. Typed in from paper-facts, not imported.
 TABLE_1 = {
     "3a": ((64, 96, 128, 16, 32, 32), (256, 28, 28), 163_328, 128.0e6),
     "3b": ((128, 128, 192, 32, 96, 64), (480, 28, 28), 388_096, 304.3e6),
@@ -88,7 +88,7 @@ def test_real_5x5_convolutions(paper_net):
 
 
 def test_per_module_weights_andconv_linear_macs(paper_net):
-    """Weights (no biases) and MACs of each module against SPECS.md's Table 1 columns."""
+    """Weights (no biases) and MACs of each module against docs/paper-facts.md's Table 1 columns."""
     for key, (_, chw, weights, macs) in TABLE_1.items():
         m = getattr(paper_net, f"inception{key}")
         assert sum(p.numel() for n, p in m.named_parameters() if n.endswith("weight")) == weights
@@ -110,9 +110,9 @@ def test_parameter_counts():
 def test_macs_inference_and_training():
     x = torch.empty(1, 3, 224, 224, device="meta")
     net = _meta_model("googlenet")
-    assert conv_linear_macs(net.eval(), x) == 1_582_671_872  # SPECS: 1.583G
+    assert conv_linear_macs(net.eval(), x) == 1_582_671_872  # paper-facts: 1.583G
     aux_macs = conv_linear_macs(net.train(), x) - 1_582_671_872
-    assert 7e6 < aux_macs < 9e6  # SPECS: "the aux heads add about 8M"
+    assert 7e6 < aux_macs < 9e6  # paper-facts: "the aux heads add about 8M"
     assert conv_linear_macs(_meta_model("googlenet_tv").eval(), x) == 1_498_376_192
 
 

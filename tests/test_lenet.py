@@ -1,12 +1,12 @@
-"""LeNet-5 against the 1998 paper (SPECS.md section 1)."""
+"""LeNet-5 against the 1998 paper (docs/paper-facts.md section 1)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 import cnnzoo
-from cnnzoo.models.lenet import PartialConv2d, RBFOutput, ScaledTanh, Subsampling
 from cnnzoo.errors import OptionError
+from cnnzoo.models.lenet import PartialConv2d, RBFOutput, ScaledTanh, Subsampling
 
 # Paper Table I as printed: rows = S2 maps 0-5, columns = C3 maps 0-15.
 TABLE_I = """

@@ -1,4 +1,4 @@
-"""Registry-driven tests: every registered model is held to its ModelInfo (the SPECS.md numbers),
+"""Registry-driven tests: every registered model is held to its ModelInfo (the docs/paper-facts.md numbers),
 runs forward and backward, matches its golden output, survives torch.export, and rejects input it
 cannot take with a ValueError that says what to do. A model is covered the moment it registers."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """ResNet family: what the registry-driven tests cannot see (options, block wiring, torchvision
-as an oracle). Numbers come from SPECS.md section 6 (and section 7 for torchvision's v1.5 MACs)."""
+as an oracle). Numbers come from docs/paper-facts.md section 6 (and section 7 for torchvision's v1.5 MACs)."""
 from __future__ import annotations
 
 import pytest
@@ -10,8 +10,7 @@ from torch import nn
 import cnnzoo
 from cnnzoo.errors import CnnzooError, OptionError, UnknownNameError
 from cnnzoo.layers import Add
-from cnnzoo.models.resnet import (CIFAR_BLOCKS, BasicBlock, Bottleneck, ZeroPadShortcut,
-                                  cifar_resnet, resnet)
+from cnnzoo.models.resnet import CIFAR_BLOCKS, BasicBlock, Bottleneck, ZeroPadShortcut, cifar_resnet, resnet
 from model_cases import conv_linear_macs
 
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)  # 1202 is checked separately (big)
@@ -61,7 +60,7 @@ def test_macs_v1_and_v15(depth, v1, v15):
         got_v1 = _meta_macs(resnet(depth), 224)
         got_v15 = _meta_macs(resnet(depth, variant="v1.5"), 224)
     assert round(got_v1 / 1e9, 3) == float(v1[:-1])
-    assert got_v15 == v15  # torchvision's exact count (SPECS section 7)
+    assert got_v15 == v15  # torchvision's exact count (paper-facts section 7)
 
 
 # --- shortcut options ---------------------------------------------------------------------------

@@ -25,9 +25,9 @@ _FAMILY_MODULES = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet")
 class ModelInfo:
     """Facts about a registered network.
 
-    `params` and `macs` are the reference numbers from SPECS.md for the default options at
+    `params` and `macs` are the reference numbers from docs/paper-facts.md for the default options at
     `input_size` (MACs = multiply-accumulates of Conv2d and Linear layers, batch 1); `None` where
-    SPECS.md gives none. `top5_error` is the ImageNet top-5 error (%) the paper reports for a
+    docs/paper-facts.md gives none. `top5_error` is the ImageNet top-5 error (%) the paper reports for a
     single network, where it reports one.
     """
 
@@ -41,7 +41,7 @@ class ModelInfo:
     description: str
     params: int | None = None
     macs: int | None = None
-    macs_tolerance: float = 1e-3  # relative; SPECS.md gives some MACs to 3-4 significant digits
+    macs_tolerance: float = 1e-3  # relative; docs/paper-facts.md gives some MACs to 3-4 significant digits
     top5_error: float | None = None
     top5_error_note: str = ""
     fixed_size: bool = True  # True: only input_size works (fully connected head on a fixed map)

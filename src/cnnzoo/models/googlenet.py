@@ -475,7 +475,7 @@ def googlenet_tv(*, num_classes: int = 1000, in_channels: int = 3, aux_logits: b
 _PAPER = "Going deeper with convolutions (Szegedy et al.)"
 _URL = "https://arxiv.org/abs/1409.4842"
 _TOP5_NOTE = ("Paper Table 3 gives 10.07% top-5 (val) for 1 model, 1 crop, unconfirmed here "
-              "(SPECS.md [R]); the famous 6.67% is the 7-model, 144-crop ensemble (test).")
+              "(docs/paper-facts.md [R]); the famous 6.67% is the 7-model, 144-crop ensemble (test).")
 
 register(ModelInfo(
     name="googlenet", family="googlenet", paper=_PAPER, url=_URL, year=2014,

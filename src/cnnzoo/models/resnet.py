@@ -44,6 +44,7 @@ Deviations and choices:
 from __future__ import annotations
 
 from collections import OrderedDict
+
 import torch
 from torch import Tensor, nn
 
@@ -310,7 +311,7 @@ resnet20, resnet32, resnet44, resnet56, resnet110, resnet1202 = (_cifar_builder(
 
 
 def _rounded(text: str) -> tuple[int, float]:
-    """A SPECS.md MAC count such as '1.814G' or '40.6M' -> (MACs, the relative tolerance its
+    """A docs/paper-facts.md MAC count such as '1.814G' or '40.6M' -> (MACs, the relative tolerance its
     rounding allows: half a unit of the last digit, with a hair of margin)."""
     scale = {"M": 10 ** 6, "G": 10 ** 9}[text[-1]]
     digits = text[:-1]
@@ -323,7 +324,7 @@ _PAPER = "Deep Residual Learning for Image Recognition (He, Zhang, Ren, Sun)"
 _URL = "https://arxiv.org/abs/1512.03385"
 _COMMON = dict(family="resnet", paper=_PAPER, url=_URL, year=2015, fixed_size=False)
 
-# name, depth, params (SPECS [V]), MACs (SPECS [V], default options), top-5 error, note, description
+# name, depth, params (paper-facts [V]), MACs (paper-facts [V], default options), top-5 error, note, description
 _IMAGENET = (
     ("resnet18", 18, 11_689_512, "1.814G", None,
      "the paper reports only top-1 for ResNet-18 (27.88% 10-crop, Table 2, option A)",
@@ -357,7 +358,7 @@ for _name, _depth, _params, _macs, _top1 in (("plain18", 18, 11_515_688, "1.795G
         description=f"plain-{_depth} (ImageNet): resnet{_depth} without shortcuts, the degradation baseline",
         defaults=dict(shortcut="none"), **_COMMON), _imagenet_builder(_depth))
 
-# CIFAR-10 (Table 6): depth, params (SPECS [V]), MACs at 32x32 (SPECS [V]), paper test error %.
+# CIFAR-10 (Table 6): depth, params (paper-facts [V]), MACs at 32x32 (paper-facts [V]), paper test error %.
 _CIFAR = (
     (20, 269_722, "40.6M", "8.75"), (32, 464_154, "68.9M", "7.51"), (44, 658_586, "97.2M", "7.17"),
     (56, 853_018, "125.5M", "6.97"), (110, 1_727_962, "252.9M", "6.43"),

@@ -152,7 +152,7 @@ def vgg(*, num_classes: int = 1000, in_channels: int = 3, config: str = "D",
 _PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (Simonyan & Zisserman)"
 _URL = "https://arxiv.org/abs/1409.1556"
 
-# name, config, batch_norm, params, MACs (SPECS.md; C's MACs computed here: SPECS.md gives 11.77G)
+# name, config, batch_norm, params, MACs (docs/paper-facts.md; C's MACs computed here: docs/paper-facts.md gives 11.77G)
 _VARIANTS = (
     ("vgg11", "A", False, 132_863_336, 7_609_090_048),
     ("vgg11_lrn", "A-LRN", False, 132_863_336, 7_609_090_048),

@@ -18,9 +18,9 @@ Choices the paper leaves open, documented:
   assumption.
   As in the figure, it comes after the pooling (AlexNet normalises before pooling).
 - Initialisation: weights N(0, 0.01) and biases 0 (the paper's training section is reported to
-  set weights to 1e-2 and biases to 0; SPECS.md marks this unconfirmed, and we read "1e-2" as the
+  set weights to 1e-2 and biases to 0; docs/paper-facts.md marks this unconfirmed, and we read "1e-2" as the
   standard deviation of a zero-mean normal, as in AlexNet); `init="default"` keeps PyTorch's.
-- The paper is reported (SPECS.md, unconfirmed) to renormalise, during training, every
+- The paper is reported (docs/paper-facts.md, unconfirmed) to renormalise, during training, every
   convolutional filter whose RMS value exceeds a fixed radius of 1e-1 back to that radius (to stop
   a few first-layer filters dominating).
   That is a training step, not part of the forward: `ZFNet.renormalize_filters(radius=0.1)`,
@@ -28,8 +28,8 @@ Choices the paper leaves open, documented:
 - The softmax is left to the loss: fc8 returns logits.
 
 `zfnet_wide` is the paper's variant (b) (Table 2): conv3/4/5 widened to 512/1024/512
-(107,627,624 parameters and 2,476,704,896 MACs computed here; SPECS.md gives 107.6M and
-2.48G). Its parameter count is not registered, since SPECS.md gives no exact figure.
+(107,627,624 parameters and 2,476,704,896 MACs computed here; docs/paper-facts.md gives 107.6M and
+2.48G). Its parameter count is not registered, since docs/paper-facts.md gives no exact figure.
 """
 from __future__ import annotations
 
@@ -125,6 +125,6 @@ register(ModelInfo(
     name="zfnet_wide", family="zfnet", paper=_PAPER, url=_URL, year=2013, input_size=(3, 224, 224),
     num_classes=1000, params=None, macs=2_476_704_896,
     description="ZFNet variant (b): conv3/4/5 widened to 512/1024/512 (107,627,624 parameters "
-                "computed; SPECS.md gives 107.6M)",
+                "computed; docs/paper-facts.md gives 107.6M)",
     defaults=dict(wide=True),
 ), zfnet)
