@@ -57,6 +57,9 @@ class ModelInfo:
     #   for builder options that change the network's training needs, as ((key, value, recipe), ...).
     recipe: str = "imagenet"
     recipe_by_option: tuple[tuple[str, Any, str], ...] = ()
+    # Which of params/macs cnnzoo computed from its own network (checked against the summary)
+    # rather than took from docs/paper-facts.md: e.g. frozenset({"macs"}).
+    computed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,7 @@ for _name, _config, _bn, _params, _macs in _VARIANTS:
     register(ModelInfo(
         name=_name, family="vgg", paper=_PAPER, url=_URL, year=2014, input_size=(3, 224, 224),
         num_classes=1000, params=_params, macs=_macs,
+        computed=frozenset({"macs"}) if _config == "C" else frozenset(),
         description=f"VGG configuration {_config} ({_depth} weight layers)"
                     + (", BatchNorm after every conv (torchvision's, not in the paper)" if _bn
                        else ", as published"),

@@ -29,7 +29,7 @@ Choices the paper leaves open, documented:
 
 `zfnet_wide` is the paper's variant (b) (Table 2): conv3/4/5 widened to 512/1024/512
 (107,627,624 parameters and 2,476,704,896 MACs computed here; docs/paper-facts.md gives 107.6M and
-2.48G). Its parameter count is not registered, since docs/paper-facts.md gives no exact figure.
+2.48G). Both are registered as computed (ModelInfo.computed), since docs/paper-facts.md gives no exact figure.
 """
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ register(ModelInfo(
 ), zfnet)
 register(ModelInfo(
     name="zfnet_wide", family="zfnet", paper=_PAPER, url=_URL, year=2013, input_size=(3, 224, 224),
-    num_classes=1000, params=None, macs=2_476_704_896,
+    num_classes=1000, params=107_627_624, macs=2_476_704_896, computed=frozenset({"params", "macs"}),
     description="ZFNet variant (b): conv3/4/5 widened to 512/1024/512 (107,627,624 parameters "
                 "computed; docs/paper-facts.md gives 107.6M)",
     defaults=dict(wide=True),
