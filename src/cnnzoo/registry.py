@@ -18,7 +18,10 @@ from .errors import UnknownNameError, close_matches
 from .options import validate
 
 # Family modules, imported on first use of the registry (they register themselves on import).
-_FAMILY_MODULES = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet")
+_FAMILY_MODULES = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet", "torchvision_layouts")
+# Lineage order of the families: list_models keeps each family's names together in this order
+# (torchvision_layouts registers alexnet_tv and googlenet_tv, listed with their families).
+_LINEAGE = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet")
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,9 @@ def _entry(name: str) -> _Entry:
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching an fnmatch pattern, in registration (lineage) order."""
     _load_families()
-    return [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
+    names = sorted(_REGISTRY, key=lambda n: _LINEAGE.index(_REGISTRY[n].info.family)
+                   if _REGISTRY[n].info.family in _LINEAGE else len(_LINEAGE))  # stable sort
+    return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
 def model_info(name: str) -> ModelInfo:

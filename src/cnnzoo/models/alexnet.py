@@ -21,12 +21,7 @@ Deviations / options:
   are ordinary dense layers here; the grouped convolutions reproduce the paper's connectivity and
   parameter count exactly, not its device placement.
 
-`alexnet_tv` is torchvision's `alexnet` layout exactly (the "One weird trick" variant, arXiv
-1404.5997): 64-192-384-256-256 channels, conv1 pad 2 for 224 input, no LRN, no groups,
-AdaptiveAvgPool2d(6, 6), dropout on the *inputs* of fc6/fc7; the same state_dict keys
-(features.0.weight ... classifier.6.bias), so torchvision weights load by name. Differences from
-torchvision's module: ReLUs are not in-place, and the flatten is a module (`flatten`, no
-parameters) so hooks see it. 61,100,840 parameters, 714.2M MACs at 224.
+torchvision's layout of this network, `alexnet_tv`, is in models/torchvision_layouts.py.
 """
 from __future__ import annotations
 
@@ -45,7 +40,7 @@ _HINT_224 = ("AlexNet's arithmetic needs 227x227: 224 with stride 4 and no paddi
 # The values each option takes (checked by the builders and the classes alike); towers: 1 (one
 # dense network) or 2 (the paper's two GPUs).
 OPTIONS = dict(towers=Choice(2, 1), dropout=DROPOUT, init=Choice("paper", "default"))
-OPTIONS_TV = dict(dropout=DROPOUT, init=Choice("default", "paper"))
+
 
 # Layers whose biases the paper initialises to 1 (Sec. 5).
 BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
@@ -94,61 +89,11 @@ class AlexNet(nn.Sequential):
         return super().forward(x)
 
 
-class AlexNetTV(nn.Module):
-    """torchvision's AlexNet layout (features / avgpool / classifier), same state_dict keys."""
-
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, dropout: float = 0.5,
-                 init: str = "default") -> None:
-        super().__init__()
-        check_options("AlexNetTV", dict(dropout=dropout, init=init), OPTIONS_TV)
-        self.in_channels = in_channels
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 64, 11, stride=4, padding=2),  # 0: N x 64 x 55 x 55
-            nn.ReLU(),
-            nn.MaxPool2d(3, 2),                                    # 2: N x 64 x 27 x 27
-            nn.Conv2d(64, 192, 5, padding=2),                      # 3: N x 192 x 27 x 27
-            nn.ReLU(),
-            nn.MaxPool2d(3, 2),                                    # 5: N x 192 x 13 x 13
-            nn.Conv2d(192, 384, 3, padding=1),                     # 6
-            nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1),                     # 8
-            nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1),                     # 10: N x 256 x 13 x 13
-            nn.ReLU(),
-            nn.MaxPool2d(3, 2),                                    # 12: N x 256 x 6 x 6
-        )
-        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))                # N x 256 x 6 x 6 at any size
-        self.flatten = Flatten()                                   # N x 9216
-        self.classifier = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(256 * 6 * 6, 4096),                          # 1
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(4096, 4096),                                 # 4
-            nn.ReLU(),
-            nn.Linear(4096, num_classes),                          # 6
-        )
-        if init == "paper":
-            normal_init(self, 0.01)
-
-    def forward(self, x: Tensor) -> Tensor:
-        # 63 is the smallest side that leaves pool5 (the last max-pool) a 1x1 input
-        check_input(self, x, self.in_channels, min_size=63)
-        return self.classifier(self.flatten(self.avgpool(self.features(x))))
-
-
 @takes(**OPTIONS)
 def alexnet(*, num_classes: int = 1000, in_channels: int = 3, towers: int = 2, dropout: float = 0.5,
             init: str = "paper") -> AlexNet:
     """AlexNet as in the NIPS 2012 paper (see the module docstring); towers=1 for one dense tower."""
     return AlexNet(num_classes, in_channels, towers=towers, dropout=dropout, init=init)
-
-
-@takes(**OPTIONS_TV)
-def alexnet_tv(*, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5,
-               init: str = "default") -> AlexNetTV:
-    """torchvision's AlexNet layout (state_dict-compatible with torchvision.models.alexnet)."""
-    return AlexNetTV(num_classes, in_channels, dropout=dropout, init=init)
 
 
 _PAPER = "ImageNet Classification with Deep Convolutional Neural Networks (Krizhevsky et al.)"
@@ -162,9 +107,3 @@ register(ModelInfo(
     description="AlexNet as published: two towers as groups=2 on conv2/4/5, LRN, overlapping "
                 "pooling, 227x227 input",
 ), alexnet)
-register(ModelInfo(
-    name="alexnet_tv", family="alexnet", paper=_PAPER, url=_URL, year=2012, input_size=(3, 224, 224),
-    num_classes=1000, params=61_100_840, macs=714_188_480, fixed_size=False,
-    description="torchvision's AlexNet layout (One weird trick variant: 64-192-384-256-256, no LRN, "
-                "no groups, adaptive pooling); loads torchvision weights by key",
-), alexnet_tv)

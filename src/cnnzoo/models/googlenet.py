@@ -42,14 +42,7 @@ Deviations and choices, all documented:
   heads are sized to match. It exists to measure the "computational blow-up" the paper gives as
   the reason for the reductions (Sec. 4).
 
-`googlenet_tv` is torchvision's `googlenet` layout, for its ported weights and for comparisons:
-BasicConv2d (conv without bias + BatchNorm eps 1e-3 + ReLU) everywhere and no LRN; a 3x3 conv
-where the paper has 5x5 (torchvision issue #906); pool4 2x2/2; adaptive average pooling (any input
-of at least 15x15); dropout 0.2; aux heads (adaptive avg-pool 4x4 -> conv 128 with BN -> fc
-2048->1024 -> dropout 0.7 -> fc) off by default; `transform_input` re-normalises ImageNet-normalised
-input to the [-1, 1] scaling the ported weights expect. Attribute names and registration order are
-torchvision's, so its state_dict keys are identical. 6,624,904 parameters (13,004,888 with aux);
-1.498 G MACs.
+torchvision's layout of this network, `googlenet_tv`, is in models/torchvision_layouts.py.
 """
 from __future__ import annotations
 
@@ -60,7 +53,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import OptionError
 from ..layers import Concat, Flatten, check_input, paper_lrn
 from ..options import Choice, Flag, check_options, takes
 from ..registry import ModelInfo, register
@@ -110,7 +102,7 @@ class GoogLeNetOutputs(NamedTuple):
 # The values each option takes (checked by the builders and the classes alike).
 OPTIONS = dict(aux_logits=Flag(), inception=Choice("bottleneck", "naive"),
                init=Choice("xavier", "default"))
-OPTIONS_TV = dict(aux_logits=Flag(), transform_input=Flag(), init=Choice("torchvision", "default"))
+
 
 
 # --- the paper's network ------------------------------------------------------------------------
@@ -295,162 +287,6 @@ def caffe_xavier_init(model: nn.Module) -> None:
 
 # --- torchvision's layout -------------------------------------------------------------------------
 
-class BasicConv2d(nn.Module):
-    """torchvision's conv (no bias) + BatchNorm (eps 1e-3) + ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.bn(self.conv(x)))
-
-
-class InceptionTV(nn.Module):
-    """torchvision's Inception: branch1 1x1; branch2 1x1 -> 3x3; branch3 1x1 -> 3x3 (the paper
-    has 5x5 here: torchvision issue #906); branch4 max-pool 3x3/1 -> 1x1."""
-
-    def __init__(self, in_channels: int, row: InceptionRow) -> None:
-        super().__init__()
-        self.branch1 = BasicConv2d(in_channels, row.ch1x1, 1)
-        self.branch2 = nn.Sequential(BasicConv2d(in_channels, row.ch3x3_reduce, 1),
-                                     BasicConv2d(row.ch3x3_reduce, row.ch3x3, 3, padding=1))
-        self.branch3 = nn.Sequential(BasicConv2d(in_channels, row.ch5x5_reduce, 1),
-                                     BasicConv2d(row.ch5x5_reduce, row.ch5x5, 3, padding=1))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-                                     BasicConv2d(in_channels, row.pool_proj, 1))
-        self.out_channels = row.ch1x1 + row.ch3x3 + row.ch5x5 + row.pool_proj
-        self.concat = Concat(1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.concat(self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x))
-
-
-class InceptionAuxTV(nn.Module):
-    """torchvision's aux head: adaptive avg-pool 4x4 -> BasicConv2d 128 -> fc 2048->1024 + ReLU
-    -> dropout 0.7 -> fc. (Parameters registered in torchvision's order: conv, fc1, fc2.)"""
-
-    def __init__(self, in_channels: int, num_classes: int) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((4, 4))
-        self.conv = BasicConv2d(in_channels, 128, 1)
-        self.flatten = Flatten()
-        self.fc1 = nn.Linear(2048, 1024)
-        self.relu = nn.ReLU()
-        self.dropout = nn.Dropout(0.7)
-        self.fc2 = nn.Linear(1024, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        # N x 512 x 14 x 14 (after 4a) or N x 528 x 14 x 14 (after 4d)
-        x = self.flatten(self.conv(self.avgpool(x)))
-        # N x 2048
-        x = self.dropout(self.relu(self.fc1(x)))
-        # N x 1024
-        return self.fc2(x)
-
-
-class GoogLeNetTV(nn.Module):
-    """torchvision's GoogLeNet layout (see the module docstring); state_dict keys identical."""
-
-    aux_loss_weight: float = 0.3
-
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, *, aux_logits: bool = False,
-                 transform_input: bool = False, init: str = "torchvision") -> None:
-        super().__init__()
-        check_options("GoogLeNetTV", dict(aux_logits=aux_logits, transform_input=transform_input,
-                                          init=init), OPTIONS_TV)
-        if transform_input and in_channels != 3:
-            raise OptionError("transform_input re-normalises the three ImageNet RGB channels: "
-                             f"it needs in_channels=3, got {in_channels}")
-        self.in_channels = in_channels
-        self.aux_logits = aux_logits
-        self.transform_input = transform_input
-
-        # Registration order = torchvision's, so state_dicts line up tensor by tensor.
-        self.conv1 = BasicConv2d(in_channels, 64, 7, stride=2, padding=3)
-        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.conv2 = BasicConv2d(64, 64, 1)
-        self.conv3 = BasicConv2d(64, 192, 3, padding=1)
-        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception3a = InceptionTV(192, _ROWS["3a"])
-        self.inception3b = InceptionTV(256, _ROWS["3b"])
-        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception4a = InceptionTV(480, _ROWS["4a"])
-        self.inception4b = InceptionTV(512, _ROWS["4b"])
-        self.inception4c = InceptionTV(512, _ROWS["4c"])
-        self.inception4d = InceptionTV(512, _ROWS["4d"])
-        self.inception4e = InceptionTV(528, _ROWS["4e"])
-        self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        self.inception5a = InceptionTV(832, _ROWS["5a"])
-        self.inception5b = InceptionTV(832, _ROWS["5b"])
-        self.aux1 = InceptionAuxTV(512, num_classes) if aux_logits else None
-        self.aux2 = InceptionAuxTV(528, num_classes) if aux_logits else None
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten = Flatten()
-        self.dropout = nn.Dropout(0.2)
-        self.fc = nn.Linear(1024, num_classes)
-
-        if init == "torchvision":
-            self._torchvision_init()
-
-    @torch.no_grad()
-    def _torchvision_init(self) -> None:
-        """torchvision's init_weights=True: truncated N(0, 0.01) in [-2, 2], BN weight 1, bias 0."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def _transform_input(self, x: Tensor) -> Tensor:
-        # ImageNet mean/std normalisation -> the (x - 0.5) / 0.5 scaling of the ported TF weights
-        mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        return x * (std / 0.5) + (mean - 0.5) / 0.5
-
-    def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:
-        check_input(self, x, self.in_channels, min_size=15)
-        if self.transform_input:
-            x = self._transform_input(x)
-        # N x 3 x 224 x 224
-        x = self.conv1(x)
-        # N x 64 x 112 x 112
-        x = self.maxpool1(x)
-        # N x 64 x 56 x 56
-        x = self.conv3(self.conv2(x))
-        # N x 192 x 56 x 56
-        x = self.maxpool2(x)
-        # N x 192 x 28 x 28
-        x = self.inception3b(self.inception3a(x))
-        # N x 480 x 28 x 28
-        x = self.maxpool3(x)
-        # N x 480 x 14 x 14
-        x = self.inception4a(x)
-        # N x 512 x 14 x 14
-        aux1 = self.aux1(x) if self.aux1 is not None and self.training else None
-        x = self.inception4d(self.inception4c(self.inception4b(x)))
-        # N x 528 x 14 x 14
-        aux2 = self.aux2(x) if self.aux2 is not None and self.training else None
-        x = self.inception4e(x)
-        # N x 832 x 14 x 14
-        x = self.maxpool4(x)
-        # N x 832 x 7 x 7
-        x = self.inception5b(self.inception5a(x))
-        # N x 1024 x 7 x 7
-        x = self.flatten(self.avgpool(x))
-        # N x 1024
-        logits = self.fc(self.dropout(x))
-        # N x num_classes
-        if aux1 is not None and aux2 is not None:
-            return GoogLeNetOutputs(logits, aux1, aux2)
-        return logits
-
-
 # --- registered builders ------------------------------------------------------------------------
 
 @takes(**OPTIONS)
@@ -461,15 +297,6 @@ def googlenet(*, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool
     PyTorch's initialisation instead of the Caffe replica's Xavier."""
     return GoogLeNet(num_classes, in_channels, aux_logits=aux_logits, inception=inception,
                      init=init)
-
-
-@takes(**OPTIONS_TV)
-def googlenet_tv(*, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool = False,
-                 transform_input: bool = False, init: str = "torchvision") -> GoogLeNetTV:
-    """torchvision's GoogLeNet layout (BatchNorm, 3x3 in place of 5x5, pool4 2x2/2, adaptive
-    pooling); loads torchvision's state_dicts key for key."""
-    return GoogLeNetTV(num_classes, in_channels, aux_logits=aux_logits,
-                       transform_input=transform_input, init=init)
 
 
 _PAPER = "Going deeper with convolutions (Szegedy et al.)"
@@ -484,12 +311,3 @@ register(ModelInfo(
     description="GoogLeNet (Inception v1) as published: Table 1, real 5x5 branch, LRN, "
                 "two auxiliary classifiers (training only)",
 ), googlenet)
-register(ModelInfo(
-    name="googlenet_tv", family="googlenet", paper=_PAPER, url=_URL, year=2014,
-    input_size=(3, 224, 224), num_classes=1000, params=6_624_904, macs=1_498_376_192,
-    top5_error=None, fixed_size=False,
-    top5_error_note="torchvision's layout; its ported weights score 89.530% top-5 accuracy "
-                    "(10.47% error), not a paper number. " + _TOP5_NOTE,
-    description="torchvision's GoogLeNet: BatchNorm, 3x3 in place of 5x5, no LRN, "
-                "aux heads off by default",
-), googlenet_tv)

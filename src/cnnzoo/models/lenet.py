@@ -258,7 +258,8 @@ _URL = "http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf"
 
 register(ModelInfo(
     name="lenet5", family="lenet", paper=_PAPER, url=_URL, year=1998, input_size=(1, 32, 32),
-    num_classes=10, params=60_000, macs=326_520, computed=frozenset({"macs"}), input_fit="pad", input_scaling="lenet", recipe="lenet_rbf",
+    num_classes=10, params=60_000, macs=326_520, computed=frozenset({"macs"}), input_fit="pad",
+    input_scaling="lenet", recipe="lenet_rbf",
     recipe_by_option=(("head", "linear", "lenet"),),
     description="LeNet-5 as published: C3 connection table, trainable subsampling, scaled tanh, RBF output",
 ), lenet5)
