@@ -11,9 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.claims import (CORRECTED, FAILS, HOLDS, UNCHECKABLE, VERDICTS, Measured, Table, Verdict,
-                           get_claim, list_claims, run_claim, run_claims, write_report)
-from cnnzoo.claims import command
+from cnnzoo.claims import (
+    CORRECTED,
+    FAILS,
+    HOLDS,
+    UNCHECKABLE,
+    VERDICTS,
+    Measured,
+    Table,
+    Verdict,
+    command,
+    get_claim,
+    list_claims,
+    run_claim,
+    run_claims,
+    write_report,
+)
 from cnnzoo.claims.report import ClaimResult
 from cnnzoo.errors import UnknownNameError
 

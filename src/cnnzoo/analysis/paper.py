@@ -1,3 +1,6 @@
+# mypy: disable-error-code="union-attr,index,operator,arg-type"
+# (Summary rows have Optional shape fields that are set for the layers read here, and model
+# attributes such as `.conv1` are typed Tensor | Module by torch; the checks above are by value.)
 """The papers' own per-layer figures beside cnnzoo's summary: `cnnzoo summary MODEL --paper`.
 
 Where a paper prints a table of its network (LeNet-5's parameters and connections per layer,

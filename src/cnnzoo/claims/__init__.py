@@ -10,8 +10,7 @@ values: holds / holds with a correction / does not hold / not checkable here.
 """
 from __future__ import annotations
 
-from .base import (CLAIMS, CORRECTED, FAILS, HOLDS, MODES, UNCHECKABLE, VERDICTS, Claim, Measured,
-                   Table, Verdict)
+from .base import CLAIMS, CORRECTED, FAILS, HOLDS, MODES, UNCHECKABLE, VERDICTS, Claim, Measured, Table, Verdict
 from .report import ClaimResult, get_claim, list_claims, run_claim, run_claims, write_report
 
 __all__ = ["CLAIMS", "CORRECTED", "FAILS", "HOLDS", "MODES", "UNCHECKABLE", "VERDICTS", "Claim",

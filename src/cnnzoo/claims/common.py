@@ -183,7 +183,7 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
 def error_rate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
     """Top-1 error (%) in evaluation mode."""
     model.eval()
-    wrong = 0
+    wrong = 0.0
     for i in range(0, len(y), batch):
         wrong += (main_logits(model(x[i:i + batch])).argmax(1) != y[i:i + batch]).sum().item()
     model.train()

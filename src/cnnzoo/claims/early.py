@@ -1,3 +1,6 @@
+# mypy: disable-error-code="union-attr,index,operator,arg-type"
+# (Summary rows have Optional shape fields that are set for the layers read here, and model
+# attributes such as `.conv1` are typed Tensor | Module by torch; the checks above are by value.)
 """Claims 1-7: LeNet-5, AlexNet, and why the early networks failed (data, compute, init, activation)."""
 from __future__ import annotations
 
@@ -11,8 +14,19 @@ from torch import nn
 from ..analysis.summary import summary
 from ..registry import create_model
 from .base import CORRECTED, FAILS, HOLDS, UNCHECKABLE, Measured, Table, Verdict, claim, setting
-from .common import (COLOURS, error_rate, figure, fit, load_data, mean_std, recipe, seeded,
-                     subset, to_input, weighted_layers)
+from .common import (
+    COLOURS,
+    error_rate,
+    figure,
+    fit,
+    load_data,
+    mean_std,
+    recipe,
+    seeded,
+    subset,
+    to_input,
+    weighted_layers,
+)
 
 # ---------------------------------------------------------------------------------------------
 # 1. LeNet-5's shapes follow (W - K + 2P)/S + 1
@@ -107,9 +121,12 @@ def lenet_c3(mode: str) -> Measured:
     x, y = subset(data.train_images, data.train_labels, n_train)
     xt, yt = subset(data.test_images, data.test_labels, n_test)
     x, xt = to_input(x), to_input(xt)
-    params, acc, curves = {}, {"table": [], "full": []}, {}
+    params: dict[str, int] = {}
+    acc: dict[str, list[float]] = {"table": [], "full": []}
+    curves: dict[str, list[float]] = {}
     for conn in ("table", "full"):
-        params[conn] = sum(p.numel() for p in create_model("lenet5", connections=conn).c3.parameters())
+        c3: nn.Module = create_model("lenet5", connections=conn).c3  # type: ignore[assignment]
+        params[conn] = sum(p.numel() for p in c3.parameters())
         for seed in seeds:
             seeded(seed)
             model = create_model("lenet5", connections=conn)
@@ -197,7 +214,8 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
 def alexnet_towers(mode: str) -> Measured:
     probe, batch = setting(mode, tiny=(1, 128), quick=(2, 128), full=(4, 128))
     x = torch.randn(probe, 3, 227, 227)
-    rows, values = [], {}
+    rows: list[list[Any]] = []
+    values: dict[str, Any] = {}
     for towers in (2, 1):
         torch.manual_seed(0)
         model = create_model("alexnet", towers=towers).train()
@@ -409,7 +427,7 @@ def initialisation(mode: str) -> Measured:
         mods = dict(model.named_modules())
         outs: dict[str, float] = {}
         hooks = [mods[n].register_forward_hook(
-            lambda m, i, o, n=n: outs.__setitem__(n, float(o.detach().std()))) for n in layers]
+            lambda m, i, o, n=n, outs=outs: outs.__setitem__(n, float(o.detach().std()))) for n in layers]
         nn.functional.cross_entropy(model(x), ys).backward()
         for h in hooks:
             h.remove()
@@ -423,7 +441,7 @@ def initialisation(mode: str) -> Measured:
             record = fit(model, x, ys, steps=steps, batch=batch, lr=0.01, seed=0)
             values[f"first_change_{init}"] = float(
                 f"{float((first.detach() - before).norm() / before.norm()):.3g}")
-            values[f"loss_{init}"] = [round(l, 4) for l in record.losses]
+            values[f"loss_{init}"] = [round(loss, 4) for loss in record.losses]
     fig, (ax1, ax2) = figure(9.6, 3.6, ncols=2)
     for init, label in inits.items():
         ax1.semilogy(range(1, len(stds[init]) + 1), stds[init], "o-", ms=3, label=label)
