@@ -8,13 +8,14 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from torch import nn
 
-from .errors import UnknownNameError, close_matches
+from .errors import OptionError, UnknownNameError, close_matches
 from .options import validate
 
 # Family modules, imported on first use of the registry (they register themselves on import).
@@ -130,12 +131,22 @@ def builder_options(name: str) -> dict[str, Any]:
 
 
 def create_model(name: str, *, num_classes: int | None = None, in_channels: int | None = None,
-                 **options: Any) -> nn.Module:
+                 weights: str | os.PathLike[str] | None = None, **options: Any) -> nn.Module:
     """Build a registered network.
 
     Defaults come from the registry: the paper's network, 1000 classes and 3 channels for the
-    ImageNet models, 10 and 1 for LeNet-5, 10 and 3 for the CIFAR ResNets.
+    ImageNet models, 10 and 1 for LeNet-5, 10 and 3 for the CIFAR ResNets. weights="torchvision"
+    or a file path: torchvision's ImageNet weights, for the layouts it shares (cnnzoo.weights).
     """
+    if weights is not None:
+        if num_classes is not None or in_channels is not None or options:
+            raise OptionError("pretrained weights fix the network (1000 classes, 3 channels, "
+                              "torchvision's layout): drop num_classes, in_channels and options")
+        from .weights import load_weights
+
+        model = load_weights(name, weights)
+        model.zoo_name = name
+        return model
     entry = _entry(name)
     info = entry.info
     checked = validate(name, {"num_classes": info.num_classes if num_classes is None else num_classes,
