@@ -109,3 +109,36 @@ def test_googlenet_weights_come_with_torchvisions_input_transform(tmp_path):
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), tv(x))
+
+
+def test_predict_with_pretrained_weights_uses_their_preprocessing_and_classes(tmp_path, capsys):
+    """`cnnzoo predict --model resnet18 --weights FILE photo.jpg`: torchvision's model on
+    torchvision's evaluation transforms gives the same top classes, named from ImageNet."""
+    import json
+    from pathlib import Path
+
+    from torchvision.models import ResNet18_Weights
+
+    from cnnzoo.cli import main
+    from cnnzoo.pipeline import InputPipeline, load_run
+
+    tv, path = _torchvision_file(tmp_path)
+    photo = next(p for p in (Path(cnnzoo.__file__).parent / "examples").iterdir()
+                 if p.suffix.lower() in (".jpg", ".jpeg"))
+    run = load_run(model="resnet18", weights=path)
+    reference = InputPipeline.for_torchvision(ResNet18_Weights.IMAGENET1K_V1)
+    assert run.pipeline.to_meta() == reference.to_meta() and not run.random
+    with torch.no_grad():
+        expected = torch.softmax(tv(reference.load_image(photo).tensor), dim=1)[0].topk(3)
+    assert main(["predict", "--model", "resnet18", "--weights", str(path), str(photo),
+                 "--top", "3", "--format", "json"]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    assert [t["index"] for t in top] == expected.indices.tolist()
+    assert [t["class"] for t in top] == [imagenet_classes()[i] for i in expected.indices.tolist()]
+
+
+def test_weights_with_a_run_folder_is_one_line():
+    from cnnzoo.pipeline import load_run
+
+    with pytest.raises(OptionError, match="--weights goes with --model"):
+        load_run("runs/x", weights="torchvision")

@@ -670,7 +670,8 @@ def add_predict(p: argparse.ArgumentParser) -> None:
                    help="a run folder, a checkpoint folder or its model.safetensors (not with "
                    "--model), then image files: PNG, JPEG, ... any size and mode")
     add_flag(p, "--model", help="a registered model instead of a CHECKPOINT (random weights: the "
-             "mechanism only)")
+             "mechanism only, unless --weights)")
+    add_flag(p, "--weights")
     add_flag(p, "--top", default=5, help="how many of the most probable classes to show")
     _formats(p, ("table", "json"), "table")
     _runs_tensors(p, fast=True)
@@ -685,7 +686,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise OptionError(f"give image files after the checkpoint {checkpoint} (or --model NAME "
                           "and image files)")
     _set_threads(args.threads)
-    run = load_run(checkpoint, args.model, device=_where(args))
+    run = load_run(checkpoint, args.model, device=_where(args), weights=args.weights)
     if run.random:
         print(f"cnnzoo: warning: {run.name} has random weights: its classes mean nothing "
               "(give a CHECKPOINT)", file=sys.stderr)

@@ -178,8 +178,15 @@ class InputPipeline:
         except (AttributeError, KeyError, IndexError, TypeError) as e:
             raise OptionError(f"{weights!r} is not a torchvision weights entry with evaluation "
                               f"transforms ({e})") from None
-        return cls(3, (crop, crop), (resize, resize), "crop", mean, std, "pretrained", classes,
-                   mean, std)
+        return cls.for_pretrained(mean, std, resize, crop, classes)
+
+    @classmethod
+    def for_pretrained(cls, mean: tuple[float, ...], std: tuple[float, ...], resize: int, crop: int,
+                       classes: tuple[str, ...] | None) -> InputPipeline:
+        """The evaluation pipeline that came with pretrained weights: shorter side to `resize`,
+        centre crop `crop`, the weights' mean and std (cnnzoo.weights.WeightsInfo has them all)."""
+        return cls(3, (crop, crop), (resize, resize), "crop", tuple(mean), tuple(std), "pretrained",
+                   classes, tuple(mean), tuple(std))
 
     # --- metadata --------------------------------------------------------------------------
     def to_meta(self) -> dict[str, Any]:
@@ -561,20 +568,34 @@ def _same_dataset(a: str, b: str) -> bool:
 
 
 def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
-             device: str | torch.device = "cpu") -> LoadedRun:
+             device: str | torch.device = "cpu", weights: str | Path | None = None) -> LoadedRun:
     """The ONE way from a run folder, a checkpoint folder or its model.safetensors (or a
-    registered model name, for random weights) to a model in eval mode with its input pipeline.
+    registered model name, with random or pretrained weights) to a model in eval mode with its
+    input pipeline.
 
     Both given: the checkpoint must hold that model. Nothing in the run folder is modified.
+    weights ("torchvision" or a torchvision weights file, with `model` only): the pretrained
+    network with the preprocessing and ImageNet class names that came with its weights.
     CheckpointError (one line) for a missing, corrupt or inconsistent checkpoint.
     """
     from .registry import create_model, model_info
 
     if checkpoint is None and model is None:
         raise CnnzooError("give a CHECKPOINT (a run folder) or --model NAME (random weights)")
+    if weights is not None and checkpoint is not None:
+        raise OptionError("--weights goes with --model NAME, not with a run folder (a run's "
+                          "checkpoint holds its own weights): drop one of them")
     if checkpoint is None:
         assert model is not None
         model_info(model)  # an unknown name fails with close matches
+        if weights is not None:
+            from .weights import weights_info
+
+            info = weights_info(model)
+            net = create_model(model, weights=weights).eval().to(device)
+            pipeline = InputPipeline.for_pretrained(info.mean, info.std, info.resize, info.crop,
+                                                    info.classes)
+            return LoadedRun(net, pipeline, {"weights": str(weights)}, model, random=False)
         net = create_model(model).eval().to(device)
         return LoadedRun(net, InputPipeline.for_random(model), {}, model, random=True)
     from .train.checkpoint import load_model
