@@ -145,7 +145,7 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
         from .weights import load_weights
 
         model = load_weights(name, weights)
-        model.zoo_name = name
+        model.zoo_name = name  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
         return model
     entry = _entry(name)
     info = entry.info
@@ -157,8 +157,8 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
     kwargs = {**info.defaults, **options}
     model = entry.builder(num_classes=num_classes, in_channels=in_channels, **kwargs)
     # Record how the model was made, so checkpoints and summaries can name it and rebuild it.
-    model.zoo_name = name
-    model.zoo_options = dict(options)
+    model.zoo_name = name  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
+    model.zoo_options = dict(options)  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
     return model
 
 

@@ -19,7 +19,7 @@ from ..errors import CnnzooError
 from ..registry import create_model
 
 # Bottleneck/basic stage depths of torchvision's ResNets -> cnnzoo name.
-_RESNET_DEPTHS = {
+_RESNET_DEPTHS: dict[tuple[tuple[int, ...], bool], str] = {
     ((2, 2, 2, 2), False): "resnet18", ((3, 4, 6, 3), False): "resnet34",
     ((3, 4, 6, 3), True): "resnet50", ((3, 4, 23, 3), True): "resnet101",
     ((3, 8, 36, 3), True): "resnet152",

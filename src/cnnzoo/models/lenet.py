@@ -113,6 +113,9 @@ class PartialConv2d(nn.Module):
     a dense kernel with zeros elsewhere and runs one ordinary convolution.
     """
 
+    out_idx: Tensor
+    in_idx: Tensor
+
     def __init__(self, in_channels: int, table: tuple[tuple[int, ...], ...], kernel_size: int) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -158,6 +161,8 @@ class PartialConv2d(nn.Module):
 
 class RBFOutput(nn.Module):
     """Euclidean RBF units with fixed +-1 centres; returns -||x - w_i||^2 (see module doc)."""
+
+    centres: Tensor
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
@@ -223,12 +228,13 @@ class LeNet5(nn.Sequential):
             if isinstance(m, nn.Conv2d) or isinstance(m, nn.Linear):
                 fan_in = m.weight[0].numel()
                 nn.init.uniform_(m.weight, -2.4 / fan_in, 2.4 / fan_in)
+                assert m.bias is not None  # every LeNet-5 conv and linear has a bias
                 nn.init.uniform_(m.bias, -2.4 / fan_in, 2.4 / fan_in)
             elif isinstance(m, PartialConv2d):
                 k = m.kernel_size[0] * m.kernel_size[1]
-                fan_in = torch.tensor([len(inputs) * k for inputs in m.table for _ in inputs],
-                                      dtype=m.weight.dtype)
-                bound = (2.4 / fan_in).view(-1, 1, 1)
+                fan_ins = torch.tensor([len(inputs) * k for inputs in m.table for _ in inputs],
+                                       dtype=m.weight.dtype)
+                bound = (2.4 / fan_ins).view(-1, 1, 1)
                 m.weight.copy_((torch.rand_like(m.weight) * 2 - 1) * bound)
                 bias_fan = torch.tensor([len(inputs) * k for inputs in m.table], dtype=m.bias.dtype)
                 m.bias.copy_((torch.rand_like(m.bias) * 2 - 1) * 2.4 / bias_fan)

@@ -44,6 +44,7 @@ Deviations and choices:
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -322,7 +323,7 @@ def _rounded(text: str) -> tuple[int, float]:
 
 _PAPER = "Deep Residual Learning for Image Recognition (He, Zhang, Ren, Sun)"
 _URL = "https://arxiv.org/abs/1512.03385"
-_COMMON = dict(family="resnet", paper=_PAPER, url=_URL, year=2015, fixed_size=False)
+_COMMON: dict[str, Any] = dict(family="resnet", paper=_PAPER, url=_URL, year=2015, fixed_size=False)
 
 # name, depth, params (paper-facts [V]), MACs (paper-facts [V], default options), top-5 error, note, description
 _IMAGENET = (

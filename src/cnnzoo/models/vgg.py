@@ -135,6 +135,7 @@ class VGG(nn.Sequential):
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
+                assert m.bias is not None  # every VGG conv and linear has a bias
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:

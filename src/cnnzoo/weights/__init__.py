@@ -72,7 +72,9 @@ def weights_info(name: str) -> WeightsInfo:
         raise UnknownNameError(f"no torchvision weights for model {name!r}.{close_matches(str(name), FILES)} "
                                f"Models with weights: {', '.join(FILES)}.")
     file = FILES[name]
-    return WeightsInfo(name, file, _PREFIX.search(file)[1], _URL + file, imagenet_classes())
+    match = _PREFIX.search(file)
+    assert match is not None  # every name in FILES ends -<sha256 prefix>.pth
+    return WeightsInfo(name, file, match[1], _URL + file, imagenet_classes())
 
 
 def hub_dir() -> Path:
@@ -119,6 +121,7 @@ def load_weights(name: str, weights: str | os.PathLike[str]) -> nn.Module:
                               f"download {info.file} again from {info.url}") from None
     model = from_torchvision(state, name=name)
     if name == "googlenet_tv":
-        model.transform_input = True  # torchvision's ported weights expect [-1, 1] scaled input
-    model.zoo_weights = {"source": str(path), "sha256": actual, "file": info.file}
+        # torchvision's ported weights expect [-1, 1] scaled input
+        model.transform_input = True  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
+    model.zoo_weights = {"source": str(path), "sha256": actual, "file": info.file}  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
     return model
