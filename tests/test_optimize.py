@@ -127,3 +127,21 @@ def test_bf16_on_real_images_agrees_with_fp32():
     assert agreement >= 0.8  # random weights: close logits can swap; trained runs agree more
     with pytest.raises(OptionError, match="ONNX Runtime"):
         optimize(source.model, "onnxruntime", dtype="bfloat16")
+
+
+def test_a_runtime_that_cannot_convert_the_model_drops_out_of_auto(monkeypatch):
+    """A converter failing on one op (OpenVINO on LeNet-5's index_put, say) must not break the
+    fast path: `auto` keeps the runtimes that can run the model; naming it is one line."""
+    def broken(model, dtype, example):
+        raise RuntimeError("cannot convert aten::index_put\nsecond line of a long report")
+
+    monkeypatch.setitem(rt._BUILDERS, "onnxruntime", broken)
+    model = cnnzoo.create_model("lenet5").eval()
+    fast = optimize(model, "auto")
+    assert fast.runtime != "onnxruntime"
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-5, atol=1e-4)
+    with pytest.raises(CnnzooError, match="onnxruntime cannot run this model") as e:
+        optimize(model, "onnxruntime")
+    assert "\n" not in str(e.value)

@@ -170,8 +170,34 @@ def optimize(model: nn.Module, runtime: str = "auto", *, dtype: str | torch.dtyp
     example = torch.randn(batch, *size)
     if runtime == "auto":
         return _fastest(prepared, value, folded, size, fixed, example)
-    run = _BUILDERS[runtime](prepared, value, example)
+    try:
+        run = _BUILDERS[runtime](prepared, value, example)
+    except Exception as e:  # noqa: BLE001 - a converter's own error, reported in one line
+        raise CnnzooError(f"{runtime} cannot run this model ({_first_line(e)}): choose another "
+                          f"--runtime, e.g. eager") from None
     return OptimizedModel(prepared, runtime, value, folded, size, fixed, run)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:160]}" if text else type(error).__name__
+
+
+def _build_all(prepared: nn.Module, dtype: torch.dtype, example: Tensor,
+               candidates: list[str]) -> dict[str, Callable[[Tensor], Tensor]]:
+    """Every candidate runtime that can run this model: a converter that cannot take one of its
+    ops (OpenVINO and LeNet-5's index_put, say) drops out of the choice; eager always runs."""
+    runs = {}
+    for r in candidates:
+        try:
+            runs[r] = _BUILDERS[r](prepared, dtype, example)
+            with torch.inference_mode():
+                runs[r](example)
+        except Exception:  # noqa: BLE001 - any converter failure only removes that candidate
+            runs.pop(r, None)
+            if r == "eager":
+                raise
+    return runs
 
 
 def _fastest(prepared: nn.Module, dtype: torch.dtype, folded: int, size: tuple[int, int, int],
@@ -182,7 +208,7 @@ def _fastest(prepared: nn.Module, dtype: torch.dtype, folded: int, size: tuple[i
     candidates = [r for r in installed_runtimes() if r != "compile"]
     if dtype == torch.bfloat16:
         candidates = [r for r in candidates if r != "onnxruntime"]
-    runs = {r: _BUILDERS[r](prepared, dtype, example) for r in candidates}
+    runs = _build_all(prepared, dtype, example, candidates)
     times: dict[str, list[float]] = {r: [] for r in runs}
     with torch.inference_mode():
         for run in runs.values():  # warm-up: first calls allocate and pick kernels
