@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import os
 
-import torch
+# One CPU thread everywhere, set before torch starts: a CPU reduction's rounding depends on the
+# thread count, so tests that compare an in-process run with a subprocess (which runs with
+# OMP_NUM_THREADS=1) are bit-identical only if this process uses one thread too; and two OpenMP
+# threads on a shared 2-core machine are many times slower than one.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import torch  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 torch.use_deterministic_algorithms(False)
+torch.set_num_threads(1)
 
 try:  # property-based tests: no per-example deadline (a shared 2-core machine is noisy)
     from hypothesis import HealthCheck, settings

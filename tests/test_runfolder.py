@@ -355,6 +355,16 @@ def test_resume_with_more_epochs_extends_a_finished_run(run):
         train(resume=str(run), epochs=2, quiet=True, progress=False)
 
 
+def test_resume_on_another_thread_count_says_it_is_not_bit_identical(run):
+    saved = json.loads((run / "checkpoints" / "last" / "state.json").read_text())
+    assert saved["threads"] == 1  # conftest runs every test with one CPU thread
+    proc = subprocess.run(CLI + ["train", "--resume", str(run), "--threads", "2"], capture_output=True,
+                          text=True, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert "saved with 1 CPU thread and resumes with 2" in proc.stdout
+    assert "--threads 1" in proc.stdout
+
+
 def test_state_round_trips_through_json():
     state = TrainState(epoch=2, step_in_epoch=3, global_step=2 * 19 + 3, history=[
         {"epoch": 1, "lr": 0.1}, {"epoch": 2, "lr": 0.05, "test_top1": None}],

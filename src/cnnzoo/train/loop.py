@@ -357,7 +357,8 @@ class Trainer:
                 tensors[f"{key}.rank{rank}"] = value
         state = TrainState(
             epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step,
-            world_size=self.dist.world, optimizer=opt_json, scaler=self.scaler.state_dict(),
+            world_size=self.dist.world, optimizer=opt_json,
+            threads=self.threads if self.device.type == "cpu" else None, scaler=self.scaler.state_dict(),
             history=self.history, elapsed=self.elapsed + (time.perf_counter() - self.t0),
             train_time=self.train_time, train_images=self.train_images,
             partial_time=self.partial_time if meter is not None else 0.0)
@@ -418,6 +419,10 @@ class Trainer:
         if not same_world:
             self.notes.append(f"note: the run was saved by {state.world_size} processes and resumes "
                               f"on {self.dist.world}: it continues, but not bit-identically")
+        if self.device.type == "cpu" and state.threads is not None and state.threads != self.threads:
+            self.notes.append(f"note: the run was saved with {describe_threads(state.threads)} and resumes "
+                              f"with {self.threads}: it continues, but not bit-identically "
+                              f"(give --threads {state.threads} for an exact continuation)")
         key = f"rank{rank if same_world else 0}"
         try:
             if f"rng.cpu.{key}" in tensors:

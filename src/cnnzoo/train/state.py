@@ -31,6 +31,9 @@ class TrainState:
     step_in_epoch: int = 0  # steps done in the current epoch (0 at an epoch boundary)
     global_step: int = 0
     world_size: int = 1
+    # CPU threads of the session that saved it: a CPU reduction's order (and so its rounding)
+    # depends on the thread count, so a resume on another count continues, not bit-identically.
+    threads: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # one metrics row per epoch
     elapsed: float = 0.0  # wall time of earlier sessions
     train_time: float = 0.0
@@ -55,6 +58,7 @@ class TrainState:
             step_in_epoch=doc.integer("step_in_epoch", minimum=0),
             global_step=doc.integer("global_step", minimum=0),
             world_size=doc.integer("world_size", 1, minimum=1, maximum=MAX_WORLD),
+            threads=doc.integer("threads", None, minimum=1, maximum=1024),
             history=doc.items("history"),
             elapsed=doc.real("elapsed", 0.0, minimum=0.0),
             train_time=doc.real("train_time", 0.0, minimum=0.0),
