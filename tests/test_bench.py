@@ -9,6 +9,7 @@ import torch
 
 import cnnzoo
 from cnnzoo.errors import OptionError
+from cnnzoo.export import calibrate_batchnorm
 from cnnzoo.export.bench import bench, format_bench, real_images, torchvision_twin
 from cnnzoo.export.runtimes import MissingRuntimeError
 from cnnzoo.export.source import load_source
@@ -43,6 +44,7 @@ def test_bench_json_fields_are_consistent(result):
     assert 0 < data["fast_path_peak_fraction"] == pytest.approx(
         data["fast_path_gflops"] / data["matmul_peak_gflops"])
     assert data["model_gflops_per_image"] == pytest.approx(2 * cnnzoo.model_info("resnet20").macs / 1e9)
+    assert data["weights"] == "random, BatchNorm statistics of 64 real images (19 layers)"
     table = format_bench(result)
     assert "vs_best_runtime" in table and "machine:" in table and "threads" in table
 
@@ -76,3 +78,21 @@ def test_bench_missing_runtime(monkeypatch):
     monkeypatch.setattr(rt, "missing_modules", lambda r: ["openvino"] if r == "openvino" else [])
     with pytest.raises(MissingRuntimeError, match=r"cnnzoo\[openvino\]"):
         bench("resnet20", runtimes=["openvino"])
+
+
+def test_calibrated_batchnorms_normalise_the_images_they_saw():
+    model = cnnzoo.create_model("resnet20")
+    images = torch.randn(16, 3, 32, 32) * 3 + 1
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    outputs = []
+    for m in norms:
+        m.register_forward_hook(lambda mod, inp, out: outputs.append(out))
+    assert calibrate_batchnorm(model, images) == len(norms) == 19
+    assert not model.training and all(m.momentum == 0.1 for m in norms)  # momentum restored
+    outputs.clear()
+    with torch.no_grad():
+        model(images)
+    for out in outputs:  # eval mode, the calibration images: zero mean, unit variance per channel
+        channels = out.transpose(0, 1).flatten(1)
+        assert channels.mean(1).abs().max() < 1e-2  # float32 sums over 16x32x32 values
+        assert torch.allclose(channels.var(1), torch.ones(channels.shape[0]), atol=1e-2)

@@ -10,6 +10,7 @@ import torch
 import cnnzoo
 from cnnzoo.errors import CnnzooError, OptionError
 from cnnzoo.export.exporter import RELATIVE_LIMIT, export, read_metadata
+from cnnzoo.export.fold import calibrate_batchnorm
 
 pytest.importorskip("onnxruntime")
 
@@ -28,15 +29,8 @@ def test_every_registered_model_is_a_case():
 def _calibrated(model: torch.nn.Module, size) -> torch.nn.Module:
     """BatchNorm statistics measured on one random batch, as after training: a fresh resnet1202
     with unit running variances overflows to inf in eval mode, and inf is no output to compare."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if norms:
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average: one batch sets the statistics exactly
-        model.train()
-        with torch.no_grad():
-            model(torch.randn(4, *size))
-    return model.eval()
+    calibrate_batchnorm(model, torch.randn(4, *size))
+    return model
 
 
 @pytest.mark.parametrize("name,fmt", CASES)

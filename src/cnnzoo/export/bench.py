@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..errors import OptionError
+from .fold import calibrate_batchnorm
 from .machine import describe, describe_line
 from .runtimes import RUNTIMES, check_runtime, installed_runtimes, onnx_bytes, openvino_compiled, optimize, require
 from .source import Source, load_source
@@ -178,6 +179,9 @@ def bench(model_or_run: str | Path | nn.Module, *, batch: int = 8, runtimes: Seq
         p.requires_grad_(False)
     x = real_images(source, batch)
     images = real_images(source, max(batch, 64))
+    # Untrained BatchNorm statistics let activations drift to denormal floats (googlenet_tv) or
+    # overflow, which would time the wrong arithmetic: measure them on the real images first.
+    calibrated = calibrate_batchnorm(model, images) if source.random else 0
 
     contenders: list[Contender] = []
 
@@ -239,7 +243,9 @@ def bench(model_or_run: str | Path | nn.Module, *, batch: int = 8, runtimes: Seq
     achieved = 2 * macs * fast_row["images_per_s"] / 1e9 if macs else None
     return {
         "model": source.name, "options": dict(getattr(source.model, "zoo_options", {}) or {}),
-        "weights": "random" if source.random else f"trained ({source.checkpoint})",
+        "weights": (f"random, BatchNorm statistics of {images.shape[0]} real images ({calibrated} layers)"
+                    if source.random and calibrated else "random" if source.random
+                    else f"trained ({source.checkpoint})"),
         "batch": batch, "input": list(source.input_size), "dtype": "float32",
         "rounds": rounds, "round_seconds": round_seconds, "machine": describe(),
         "agreement_images": f"{images.shape[0]} images of the embedded Fashion-MNIST sample",
@@ -260,7 +266,7 @@ def _batched(run: Callable[[Tensor], Tensor], images: Tensor, batch: int) -> Ten
 def format_bench(result: dict[str, Any]) -> str:
     """The human-readable table."""
     lines = [describe_line(result["machine"]),
-             f"{result['model']} ({result['weights']} weights), batch {result['batch']}, input "
+             f"{result['model']} (weights: {result['weights']}), batch {result['batch']}, input "
              f"{'x'.join(map(str, result['input']))}, fp32; {result['rounds']} interleaved rounds of "
              f"{result['round_seconds']:g} s per contender; agreement on {result['agreement_images']}",
              "",

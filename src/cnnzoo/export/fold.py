@@ -110,3 +110,29 @@ def randomize_batchnorm(model: nn.Module, generator: torch.Generator | None = No
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5 + 0.75)
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
     return model
+
+
+def calibrate_batchnorm(model: nn.Module, images: torch.Tensor) -> int:
+    """Set every BatchNorm's running statistics to those of `images` (one forward in train mode,
+    cumulative average), then put the model in eval mode; returns the number of BatchNorms.
+
+    For untrained weights: a fresh network's unit running variances let activations shrink or grow
+    layer by layer in eval mode (a fresh resnet1202 overflows to inf; googlenet_tv's activations
+    sink into denormal floats, which some kernels compute 10-100x slower), so neither its outputs
+    nor its speed say anything about the trained network. Statistics measured on real images put
+    every layer at the scale training would have given it.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: one batch sets the statistics exactly
+    if norms:
+        model.train()
+        with torch.no_grad():
+            model(images)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.eval()
+    return len(norms)
+
