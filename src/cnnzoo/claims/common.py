@@ -60,22 +60,17 @@ _MEAN, _STD = 0.2860, 0.3530
 
 
 def to_input(images: Tensor, size: int = 32, channels: int = 1, fit: str = "pad") -> Tensor:
-    """uint8 N x 1 x 28 x 28 -> standardised float N x channels x size x size.
+    """uint8 N x 1 x 28 x 28 -> standardised float N x channels x size x size, through the input
+    pipeline cnnzoo trains and predicts with (Fashion-MNIST's training statistics).
 
     fit "pad": centre the 28x28 image in size x size (LeNet-5's 32x32, the CIFAR nets' 32x32),
     "resize": bilinear resize (the ImageNet networks' 224 / 227 inputs).
     """
-    x = (images.float() / 255.0 - _MEAN) / _STD
-    h = x.shape[-1]
-    if size != h:
-        if fit == "pad" and size > h:
-            p = size - h
-            x = F.pad(x, (p // 2, p - p // 2, p // 2, p - p // 2), value=-_MEAN / _STD)
-        else:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    if channels != x.shape[1]:
-        x = x.expand(-1, channels, -1, -1)
-    return x.contiguous()
+    from ..pipeline import InputPipeline
+
+    h, w = images.shape[-2:]
+    pipeline = InputPipeline(channels, (size, size), (h, w), fit, (_MEAN,) * channels, (_STD,) * channels)
+    return pipeline(images.expand(-1, channels, -1, -1)).contiguous()
 
 
 # --- training --------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from .. import checks
 from ..errors import OptionError
 from .fold import calibrate_batchnorm
-from .machine import describe, describe_line
+from .machine import describe, describe_line, matmul_peak_gflops
 from .runtimes import RUNTIMES, check_runtime, installed_runtimes, onnx_bytes, openvino_compiled, optimize, require
 from .source import Source, load_source
 
@@ -84,38 +84,16 @@ def _num_classes(model: nn.Module) -> int:
 
 
 def real_images(source: Source, n: int) -> Tensor:
-    """n real images (the embedded Fashion-MNIST sample) as the model's input: fitted to its size
-    and channels, normalised with its pipeline (0.5/0.5 for random weights)."""
-    import torch.nn.functional as F
-
+    """n real images (the embedded Fashion-MNIST sample) as the model's input, through its input
+    pipeline (for random weights: its own size and fit, pixels scaled to [-1, 1])."""
     from ..data import load_dataset
+    from ..pipeline import DEFAULT_MEAN, DEFAULT_STD, InputPipeline
 
-    data = load_dataset("sample", "test")
     c, h, w = source.input_size
-    x = data.images[:n].float() / 255
-    x = x.expand(-1, c, -1, -1) if x.shape[1] == 1 else x
-    pipeline = source.pipeline
-    if pipeline is not None and pipeline.fit == "pad" and h >= x.shape[2] and w >= x.shape[3]:
-        top, left = (h - x.shape[2]) // 2, (w - x.shape[3]) // 2
-        x = F.pad(x, (left, w - x.shape[3] - left, top, h - x.shape[2] - top))
-    else:
-        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-    mean = torch.tensor(pipeline.mean if pipeline is not None else (0.5,) * c).view(1, -1, 1, 1)
-    std = torch.tensor(pipeline.std if pipeline is not None else (0.5,) * c).view(1, -1, 1, 1)
-    return ((x - mean) / std).contiguous()
-
-
-def matmul_peak_gflops(seconds: float = 0.5, n: int = 1024) -> float:
-    """The machine's fp32 matmul rate (GFLOP/s) with torch's threads: the best of a few runs."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    best = float("inf")
-    deadline = time.perf_counter() + seconds
-    torch.mm(a, b)
-    while time.perf_counter() < deadline or best == float("inf"):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    images = load_dataset("sample", "test").images[:n]
+    pipeline = source.pipeline or InputPipeline(c, (h, w), (h, w), "resize", (DEFAULT_MEAN,) * c,
+                                                (DEFAULT_STD,) * c, "default")
+    return pipeline(images.expand(-1, c, -1, -1)).contiguous()
 
 
 def _macs(source: Source) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from typing import Any
 
 import torch
@@ -54,3 +55,33 @@ def describe_line(info: dict[str, Any] | None = None) -> str:
     load = f", load {info['load_1min']:.2f}" if info.get("load_1min") is not None else ""
     return (f"machine: {info['cpu']} ({info['cores']} cores; {' '.join(info['flags']) or 'no AVX2'}), "
             f"{info['threads']} threads, torch {info['torch']}{load}")
+
+
+def matmul_peak_gflops(seconds: float = 1.0) -> float:
+    """The machine's measured fp32 dense-arithmetic ceiling (GFLOP/s) with torch's thread count.
+
+    The best rate of a few dense kernels, each timed for its share of `seconds` (fastest call):
+    torch.mm (MKL or OpenBLAS) on 512- and 1024-square matrices and a 3x3 convolution (256
+    channels, 56x56, channels_last), which oneDNN runs with its own kernels. Which is fastest
+    depends on the CPU and the shape (on one AMD EPYC, one thread: 100 GFLOP/s for the 512 matmul,
+    93 for 1024, 111 for the convolution), and a model's convolutions reach the fastest, so only
+    the maximum is a ceiling a runtime's rate can be compared with.
+    """
+    x = torch.randn(1, 256, 56, 56).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
+    kernels: list[tuple[Any, float]] = [(lambda: conv(x), 2 * 256 * 256 * 9 * 56 * 56)]
+    for n in (512, 1024):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        kernels.append((lambda a=a, b=b: torch.mm(a, b), 2 * n ** 3))
+    rates = []
+    with torch.inference_mode():
+        for fn, flop in kernels:
+            fn()
+            fastest = float("inf")
+            deadline = time.perf_counter() + seconds / len(kernels)
+            while time.perf_counter() < deadline or fastest == float("inf"):
+                start = time.perf_counter()
+                fn()
+                fastest = min(fastest, time.perf_counter() - start)
+            rates.append(flop / fastest / 1e9)
+    return max(rates)
