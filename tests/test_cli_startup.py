@@ -31,7 +31,9 @@ def test_no_torch_on_paths_that_need_no_tensors(code):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--lr", "nan"]])
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--lr", "nan"]] + [
+    [command, "--help"] for command in ("list", "summary", "compare", "train", "eval", "predict",
+                                        "visualize", "claims", "export", "bench", "completion")])
 def test_no_torch_for_help_version_and_refused_flags(argv):
     # SystemExit from argparse ends these; check sys.modules on the way out
     code = ("import sys, atexit\n"
@@ -68,7 +70,7 @@ def test_train_help_shows_where_defaults_come_from(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     out = capsys.readouterr().out
-    from cnnzoo.train.config import RECIPES
+    from cnnzoo.recipes import RECIPES
 
     assert "recipe" in out and all(name in out for name in RECIPES)
     assert "(default: 0)" in out  # --seed's default is shown

@@ -528,7 +528,7 @@ class _TrainParser(_Parser):
     """Renders the recipe table only when help is asked for (it needs the training package)."""
 
     def format_help(self) -> str:
-        from .train.config import RECIPES
+        from .recipes import RECIPES
 
         keys = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs",
                 "batch_size", "epochs", "augment")

@@ -6,8 +6,7 @@ The functions are `cnnzoo.summary` / `cnnzoo.compare` (defined in `analysis.summ
 `analysis.geometry` (the one geometry) without loading the summary, which walks the graph."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_names
 
 # classes and constants only: a function here named like its submodule (summary, compare) would
 # be replaced by that submodule as soon as anyone imports it
@@ -16,9 +15,4 @@ _LAZY = {"LINEAGE": "compare", "Comparison": "compare", "Row": "summary", "Summa
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)

@@ -10,9 +10,13 @@ values: holds / holds with a correction / does not hold / not checkable here.
 """
 from __future__ import annotations
 
-from .base import CLAIMS, CORRECTED, FAILS, HOLDS, MODES, UNCHECKABLE, VERDICTS, Claim, Measured, Table, Verdict
-from .report import ClaimResult, get_claim, list_claims, run_claim, run_claims, write_report
+from .._lazy import lazy_names
 
-__all__ = ["CLAIMS", "CORRECTED", "FAILS", "HOLDS", "MODES", "UNCHECKABLE", "VERDICTS", "Claim",
-           "ClaimResult", "Measured", "Table", "Verdict", "get_claim", "list_claims", "run_claim",
-           "run_claims", "write_report"]
+# imported on first use: `cnnzoo claims --help` declares its arguments without importing torch
+_LAZY = {**{name: "base" for name in ("CLAIMS", "CORRECTED", "FAILS", "HOLDS", "MODES", "UNCHECKABLE",
+                                      "VERDICTS", "Claim", "Measured", "Table", "Verdict")},
+         **{name: "report" for name in ("ClaimResult", "get_claim", "list_claims", "run_claim",
+                                        "run_claims", "write_report")}}
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)

@@ -3,9 +3,16 @@ optimize() (BatchNorm folding, channels_last, a choice of runtimes behind one in
 benchmark behind `cnnzoo bench`. Heavy packages (onnx, onnxruntime, openvino) load on first use."""
 from __future__ import annotations
 
-from .fold import calibrate_batchnorm, fold_batchnorm
-from .runtimes import RUNTIMES, MissingRuntimeError, OptimizedModel, installed_runtimes, optimize
+from .._lazy import lazy_names
 
-__all__ = ["RUNTIMES", "MissingRuntimeError", "OptimizedModel", "calibrate_batchnorm",
-           "fold_batchnorm", "installed_runtimes",
-           "optimize"]
+# imported on first use: `cnnzoo export --help` and `bench --help` need no torch
+# The runtimes optimize() can put behind a model (runtimes.py builds them). Defined here, apart
+# from the code that imports torch, so that the command line can list them in its help.
+RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
+
+_LAZY = {"calibrate_batchnorm": "fold", "fold_batchnorm": "fold",
+         "MissingRuntimeError": "runtimes", "OptimizedModel": "runtimes", "installed_runtimes": "runtimes",
+         "optimize": "runtimes"}
+__all__ = sorted([*_LAZY, "RUNTIMES"])
+
+__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..errors import CnnzooError
-from .runtimes import RUNTIMES
+from . import RUNTIMES
 
 
 def _options(pairs: list[str] | None) -> dict:

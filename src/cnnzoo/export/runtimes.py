@@ -28,10 +28,10 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CnnzooError, InputShapeError, OptionError
+from . import RUNTIMES
 from .fold import fold_batchnorm
 from .machine import native_bf16
 
-RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
 DTYPES = ("float32", "bfloat16")
 # runtime -> (modules it imports, the package extra that installs them)
 _NEEDS: dict[str, tuple[tuple[str, ...], str]] = {

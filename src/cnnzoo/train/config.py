@@ -44,23 +44,12 @@ from typing import Any
 
 from .. import checks
 from ..errors import CheckpointError, OptionError
+from ..recipes import RECIPES
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("step", "cosine", "onecycle", "constant")
 AMP_MODES = ("off", "bf16", "fp16")
 
-# Family -> defaults; "sample" holds what differs when training on the embedded sample.
-RECIPES: dict[str, dict[str, Any]] = {
-    "lenet": dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
-                  warmup_epochs=None, batch_size=128, epochs=30, augment=True, sample=dict(epochs=15)),
-    "lenet_rbf": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
-                      warmup_epochs=None, batch_size=64, epochs=100, augment=True,
-                      sample=dict(epochs=15, batch_size=128, augment=False)),
-    "cifar_resnet": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="cosine",
-                         warmup_epochs=1.0, batch_size=128, epochs=40, augment=True, sample=dict(epochs=15)),
-    "imagenet": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="cosine",
-                     warmup_epochs=1.0, batch_size=64, epochs=30, augment=True, sample=dict(epochs=5)),
-}
 _ADAMW = dict(lr=1e-3, weight_decay=0.05)  # used when --optimizer adamw is asked for without --lr/--weight-decay
 
 
