@@ -25,6 +25,8 @@ COMMANDS = {
     "cnnzoo --help": [sys.executable, "-m", "cnnzoo", "--help"],
     "cnnzoo list": [sys.executable, "-m", "cnnzoo", "list"],
     "cnnzoo --version": [sys.executable, "-m", "cnnzoo", "--version"],
+    "cnnzoo train --help": [sys.executable, "-m", "cnnzoo", "train", "--help"],
+    "cnnzoo bench --help": [sys.executable, "-m", "cnnzoo", "bench", "--help"],
     "cnnzoo summary lenet5": [sys.executable, "-m", "cnnzoo", "summary", "lenet5"],
 }
 BASELINE = 'python -c "import torch"'

@@ -145,3 +145,48 @@ def test_a_runtime_that_cannot_convert_the_model_drops_out_of_auto(monkeypatch):
     with pytest.raises(CnnzooError, match="onnxruntime cannot run this model") as e:
         optimize(model, "onnxruntime")
     assert "\n" not in str(e.value)
+
+
+def installed_runtimes_without_compile() -> list[str]:
+    return [r for r in installed_runtimes() if r != "compile"]  # compile: minutes to build
+
+
+@pytest.fixture(scope="module")
+def grey_run(tmp_path_factory):
+    """A resnet20 run on grey images at 40x40: channels and size both differ from the registry's
+    3x32x32, as after `cnnzoo train resnet20 --dataset fashion-mnist --input 40`."""
+    from cnnzoo.pipeline import InputPipeline
+    from cnnzoo.train.checkpoint import write_checkpoint
+
+    root = tmp_path_factory.mktemp("grey")
+    torch.manual_seed(0)
+    model = randomize_batchnorm(cnnzoo.create_model("resnet20", in_channels=1))
+    pipeline = InputPipeline(1, (40, 40), (28, 28), "resize", (0.2860,), (0.3530,), "standardize",
+                             tuple(f"c{i}" for i in range(10)))
+    meta = {"model": "resnet20", "model_options": {}, "num_classes": 10, "in_channels": 1,
+            "dataset": "sample", "pipeline": pipeline.to_meta(), "epoch": 1}
+    write_checkpoint(root / "run" / "checkpoints" / "last", model.state_dict(), meta)
+    return root / "run"
+
+
+@pytest.mark.parametrize("runtime", ["auto", *installed_runtimes_without_compile()])
+def test_predict_and_eval_fast_use_the_runs_own_input(grey_run, runtime, tmp_path):
+    from PIL import Image
+
+    from cnnzoo.data import load_dataset
+    from cnnzoo.train.evaluate import evaluate
+    from cnnzoo.train.predict import predict
+
+    images = load_dataset("sample", "test").images[:3, 0].numpy()
+    files = []
+    for i, pixels in enumerate(images):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(pixels).save(files[-1])
+    plain, fast = predict(grey_run, files, top_k=3), predict(grey_run, files, top_k=3, runtime=runtime)
+    for a, b in zip(plain, fast):
+        assert [t["index"] for t in a["top"]] == [t["index"] for t in b["top"]]
+        assert [t["probability"] for t in a["top"]] == pytest.approx([t["probability"] for t in b["top"]],
+                                                                     abs=1e-4)
+    kwargs = dict(batch_size=64, progress=False, confusion_png=tmp_path / "confusion.png")
+    assert evaluate(grey_run, runtime=runtime, **kwargs)["top1"] == pytest.approx(
+        evaluate(grey_run, **kwargs)["top1"], abs=0.5)  # a near tie may flip one image

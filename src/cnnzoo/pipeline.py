@@ -505,6 +505,13 @@ class LoadedRun:
         """An image file as this run's model input (its own pipeline): `run.load_image(path)`."""
         return self.pipeline.load_image(source)
 
+    def optimized(self, runtime: str = "auto", batch: int = 8) -> nn.Module:
+        """The model through cnnzoo.export.optimize, prepared for this run's input (channels and
+        size, which can differ from the registry's) and for batches of `batch` images."""
+        from .export import optimize
+
+        return optimize(self.model, runtime, input_size=(self.channels, *self.size), batch=batch)
+
     def load_data(self, dataset: str | None = None, split: str = "test",
                   data_dir: str | Path | None = None) -> tuple[Any, InputPipeline]:
         """(ArrayDataset, pipeline) for a split of a data set (default: the run's own, from where

@@ -110,6 +110,7 @@ class OptimizedModel(nn.Module):
         # Runtimes are prepared for one H x W; a network that takes other sizes (a run trained
         # at 32x32, say) gets the runtime built again for each new size, once.
         self._by_size: dict[tuple[int, int], Callable[[Tensor], Tensor]] = {input_size[1:]: run}
+        super().train(False)  # inference only, from the start: `.training` says so to callers
 
     def forward(self, x: Tensor) -> Tensor:
         c, h, w = self.input_size
@@ -143,7 +144,11 @@ def input_size_of(model: nn.Module, input_size: Sequence[int] | None = None) -> 
     if input_size is None:
         if info is None:
             raise OptionError("pass input_size=(C, H, W): the model is not a registered cnnzoo model")
-        input_size = info.input_size
+        # the registry's size, with the channels the model was built with (in_channels=1 for a
+        # network trained on grey images): its first convolution says which
+        first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+        channels = first.in_channels if first is not None else info.input_size[0]
+        input_size = (channels, *info.input_size[1:])
     size = tuple(int(v) for v in input_size)
     if len(size) != 3:
         raise OptionError(f"input_size is (C, H, W), got {input_size!r}")

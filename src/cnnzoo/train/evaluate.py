@@ -218,9 +218,9 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
                         f"{run.name} was trained for {num_classes}: pick a matching --dataset")
     model = run.model
     if runtime is not None:
-        from ..export import optimize
-
-        model = optimize(model, runtime=runtime)
+        # the runtimes take any batch; the choice among them is timed on up to 32 images (timing
+        # 500 ImageNet-size images per candidate and round would take minutes)
+        model = run.optimized(runtime, batch=min(batch_size, 32))
     bar = ImageProgress(progress)
     try:
         result = evaluate_arrays(model, data.images, data.labels, pipeline, len(classes),

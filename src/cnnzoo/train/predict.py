@@ -33,9 +33,7 @@ def predict(checkpoint: str | Path | Any, images: list[str | Path], top_k: int =
     model = run.model
     device = next(iter(run.model.parameters()), torch.empty(0)).device
     if runtime is not None:
-        from ..export import optimize
-
-        model = optimize(model, runtime=runtime)
+        model = run.optimized(runtime, batch=1)  # predict feeds one image at a time
     results = []
     for path in images:
         image = run.load_image(path)
