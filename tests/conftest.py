@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # One CPU thread everywhere, set before torch starts: a CPU reduction's rounding depends on the
 # thread count, so tests that compare an in-process run with a subprocess (which runs with
 # OMP_NUM_THREADS=1) are bit-identical only if this process uses one thread too; and two OpenMP
 # threads on a shared 2-core machine are many times slower than one.
 os.environ["OMP_NUM_THREADS"] = "1"
+# cnnzoo's cache (downloads, prepared runtimes) in a folder of this test session, not the user's
+os.environ.setdefault("CNNZOO_CACHE", tempfile.mkdtemp(prefix="cnnzoo-test-cache-"))
 
 import torch  # noqa: E402
 

@@ -190,3 +190,56 @@ def test_predict_and_eval_fast_use_the_runs_own_input(grey_run, runtime, tmp_pat
     kwargs = dict(batch_size=64, progress=False, confusion_png=tmp_path / "confusion.png")
     assert evaluate(grey_run, runtime=runtime, **kwargs)["top1"] == pytest.approx(
         evaluate(grey_run, **kwargs)["top1"], abs=0.5)  # a near tie may flip one image
+
+
+def test_prepared_runtimes_are_remembered_between_runs(tmp_path, monkeypatch):
+    """`auto` keeps its choice and the converted network in the cache: the next optimize() of the
+    same network builds only the chosen runtime, from the cached file, with the same outputs."""
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path))
+    model = randomize_batchnorm(cnnzoo.create_model("resnet20")).eval()
+    x = torch.randn(3, 3, 32, 32)
+    first = optimize(model, "auto", batch=2)
+    files = sorted(p.name for p in (tmp_path / "fast").iterdir())
+    assert any(f.endswith("-choice.json") for f in files)
+    if "onnxruntime" in installed_runtimes():
+        assert any(f.endswith(".onnx") for f in files)
+    if "openvino" in installed_runtimes():
+        assert any(f.endswith(".xml") for f in files) and any(f.endswith(".bin") for f in files)
+    assert not [f for f in files if ".tmp-" in f]
+
+    built = []
+    for name, builder in list(rt._BUILDERS.items()):
+        def spy(m, dtype, example, name=name, builder=builder):
+            built.append(name)
+            return builder(m, dtype, example)
+        monkeypatch.setitem(rt._BUILDERS, name, spy)
+    monkeypatch.setattr(rt, "onnx_bytes", lambda *a, **k: pytest.fail("exported again"))
+    monkeypatch.setattr(rt, "openvino_converted", lambda *a, **k: pytest.fail("converted again"))
+    second = optimize(model, "auto", batch=2)
+    assert built == [first.runtime] and second.runtime == first.runtime
+    with torch.no_grad():
+        torch.testing.assert_close(second(x), first(x), rtol=0, atol=0)
+
+
+def test_a_damaged_cache_is_rebuilt_and_an_unwritable_one_skipped(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path))
+    model = cnnzoo.create_model("lenet5_modern").eval()
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    optimize(model, "onnxruntime")
+    for f in (tmp_path / "fast").glob("*.onnx"):
+        f.write_bytes(b"not an onnx file")
+    with torch.no_grad():
+        torch.testing.assert_close(optimize(model, "onnxruntime")(x), expected, rtol=1e-5, atol=1e-5)
+    assert all(f.read_bytes() != b"not an onnx file" for f in (tmp_path / "fast").glob("*.onnx"))
+
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("CNNZOO_CACHE", str(blocked))
+    with torch.no_grad():
+        torch.testing.assert_close(optimize(model, "onnxruntime")(x), expected, rtol=1e-5, atol=1e-5)
+    monkeypatch.setenv("CNNZOO_CACHE", "off")
+    optimize(model, "onnxruntime")
+    assert blocked.read_text() == "a file where the cache folder would go"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CnnzooError, InputShapeError, OptionError
-from . import RUNTIMES
+from . import RUNTIMES, cache
 from .fold import fold_batchnorm
 from .machine import native_bf16
 
@@ -213,6 +214,14 @@ def _fastest(prepared: nn.Module, dtype: torch.dtype, folded: int, size: tuple[i
     candidates = [r for r in installed_runtimes() if r != "compile"]
     if dtype == torch.bfloat16:
         candidates = [r for r in candidates if r != "onnxruntime"]
+    # The choice made for this network, batch, machine and set of runtimes before: build only
+    # that runtime (timing every candidate costs more than a small network's whole job).
+    remembered = cache.choice_key(cache.model_key(prepared, size, dtype, "auto"), example.shape[0], candidates)
+    choice = cache.read_choice(f"{remembered}-choice.json")
+    if choice is not None and choice["runtime"] in candidates:
+        runs = _build_all(prepared, dtype, example, [choice["runtime"]])
+        if runs:
+            return OptimizedModel(prepared, choice["runtime"], dtype, folded, size, fixed, runs[choice["runtime"]])
     runs = _build_all(prepared, dtype, example, candidates)
     times: dict[str, list[float]] = {r: [] for r in runs}
     with torch.inference_mode():
@@ -223,7 +232,9 @@ def _fastest(prepared: nn.Module, dtype: torch.dtype, folded: int, size: tuple[i
                 start = time.perf_counter()
                 run(example)
                 times[r].append(time.perf_counter() - start)
-    best = min(runs, key=lambda r: sorted(times[r])[rounds // 2])
+    medians = {r: sorted(t)[rounds // 2] for r, t in times.items()}
+    best = min(runs, key=lambda r: medians[r])
+    cache.write_choice(f"{remembered}-choice.json", best, medians)
     return OptimizedModel(prepared, best, dtype, folded, size, fixed, runs[best])
 
 
@@ -310,29 +321,72 @@ def ort_session(data: bytes) -> Any:
 
 
 def _onnxruntime(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:
-    session = ort_session(onnx_bytes(model, example))
-    name = session.get_inputs()[0].name
+    name = f"{cache.model_key(model, example.shape[1:], dtype, 'onnxruntime')}.onnx"
+    data = cache.read_bytes(name)
+    session = None
+    if data is not None:
+        try:
+            session = ort_session(data)
+        except Exception:  # noqa: BLE001 - an unreadable cached file is rebuilt below
+            session = None
+    if session is None:
+        data = onnx_bytes(model, example)
+        session = ort_session(data)
+        cache.write_bytes(name, data)
+    input_name = session.get_inputs()[0].name
 
     def run(x: Tensor) -> Tensor:
-        return torch.from_numpy(session.run(None, {name: x.contiguous().numpy()})[0])
+        return torch.from_numpy(session.run(None, {input_name: x.contiguous().numpy()})[0])
     return run
 
 
-def openvino_compiled(model: nn.Module, example: Tensor, dtype: torch.dtype, hint: str = "LATENCY") -> Any:
-    """The model converted by OpenVINO (dynamic batch) and compiled for the CPU."""
+def openvino_converted(model: nn.Module, example: Tensor) -> Any:
+    """The model converted by OpenVINO, with a dynamic batch dimension."""
     import openvino as ov
 
     shape = ov.PartialShape([-1, *example.shape[1:]])
     with warnings.catch_warnings(), _quiet_logging():
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notices
-        converted = ov.convert_model(model, example_input=example, input=[shape])
+        return ov.convert_model(model, example_input=example, input=[shape])
+
+
+def openvino_compiled(model: nn.Module | Any, example: Tensor, dtype: torch.dtype, hint: str = "LATENCY") -> Any:
+    """The model (a torch module, or one OpenVINO converted already) compiled for the CPU."""
+    import openvino as ov
+
+    converted = openvino_converted(model, example) if isinstance(model, nn.Module) else model
     config = {"INFERENCE_PRECISION_HINT": "bf16" if dtype == torch.bfloat16 else "f32",
               "PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": str(torch.get_num_threads())}
     return ov.Core().compile_model(converted, "CPU", config)
 
 
+def _openvino_cached(model: nn.Module, example: Tensor, dtype: torch.dtype) -> Any:
+    """OpenVINO's conversion, read from the cache (IR files) when it was made before."""
+    import openvino as ov
+
+    key = cache.model_key(model, example.shape[1:], dtype, "openvino")
+    xml, weights = cache.path(f"{key}.xml"), cache.path(f"{key}.bin")
+    if xml is not None and weights is not None and xml.is_file() and weights.is_file():
+        try:
+            return ov.Core().read_model(str(xml), str(weights))
+        except Exception:  # noqa: BLE001 - an unreadable cached file is rebuilt below
+            pass
+    converted = openvino_converted(model, example)
+    if xml is not None and weights is not None:
+        tmp = xml.with_name(f".{key}.tmp-{os.getpid()}.xml")
+        try:
+            xml.parent.mkdir(parents=True, exist_ok=True)
+            ov.save_model(converted, str(tmp), compress_to_fp16=False)
+            os.replace(tmp.with_suffix(".bin"), weights)  # weights first: xml marks it complete
+            os.replace(tmp, xml)
+        except Exception:  # noqa: BLE001 - the cache only saves time
+            for leftover in (tmp, tmp.with_suffix(".bin")):
+                leftover.unlink(missing_ok=True)
+    return converted
+
+
 def _openvino(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:
-    compiled = openvino_compiled(model, example, dtype)
+    compiled = openvino_compiled(_openvino_cached(model, example, dtype), example, dtype)
     request = compiled.create_infer_request()
 
     def run(x: Tensor) -> Tensor:

@@ -1,0 +1,114 @@
+"""Prepared runtimes kept between runs, so that `predict --fast` pays for preparing one only once.
+
+Preparing a runtime costs seconds (exporting to ONNX, OpenVINO's conversion, and for `auto` timing
+every candidate), which is more than a small network needs to classify a hundred images. The
+results are kept in `$CNNZOO_CACHE/fast/` (default ~/.cache/cnnzoo/fast/; CNNZOO_CACHE=off keeps
+nothing):
+
+- `<key>.onnx`: the exported network ONNX Runtime loads;
+- `<key>.xml` / `<key>.bin`: OpenVINO's converted network;
+- `<key>-choice-b<batch>.json`: which runtime `auto` measured fastest, and the times.
+
+The key is a SHA-256 of everything the prepared file depends on: the network's structure (its
+repr) and weights, the input shape, the dtype, and the versions of cnnzoo, torch and the runtime
+(and, for a choice, the CPU, the thread count and the runtimes that were candidates). A file that
+cannot be read is rebuilt; a cache that cannot be written (read-only home) is skipped silently:
+the cache only ever saves time, it never changes a result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+OFF = ("off", "0", "none")
+
+
+def folder() -> Path | None:
+    """The cache folder, or None when CNNZOO_CACHE=off."""
+    from ..data.download import CACHE_ENV, cache_dir
+
+    if os.environ.get(CACHE_ENV, "").strip().lower() in OFF:
+        return None
+    return cache_dir("fast")
+
+
+def model_key(model: nn.Module, shape: Sequence[int], dtype: torch.dtype, runtime: str) -> str:
+    """The SHA-256 naming a prepared runtime of `model` for inputs of `shape` (C, H, W)."""
+    from .._version import __version__
+
+    versions = {"cnnzoo": __version__, "torch": torch.__version__, runtime: _version_of(runtime)}
+    h = hashlib.sha256(json.dumps([repr(model), list(shape), str(dtype), runtime, versions]).encode())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def choice_key(key: str, batch: int, candidates: Sequence[str]) -> str:
+    from .machine import cpu_name
+
+    context = [key, batch, sorted(candidates), cpu_name(), torch.get_num_threads(),
+               {r: _version_of(r) for r in candidates}]
+    return hashlib.sha256(json.dumps(context).encode()).hexdigest()[:32]
+
+
+def _version_of(runtime: str) -> str:
+    module = {"onnxruntime": "onnxruntime", "openvino": "openvino"}.get(runtime)
+    if module is None:
+        return ""
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:  # noqa: BLE001 - an unknown version only makes the key less reusable
+        return "?"
+
+
+def path(name: str) -> Path | None:
+    root = folder()
+    return None if root is None else root / name
+
+
+def read_bytes(name: str) -> bytes | None:
+    p = path(name)
+    try:
+        return p.read_bytes() if p is not None and p.is_file() else None
+    except OSError:
+        return None
+
+
+def write_bytes(name: str, data: bytes) -> None:
+    """Write atomically (a temporary file renamed into place); any failure is ignored."""
+    p = path(name)
+    if p is None:
+        return
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, p)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def read_choice(name: str) -> dict[str, Any] | None:
+    data = read_bytes(name)
+    try:
+        choice = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    return choice if isinstance(choice, dict) and isinstance(choice.get("runtime"), str) else None
+
+
+def write_choice(name: str, runtime: str, times: dict[str, float]) -> None:
+    write_bytes(name, json.dumps({"runtime": runtime, "median_seconds": times}, indent=1).encode())
