@@ -23,12 +23,13 @@ from cnnzoo.claims import (
     command,
     get_claim,
     list_claims,
+    read_results,
     run_claim,
     run_claims,
     write_report,
 )
 from cnnzoo.claims.report import ClaimResult
-from cnnzoo.errors import UnknownNameError
+from cnnzoo.errors import CnnzooError, UnknownNameError
 
 ALL = list_claims()
 
@@ -283,3 +284,33 @@ def _check_in_browser(path: Path, min_images: int) -> None:
 def test_html_in_headless_browser(tmp_path):
     run_claims(["alexnet-towers", "resnet152-vs-vgg19"], mode="tiny", out=tmp_path, echo=None)
     _check_in_browser(tmp_path / "claims.html", min_images=2)
+
+
+def test_claims_run_one_at_a_time_add_up_to_one_report(tmp_path):
+    """`--only` into a folder that holds a report of the same mode keeps its other claims; a
+    claim measured again replaces its old result; another mode starts the report afresh."""
+    write_report(_fake_results(), tmp_path)
+    figure = (tmp_path / "figures" / "nonlinearity-curve.png").read_bytes()
+    again = read_results(tmp_path)
+    assert [r.claim.id for r in again] == ["nonlinearity", "lenet-shapes"]
+    assert again[0].verdict.correction == "say 2x, not 6x" and again[0].figures["curve"] == figure
+    assert again[0].measured.units["error"] == "%" and again[0].measured.tables[0].rows == [[1, "x|y"]]
+
+    fresh = ClaimResult(get_claim("lenet-shapes"), Measured(values={"n": 6}), Verdict(HOLDS, "all 6"),
+                        0.3, "quick")
+    write_report([fresh, ClaimResult(get_claim("googlenet-depth"), Measured(values={"layers": 22}),
+                                     Verdict(HOLDS, "22"), 0.1, "quick")], tmp_path)
+    doc = json.loads((tmp_path / "claims.json").read_text())
+    assert [c["id"] for c in doc["claims"]] == ["lenet-shapes", "nonlinearity", "googlenet-depth"]
+    assert doc["claims"][0]["measured"]["n"]["value"] == 6  # replaced, not duplicated
+    assert (tmp_path / "figures" / "nonlinearity-curve.png").read_bytes() == figure
+    assert 'id="nonlinearity"' in (tmp_path / "claims.html").read_text()
+
+    full = ClaimResult(get_claim("lenet-shapes"), Measured(values={"n": 5}), Verdict(HOLDS, "5"), 0.2, "full")
+    write_report([full], tmp_path)
+    assert [c["id"] for c in json.loads((tmp_path / "claims.json").read_text())["claims"]] == ["lenet-shapes"]
+
+    (tmp_path / "claims.json").write_text("{ not json")
+    write_report([full], tmp_path)  # a damaged earlier report is replaced
+    with pytest.raises(CnnzooError, match="is not a claims report"):
+        read_results(tmp_path / "nowhere")

@@ -15,8 +15,8 @@ from .._lazy import lazy_names
 # imported on first use: `cnnzoo claims --help` declares its arguments without importing torch
 _LAZY = {**{name: "base" for name in ("CLAIMS", "CORRECTED", "FAILS", "HOLDS", "MODES", "UNCHECKABLE",
                                       "VERDICTS", "Claim", "Measured", "Table", "Verdict")},
-         **{name: "report" for name in ("ClaimResult", "get_claim", "list_claims", "run_claim",
-                                        "run_claims", "write_report")}}
+         **{name: "report" for name in ("ClaimResult", "get_claim", "list_claims", "read_results",
+                                        "run_claim", "run_claims", "write_report")}}
 __all__ = sorted(_LAZY)
 
 __getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)

@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only these claims, by id or number (see --list)")
     parser.add_argument("--out", metavar="DIR", default="claims-report",
                         help="where to write claims.json, claims.md, claims.html and figures/ "
-                             "(default: claims-report)")
+                             "(default: claims-report); a report of the same mode already there "
+                             "keeps the claims not run again")
     parser.add_argument("--list", action="store_true", help="list the claims and exit")
 
 

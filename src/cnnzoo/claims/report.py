@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from ..errors import UnknownNameError, close_matches
-from .base import CLAIMS, CORRECTED, FAILS, HOLDS, UNCHECKABLE, Claim, Measured, Verdict, check_mode
+from ..errors import CnnzooError, UnknownNameError, close_matches
+from .base import CLAIMS, CORRECTED, FAILS, HOLDS, UNCHECKABLE, Claim, Measured, Table, Verdict, check_mode
 
 
 @dataclass
@@ -29,6 +29,7 @@ class ClaimResult:
     seconds: float
     mode: str
     figures: dict[str, bytes] = field(default_factory=dict)  # name -> PNG bytes
+    date: str = field(default_factory=lambda: _now())  # when it was measured
 
     @property
     def command(self) -> str:
@@ -49,6 +50,7 @@ class ClaimResult:
             "tables": [{"title": t.title, "headers": t.headers, "rows": t.rows} for t in m.tables],
             "figures": list(self.figure_files().values()),
             "command": self.command, "mode": self.mode, "seconds": round(self.seconds, 2),
+            "date": self.date,
         }
 
 
@@ -118,8 +120,12 @@ def run_claims(ids: Sequence[str | int] | None = None, mode: str = "quick",
 
 
 # --- writers ---------------------------------------------------------------------------------
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def environment() -> dict[str, Any]:
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    return {"date": _now(),
             "python": sys.version.split()[0], "torch": torch.__version__,
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
             "cpu_threads": torch.get_num_threads(),
@@ -134,20 +140,64 @@ def verdict_table(results: Sequence[ClaimResult]) -> str:
                         [f"{len(results)} claims in {total:.0f} s."])
 
 
-def write_report(results: Sequence[ClaimResult], out: str | Path) -> Path:
+def write_report(results: Sequence[ClaimResult], out: str | Path, keep: bool = True) -> Path:
+    """Write the report of `results` to out/. keep: a report of the same mode already in `out`
+    keeps its other claims (a claim measured again replaces its old result), so claims run one
+    at a time (`--only`) add up to one report."""
     out = Path(out)
+    mode = results[0].mode if results else ""
+    if keep and results:
+        fresh = {r.claim.id for r in results}
+        earlier = [r for r in read_results(out, missing_ok=True) if r.mode == mode and r.claim.id not in fresh]
+        if earlier:
+            results = sorted([*earlier, *results], key=lambda r: r.claim.number)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for r in results:
         for name, path in r.figure_files().items():
             (out / path).write_bytes(r.figures[name])
     env = environment()
-    doc = {"environment": env, "mode": results[0].mode if results else "",
+    doc = {"environment": env, "mode": mode,
            "seconds": round(sum(r.seconds for r in results), 1),
            "claims": [r.to_dict() for r in results]}
     (out / "claims.json").write_text(json.dumps(doc, indent=2) + "\n")
     (out / "claims.md").write_text(to_markdown(results, env))
     (out / "claims.html").write_text(to_html(results, env))
     return out
+
+
+def read_results(out: str | Path, missing_ok: bool = False) -> list[ClaimResult]:
+    """The results of a report written by write_report (claims.json and figures/), to rewrite or
+    merge it. A claim this version does not know, or an entry it cannot read, is left out; a
+    folder without a readable claims.json gives [] with missing_ok, else one CnnzooError line."""
+    path = Path(out) / "claims.json"
+    try:
+        doc = json.loads(path.read_text())
+        entries = doc["claims"]
+        if not isinstance(entries, list):
+            raise TypeError("'claims' is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        if missing_ok:
+            return []
+        raise CnnzooError(f"{path} is not a claims report ({e}): run `cnnzoo claims --out {out}`") from None
+    results = []
+    for entry in entries:
+        try:
+            claim = get_claim(entry["id"])
+            measured = Measured(
+                values={k: v["value"] for k, v in entry["measured"].items()},
+                units={k: v["unit"] for k, v in entry["measured"].items() if v.get("unit")},
+                method=entry.get("method", ""), seeds=list(entry.get("seeds", [])),
+                references=dict(entry.get("references", {})),
+                tables=[Table(t["title"], t["headers"], t["rows"]) for t in entry.get("tables", [])])
+            verdict = Verdict(entry["verdict"], entry["reason"], entry.get("correction", ""))
+            prefix = f"figures/{claim.id}-"
+            figures = {f[len(prefix):-len(".png")]: (Path(out) / f).read_bytes()
+                       for f in entry.get("figures", []) if f.startswith(prefix) and (Path(out) / f).is_file()}
+            results.append(ClaimResult(claim, measured, verdict, float(entry["seconds"]), entry["mode"],
+                                       figures, entry.get("date", doc.get("environment", {}).get("date", ""))))
+        except (CnnzooError, KeyError, TypeError, ValueError, AttributeError, AssertionError, OSError):
+            continue  # an entry of another version, or edited by hand: measured again when asked
+    return results
 
 
 def _value(v: Any) -> str:
@@ -197,7 +247,7 @@ def to_markdown(results: Sequence[ClaimResult], env: dict[str, Any]) -> str:
         if r.verdict.correction:
             lines += ["", f"**{'Correction' if r.verdict.verdict == CORRECTED else 'Why'}.** {r.verdict.correction}"]
         lines += ["", f"Seeds: {m.seeds or 'none (deterministic)'}. Command: `{r.command}` "
-                      f"({r.seconds:.1f} s).", ""]
+                      f"({r.seconds:.1f} s, {r.date}).", ""]
     return "\n".join(lines)
 
 
@@ -298,5 +348,5 @@ def _html_claim(r: ClaimResult) -> str:
         out.append(f"<p><b>{label}:</b> {_h(r.verdict.correction)}</p>")
     out.append("</div>")
     out.append(f'<p class="meta">Seeds: {_h(m.seeds or "none (deterministic)")}. Rerun: '
-               f"<code>{_h(r.command)}</code> ({r.seconds:.1f} s).</p></section>")
+               f"<code>{_h(r.command)}</code> ({r.seconds:.1f} s, {_h(r.date)}).</p></section>")
     return "\n".join(out)
