@@ -4,13 +4,19 @@ Nothing is reported as exported until the written file has been read back and ru
 pass onnx.checker and ONNX Runtime reproduces the eager outputs; .pt2 files are loaded with
 torch.export.load and their module reproduces them. "Reproduces" means the largest absolute
 difference is at most 1e-4 of the largest eager output (relative), at the export batch size and,
-for a dynamic batch, at a second one. A run folder's input pipeline (mean, std, size, fit, class
-names) goes into the file's metadata, so a consumer needs nothing else: ONNX metadata_props
-"cnnzoo" (JSON), or the .pt2 archive's extra file "cnnzoo.json".
+for a dynamic batch, at a second one; for a network whose own float32 rounding exceeds that
+(deep plain networks with random weights), at most twice eager's distance from the float64
+result, as close as any float32 implementation can be expected to come.
+
+A run folder's input pipeline (mean, std, size, fit, class names) goes into the file's metadata,
+so a consumer needs nothing else: ONNX metadata_props "cnnzoo" (JSON), or the .pt2 archive's
+extra file "cnnzoo.json".
 """
 from __future__ import annotations
 
+import copy
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +57,10 @@ class ExportResult:
         lines = [f"{self.model} -> {self.path} ({self.format}, batch {self.batch}, input "
                  f"{'x'.join(map(str, self.input_size))}, {self.bytes / 1e6:.1f} MB)"]
         for c in self.checks:
+            limit = (f"limit {RELATIVE_LIMIT:g}" if c["by"] == "the output's scale" else
+                     f"over {RELATIVE_LIMIT:g}, within twice eager's own float32 error {c['eager_error']:.2g}")
             lines.append(f"  {c['check']:<28} batch {c['batch']:>3}: max |diff| {c['max_abs_diff']:.3g} "
-                         f"({c['relative']:.2g} of max |output|, limit {RELATIVE_LIMIT:g})")
+                         f"({c['relative']:.2g} of max |output|, {limit})")
         lines.append("exported: outputs match the eager model")
         return "\n".join(lines)
 
@@ -141,17 +149,36 @@ def _inputs_to_check(example: Tensor, batch: int | str) -> list[Tensor]:
     return inputs
 
 
-def _compare(check: str, expected: Tensor, got: Tensor) -> dict[str, Any]:
+def _compare(check: str, model: nn.Module, x: Tensor, expected: Tensor, got: Tensor) -> dict[str, Any]:
+    """The exported output `got` against eager's `expected` on input x.
+
+    Accepted within RELATIVE_LIMIT of the output's scale. A network whose own float32 rounding is
+    larger than that (deep plain networks with random weights amplify it layer by layer: eager
+    plain44 differs from its float64 result by 1.1e-4 of the output, plain110 by 0.2) is held to
+    its own precision instead: the export may differ from eager by at most twice eager's distance
+    from the float64 result (two float32 computations, each that far from the exact answer).
+    """
     if tuple(got.shape) != tuple(expected.shape):
         raise ExportCheckError(f"{check}: output shape {tuple(got.shape)} differs from eager "
                                f"{tuple(expected.shape)}: the export is wrong, please report it")
     diff = (got.float() - expected.float()).abs().max().item()
     scale = max(expected.abs().max().item(), 1e-12)
-    result = {"check": check, "batch": expected.shape[0], "max_abs_diff": diff, "relative": diff / scale}
-    if not diff <= RELATIVE_LIMIT * scale:  # NaN fails too
-        raise ExportCheckError(f"{check}: max |diff| {diff:.3g} from eager exceeds {RELATIVE_LIMIT:g} of "
-                               f"max |output| {scale:.3g}: nothing was written, please report it")
-    return result
+    limit = RELATIVE_LIMIT * scale
+    result: dict[str, Any] = {"check": check, "batch": expected.shape[0], "max_abs_diff": diff,
+                              "relative": diff / scale, "limit": limit, "by": "the output's scale"}
+    if diff <= limit:
+        return result
+    if math.isfinite(diff):
+        with torch.no_grad():
+            exact = copy.deepcopy(model).double()(x.double())
+        eager_error = (expected.double() - exact).abs().max().item()
+        limit = max(limit, 2 * eager_error)
+        result.update(limit=limit, eager_error=eager_error, by="eager's own float32 error")
+        if diff <= limit:
+            return result
+    raise ExportCheckError(f"{check}: max |diff| {diff:.3g} from eager exceeds {RELATIVE_LIMIT:g} of "
+                           f"max |output| {scale:.3g} and twice eager's own float32 error: nothing was "
+                           "written, please report it")
 
 
 def _export_onnx(model: nn.Module, example: Tensor, tmp: Path, batch: int | str, opset: int | None,
@@ -176,7 +203,7 @@ def _export_onnx(model: nn.Module, example: Tensor, tmp: Path, batch: int | str,
         with torch.no_grad():
             expected = model(x)
         got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
-        results.append(_compare("onnx.checker + onnxruntime", expected, got))
+        results.append(_compare("onnx.checker + onnxruntime", model, x, expected, got))
     return results
 
 
@@ -190,7 +217,7 @@ def _export_pt2(model: nn.Module, example: Tensor, tmp: Path, batch: int | str,
     for x in _inputs_to_check(example, batch):
         with torch.no_grad():
             expected, got = model(x), reloaded(x)
-        results.append(_compare("torch.export.load", expected, got))
+        results.append(_compare("torch.export.load", model, x, expected, got))
     return results
 
 
