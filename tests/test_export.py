@@ -10,7 +10,7 @@ import torch
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError, OptionError
-from cnnzoo.export.exporter import RELATIVE_LIMIT, export, read_metadata
+from cnnzoo.export.exporter import NOISE_FACTOR, RELATIVE_LIMIT, export, read_metadata
 from cnnzoo.export.fold import calibrate_batchnorm
 
 pytest.importorskip("onnxruntime")
@@ -28,9 +28,17 @@ def test_every_registered_model_is_a_case():
 
 
 def _calibrated(model: torch.nn.Module, size) -> torch.nn.Module:
-    """BatchNorm statistics measured on one random batch, as after training: a fresh resnet1202
-    with unit running variances overflows to inf in eval mode, and inf is no output to compare."""
-    calibrate_batchnorm(model, torch.randn(4, *size))
+    """The network as built, in eval mode, unless its output is not finite: a fresh resnet1202 with
+    unit running variances overflows to inf (inf is no output to compare), so it gets BatchNorm
+    statistics measured on one random batch. Not every network: with measured statistics a deep
+    plain net is chaotic (calibrated plain110's own float32 output is 5-36% of its scale from its
+    float64 result, 7 seeds), so no float32 comparison could tell a right export from a wrong one,
+    while the fresh one is within 1e-7."""
+    model.eval()
+    with torch.no_grad():
+        finite = bool(torch.isfinite(model(torch.randn(2, *size))).all())
+    if not finite:
+        calibrate_batchnorm(model, torch.randn(4, *size))
     return model
 
 
@@ -45,7 +53,7 @@ def test_export_reproduces_eager(name, fmt, tmp_path):
     assert all(c["max_abs_diff"] <= c["limit"] for c in result.checks)
     for c in result.checks:  # a wider limit only ever comes from eager's own float32 error
         by_scale = c["by"] == "the output's scale"
-        assert c["relative"] <= RELATIVE_LIMIT if by_scale else c["limit"] == 2 * c["eager_error"]
+        assert c["relative"] <= RELATIVE_LIMIT if by_scale else c["limit"] == NOISE_FACTOR * c["eager_error"]
     assert "max |diff|" in result.report()
     # independently of export()'s own check: run the file on a fresh input of batch 5
     x = torch.randn(5, *cnnzoo.model_info(name).input_size)
@@ -60,7 +68,7 @@ def test_export_reproduces_eager(name, fmt, tmp_path):
         got = torch.export.load(str(out)).module()(x)
     with torch.no_grad():
         eager_error = (expected.double() - copy.deepcopy(model).double()(x.double())).abs().max()
-    assert (got - expected).abs().max() <= max(RELATIVE_LIMIT * expected.abs().max(), 2 * eager_error)
+    assert (got - expected).abs().max() <= max(RELATIVE_LIMIT * expected.abs().max(), NOISE_FACTOR * eager_error)
 
 
 def test_lenet_rbf_output_exports(tmp_path):

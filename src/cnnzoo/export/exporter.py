@@ -5,8 +5,10 @@ pass onnx.checker and ONNX Runtime reproduces the eager outputs; .pt2 files are 
 torch.export.load and their module reproduces them. "Reproduces" means the largest absolute
 difference is at most 1e-4 of the largest eager output (relative), at the export batch size and,
 for a dynamic batch, at a second one; for a network whose own float32 rounding exceeds that
-(deep plain networks with random weights), at most twice eager's distance from the float64
-result, as close as any float32 implementation can be expected to come.
+(deep plain networks with BatchNorm statistics of random data), at most NOISE_FACTOR times
+eager's distance from the float64 result, as close as another float32 implementation can be
+expected to come; the report says when rounding dominates the output so much that the check can
+catch only gross errors.
 
 A run folder's input pipeline (mean, std, size, fit, class names) goes into the file's metadata,
 so a consumer needs nothing else: ONNX metadata_props "cnnzoo" (JSON), or the .pt2 archive's
@@ -31,6 +33,14 @@ from .source import Source, load_source
 
 FORMATS = ("onnx", "pt2")
 RELATIVE_LIMIT = 1e-4
+# Where eager's own float32 result is further than RELATIVE_LIMIT from its float64 result, the
+# export is held to this many times that distance instead. Two float32 computations of such a
+# network (a deep plain net with BatchNorm statistics measured on one batch) were measured 0.8x
+# to 2.5x eager's error apart (plain110, 8 seeds here and one in CI): different kernels round
+# differently, and the network amplifies each rounding layer by layer.
+NOISE_FACTOR = 4
+# Beyond this share of the output's scale, rounding dominates the float32 output itself.
+ROUNDING_DOMINATES = 1e-2
 METADATA_KEY = "cnnzoo"
 
 
@@ -58,9 +68,14 @@ class ExportResult:
                  f"{'x'.join(map(str, self.input_size))}, {self.bytes / 1e6:.1f} MB)"]
         for c in self.checks:
             limit = (f"limit {RELATIVE_LIMIT:g}" if c["by"] == "the output's scale" else
-                     f"over {RELATIVE_LIMIT:g}, within twice eager's own float32 error {c['eager_error']:.2g}")
+                     f"over {RELATIVE_LIMIT:g}, within {NOISE_FACTOR}x eager's own float32 error "
+                     f"{c['eager_error']:.2g}")
             lines.append(f"  {c['check']:<28} batch {c['batch']:>3}: max |diff| {c['max_abs_diff']:.3g} "
                          f"({c['relative']:.2g} of max |output|, {limit})")
+            if c.get("eager_error", 0.0) > ROUNDING_DOMINATES * c["scale"]:
+                lines.append(f"  note: eager's own float32 output is {c['eager_error'] / c['scale']:.0%} of its "
+                             "scale from the float64 result (rounding amplified layer by layer): this "
+                             "check can catch only gross errors")
         lines.append("exported: outputs match the eager model")
         return "\n".join(lines)
 
@@ -155,8 +170,9 @@ def _compare(check: str, model: nn.Module, x: Tensor, expected: Tensor, got: Ten
     Accepted within RELATIVE_LIMIT of the output's scale. A network whose own float32 rounding is
     larger than that (deep plain networks with random weights amplify it layer by layer: eager
     plain44 differs from its float64 result by 1.1e-4 of the output, plain110 by 0.2) is held to
-    its own precision instead: the export may differ from eager by at most twice eager's distance
-    from the float64 result (two float32 computations, each that far from the exact answer).
+    its own precision instead: the export may differ from eager by at most NOISE_FACTOR times
+    eager's distance from the float64 result (two float32 computations, each about that far from
+    the exact answer).
     """
     if tuple(got.shape) != tuple(expected.shape):
         raise ExportCheckError(f"{check}: output shape {tuple(got.shape)} differs from eager "
@@ -165,19 +181,20 @@ def _compare(check: str, model: nn.Module, x: Tensor, expected: Tensor, got: Ten
     scale = max(expected.abs().max().item(), 1e-12)
     limit = RELATIVE_LIMIT * scale
     result: dict[str, Any] = {"check": check, "batch": expected.shape[0], "max_abs_diff": diff,
-                              "relative": diff / scale, "limit": limit, "by": "the output's scale"}
+                              "relative": diff / scale, "limit": limit, "by": "the output's scale",
+                              "scale": scale}
     if diff <= limit:
         return result
     if math.isfinite(diff):
         with torch.no_grad():
             exact = copy.deepcopy(model).double()(x.double())
         eager_error = (expected.double() - exact).abs().max().item()
-        limit = max(limit, 2 * eager_error)
+        limit = max(limit, NOISE_FACTOR * eager_error)
         result.update(limit=limit, eager_error=eager_error, by="eager's own float32 error")
         if diff <= limit:
             return result
     raise ExportCheckError(f"{check}: max |diff| {diff:.3g} from eager exceeds {RELATIVE_LIMIT:g} of "
-                           f"max |output| {scale:.3g} and twice eager's own float32 error: nothing was "
+                           f"max |output| {scale:.3g} and {NOISE_FACTOR}x eager's own float32 error: nothing was "
                            "written, please report it")
 
 
