@@ -96,3 +96,32 @@ def test_calibrated_batchnorms_normalise_the_images_they_saw():
         channels = out.transpose(0, 1).flatten(1)
         assert channels.mean(1).abs().max() < 1e-2  # float32 sums over 16x32x32 values
         assert torch.allclose(channels.var(1), torch.ones(channels.shape[0]), atol=1e-2)
+
+
+def test_hand_set_runtimes_leave_the_reference_model_alone():
+    from cnnzoo.export.bench import _hand_set
+
+    model = cnnzoo.create_model("resnet20").eval()
+    run = _hand_set("eager", model, torch.randn(1, 3, 32, 32))
+    run(torch.randn(1, 3, 32, 32))
+    # the "cnnzoo eager" reference row stays in the layout it was built in (NCHW)
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_bf16_refused_up_front_without_native_bf16(monkeypatch):
+    from cnnzoo.export import runtimes as rt
+
+    monkeypatch.setattr(rt, "native_bf16", lambda: False)
+    monkeypatch.setattr("cnnzoo.export.bench.load_source",
+                        lambda *a, **k: pytest.fail("prepared the model before refusing bf16"))
+    with pytest.raises(OptionError, match="native bf16"):
+        bench("resnet20", runtimes=["eager"], bf16=True)
+
+
+def test_training_refuses_emulated_bf16(monkeypatch, tmp_path):
+    from cnnzoo.train import loop
+
+    monkeypatch.setattr(loop, "native_bf16", lambda: False)
+    with pytest.raises(OptionError, match="native bf16"):
+        loop.train(loop.TrainConfig(model="lenet5", epochs=1, amp="bf16", out=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()

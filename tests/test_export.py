@@ -71,6 +71,25 @@ def test_export_reproduces_eager(name, fmt, tmp_path):
     assert (got - expected).abs().max() <= max(RELATIVE_LIMIT * expected.abs().max(), NOISE_FACTOR * eager_error)
 
 
+def test_a_network_without_finite_output_is_refused(tmp_path):
+    model = cnnzoo.create_model("lenet5")
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("inf"))
+    out = tmp_path / "x.onnx"
+    with pytest.raises(CnnzooError, match="not finite"):
+        export(model, "onnx", out)
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_an_overflowing_random_network_gets_measured_statistics(tmp_path):
+    # a fresh resnet1202 built from its name overflows to inf in eval mode (unit running variances)
+    result = export("resnet1202", "onnx", tmp_path / "r.onnx")
+    assert "16 images" in result.metadata["batchnorm_statistics"]
+    assert read_metadata(tmp_path / "r.onnx")["batchnorm_statistics"] == result.metadata["batchnorm_statistics"]
+    assert "BatchNorm statistics" in result.report()
+
+
 def test_lenet_rbf_output_exports(tmp_path):
     options = {"head": "rbf"}
     result = export("lenet5", "onnx", tmp_path / "rbf.onnx", options=options)

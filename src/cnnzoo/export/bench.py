@@ -19,6 +19,7 @@ measured fp32 matmul peak that the fast path reaches (model FLOPs = 2 x MACs).
 """
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import time
@@ -34,7 +35,16 @@ from .. import checks
 from ..errors import OptionError
 from .fold import calibrate_batchnorm
 from .machine import describe, describe_line, matmul_peak_gflops
-from .runtimes import RUNTIMES, check_runtime, installed_runtimes, onnx_bytes, openvino_compiled, optimize, require
+from .runtimes import (
+    RUNTIMES,
+    check_dtype,
+    check_runtime,
+    installed_runtimes,
+    onnx_bytes,
+    openvino_compiled,
+    optimize,
+    require,
+)
 from .source import Source, load_source
 
 # cnnzoo name -> torchvision builder, for the networks torchvision has in the same form.
@@ -112,7 +122,10 @@ def _macs(source: Source) -> int | None:
 
 
 def _hand_set(runtime: str, model: nn.Module, example: Tensor) -> Callable[[Tensor], Tensor]:
-    """A runtime set up the way its documentation shows, with no help from cnnzoo."""
+    """A runtime set up the way its documentation shows, with no help from cnnzoo. On a copy:
+    `.to(memory_format=...)` changes a module in place, which would turn the "cnnzoo eager"
+    reference row into channels_last too."""
+    model = copy.deepcopy(model)
     if runtime == "eager":
         cl = model.to(memory_format=torch.channels_last)
         return lambda x: cl(x.contiguous(memory_format=torch.channels_last))
@@ -150,6 +163,8 @@ def bench(model_or_run: str | Path | nn.Module, *, batch: int = 8, runtimes: Seq
         require(r)
     if not chosen:
         raise OptionError(f"--runtime needs at least one of {', '.join(RUNTIMES)}")
+    if bf16:  # refused before minutes of float32 preparation, not after
+        check_dtype("bfloat16", "eager")
     say = progress or (lambda text: None)
     source = load_source(model_or_run, options)
     model = source.model.float().eval()

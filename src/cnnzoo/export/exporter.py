@@ -66,6 +66,9 @@ class ExportResult:
     def report(self) -> str:
         lines = [f"{self.model} -> {self.path} ({self.format}, batch {self.batch}, input "
                  f"{'x'.join(map(str, self.input_size))}, {self.bytes / 1e6:.1f} MB)"]
+        if "batchnorm_statistics" in self.metadata:
+            lines.append("  random weights, whose output overflowed: BatchNorm statistics "
+                         + self.metadata["batchnorm_statistics"])
         for c in self.checks:
             limit = (f"limit {RELATIVE_LIMIT:g}" if c["by"] == "the output's scale" else
                      f"over {RELATIVE_LIMIT:g}, within {NOISE_FACTOR}x eager's own float32 error "
@@ -124,6 +127,21 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(n, *size, generator=generator)
     metadata = _metadata(source, batch)
+    with torch.no_grad():
+        finite = bool(torch.isfinite(model(example)).all())
+    if not finite and source.random and not isinstance(model_or_run, nn.Module):
+        # Built from its name: a fresh resnet1202's unit running variances let 400 residual sums
+        # overflow to inf. Statistics measured on real images give it the scale training would.
+        from .bench import real_images
+        from .fold import calibrate_batchnorm
+
+        if calibrate_batchnorm(model, real_images(source, 16)):
+            metadata["batchnorm_statistics"] = "measured on 16 images of the embedded sample"
+            with torch.no_grad():
+                finite = bool(torch.isfinite(model(example)).all())
+    if not finite:
+        raise ExportCheckError(f"{source.name}'s own eager output is not finite (inf or nan) with these "
+                               "weights, so no export could be checked against it: check the weights")
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # .pt2 must end so
     try:
         if format == "onnx":

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
+from ..export.machine import native_bf16
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .distributed import local_slice, setup, teardown
@@ -176,6 +177,10 @@ class Trainer:
                               f"processes: use a multiple of {self.dist.world}")
         if c.amp == "fp16" and self.device.type != "cuda":
             raise OptionError("--amp fp16 needs a CUDA GPU: use --amp bf16 (or off) on the CPU")
+        if c.amp == "bf16" and self.device.type == "cpu" and not native_bf16():
+            # emulated bf16 autocast made resnet20 training 10x slower than float32 on such a CPU
+            raise OptionError("--amp bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX): this one "
+                              "would emulate it, several times slower than float32; use --amp off")
         if c.tensorboard and self.dist.is_main:
             _summary_writer()  # one line naming the package if it is missing, before any write
         if c.deterministic:
