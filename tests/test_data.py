@@ -41,7 +41,8 @@ from cnnzoo.pipeline import InputPipeline
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Debian's dataset-fashion-mnist; CI installs it, a fresh machine may not have it.
 needs_fashion_mnist = pytest.mark.skipif(
-    not (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    not all((FASHION_DIR / f"{split}-{kind}-idx{rank}-ubyte.gz").is_file()
+            for split in ("train", "t10k") for kind, rank in (("images", 3), ("labels", 1))),
     reason=f"needs Debian's Fashion-MNIST in {FASHION_DIR} (apt-get install dataset-fashion-mnist)")
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -48,10 +48,14 @@ def test_bad_option_is_one_line_through_the_cli(name, key, bad, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("name", ["lenet5", "alexnet", "googlenet", "resnet20", "vgg11", "zfnet"])
-def test_bad_option_through_train_is_one_line(name, tmp_path, capsys):
-    key = next(iter(option_specs(name)))
-    code = main(["train", name, "--option", f"{key}=wide_bogus", "--epochs", "1",
+# train: every declared option of every model, with its first bad value
+TRAIN_CASES = sorted({(name, key): bad for name, key, bad in reversed(CASES)}.items())
+
+
+@pytest.mark.parametrize("name_key,bad", TRAIN_CASES)
+def test_bad_option_through_train_is_one_line(name_key, bad, tmp_path, capsys):
+    name, key = name_key
+    code = main(["train", name, "--option", f"{key}={bad}", "--epochs", "1",
                  "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code != 0 and err.count("\n") == 0 and key in err, err

@@ -1,6 +1,6 @@
 """cnnzoo.summary / cnnzoo.compare (src/cnnzoo/analysis): registry-driven.
 
-Oracles: SPECS.md's numbers (through ModelInfo and the LeNet-5 table), torchinfo (parameters,
+Oracles: docs/paper-facts.md's numbers (through ModelInfo and the LeNet-5 table), torchinfo (parameters,
 mult-adds, leaf output shapes), PyTorch's own FlopCounterMode (conv/linear MACs), and, for
 receptive fields, autograd: the input pixels whose value changes a central output unit's gradient.
 """

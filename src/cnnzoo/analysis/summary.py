@@ -8,9 +8,9 @@ additions and functional ops in a block's forward (x + y, torch.flatten) are row
 
 The pass runs on a copy of the model on PyTorch's "meta" device (shapes only, no arithmetic and
 no memory for the weights), so ResNet-152 at 224x224 takes well under a second and the user's
-model is never touched: no hooks, no buffers, no change of mode. Conventions (SPECS.md):
+model is never touched: no hooks, no buffers, no change of mode. Conventions (docs/paper-facts.md):
 MACs are the multiply-accumulates of convolutions and fully connected layers (and of layers that
-declare `zoo_macs`), batch 1, which is torchvision's "GFLOPS" and SPECS.md's "MACs"; FLOPs = 2 x
+declare `zoo_macs`), batch 1, which is torchvision's "GFLOPS" and docs/paper-facts.md's "MACs"; FLOPs = 2 x
 MACs. A second total also counts normalisation, pooling, activations and additions (OPS_NOTE).
 Receptive fields follow Araujo et al., Distill 2019 (see geometry.py) and are not clipped to the
 image.
