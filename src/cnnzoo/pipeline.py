@@ -551,7 +551,7 @@ class LoadedRun:
         """(model inputs, labels) for the first `limit` images of an ArrayDataset, in order.
 
         progress: a name ("top9") to show a progress line on stderr when it is a terminal."""
-        from .train.evaluate import ImageProgress
+        from .train.progress import ImageProgress
 
         n = len(data) if limit is None else min(limit, len(data))
         bar = ImageProgress(progress is not None, progress or "")

@@ -3,7 +3,6 @@ in-memory data set; and `evaluate(...)`, the body of `cnnzoo eval`."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -17,6 +16,7 @@ from torch import Tensor, nn
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
 from .distributed import DistInfo
 from .metrics import confusion_matrix, topk_correct
+from .progress import ImageProgress
 
 
 def autocast(device: torch.device, amp: str):
@@ -140,43 +140,6 @@ class EvalReport(dict):
                              "images": [sum(row) for row in confusion],
                              "correct": [row[i] for i, row in enumerate(confusion)],
                              "accuracy_percent": self.get("per_class", [])})
-
-
-class ImageProgress:
-    """'eval 3,500/10,000 images, 1,234 img/s, ETA 5.3s' redrawn on stderr when it is a
-    terminal; nothing otherwise. Call it with (images done, total); clear() at the end."""
-
-    def __init__(self, enabled: bool, what: str = "eval") -> None:
-        self.what = what
-        try:
-            self.active = enabled and sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            self.active = False
-        self.start = self.last = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if not self.active or (now - self.last < 0.1 and done < total):
-            return
-        from .progress import duration
-
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        eta = (total - done) / max(rate, 1e-9)
-        try:
-            sys.stderr.write(f"\r{self.what} {done:,}/{total:,} images, {rate:,.0f} img/s, "
-                             f"ETA {duration(eta)}   ")
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            self.active = False
-
-    def clear(self) -> None:
-        if self.active:
-            try:
-                sys.stderr.write("\r" + " " * 60 + "\r")
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
 
 
 def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
