@@ -40,6 +40,8 @@ from .schema import validate_meta
 FORMAT = "cnnzoo-checkpoint"
 VERSION = 2  # 2: meta.json records the SHA-256 of each tensor file ("files")
 MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
+# A run folder's checkpoints: RUN/checkpoints/last and RUN/checkpoints/epoch-NNNN (train.rundir.RunDir).
+CHECKPOINTS, LAST = "checkpoints", "last"
 STATE_FILE, STATE_TENSORS = "state.json", "state.safetensors"
 MAX_JSON_BYTES = 64 << 20  # a run's JSON documents are kilobytes; refuse before parsing gigabytes
 _EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
@@ -274,8 +276,8 @@ def checkpoint_dir(path: str | Path) -> Path:
     if p.is_file() and p.name == MODEL_FILE:
         p = p.parent
     if p.is_dir():
-        if (p / "checkpoints").is_dir():
-            last = p / "checkpoints" / "last"
+        if (p / CHECKPOINTS).is_dir():
+            last = p / CHECKPOINTS / LAST
             found = _pick(last)
             if found is not None:
                 return found
@@ -467,7 +469,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu", *,
 
 def epoch_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     """The per-epoch weight checkpoints of a run, as (epoch, folder), oldest first."""
-    root = Path(run_dir) / "checkpoints"
+    root = Path(run_dir) / CHECKPOINTS
     if not root.is_dir():
         raise CheckpointError(f"{run_dir} has no checkpoints/ folder: is it a run folder written "
                               "by `cnnzoo train --out DIR`?")
@@ -480,7 +482,13 @@ def epoch_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def epoch_dir(run_dir: str | Path, epoch: int) -> Path:
-    return Path(run_dir) / "checkpoints" / f"epoch-{epoch:04d}"
+    return Path(run_dir) / CHECKPOINTS / f"epoch-{epoch:04d}"
+
+
+def run_folder_of(checkpoint: str | Path) -> Path:
+    """The run folder a checkpoint folder belongs to (itself when it is not inside one)."""
+    folder = Path(checkpoint)
+    return folder.parent.parent if folder.parent.name == CHECKPOINTS else folder
 
 
 def now() -> str:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
+from .checkpoint import run_folder_of
 from .distributed import DistInfo
 from .metrics import confusion_matrix, topk_correct
 from .progress import ImageProgress
@@ -190,8 +191,7 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
                                  device=dev, batch_size=batch_size, on_batch=bar)
     finally:
         bar.clear()
-    folder = Path(run.checkpoint or ".")
-    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
+    run_dir = run_folder_of(run.checkpoint or ".")
     if confusion_png is None:
         confusion_png = run_dir / f"confusion-{name}-{split}.png"
     try:
@@ -201,7 +201,7 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
         raise DataError(f"cannot write the confusion matrix to {confusion_png} "
                         f"({e.strerror or e}): give another --out") from None
     result.update(model=run.name, dataset=name, split=split, classes=classes,
-                  checkpoint=str(folder), epoch=run.meta.get("epoch"),
+                  checkpoint=str(Path(run.checkpoint or ".")), epoch=run.meta.get("epoch"),
                   confusion_png=str(confusion_png))
     return EvalReport(result)
 

@@ -688,7 +688,7 @@ class Trainer:
             "params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
             "device": str(self.device), "world_size": self.dist.world, "seed": c.seed,
             "torch_version": torch.__version__, "units": "top1/top5 in percent; loss = mean cross-entropy",
-            "run_dir": str(self.run_dir), "checkpoint": str(self.run_dir / "checkpoints" / "last"),
+            "run_dir": str(self.run_dir), "checkpoint": str(RunDir(self.run_dir).last),
         }
         if self.dist.is_main:
             ckpt.atomic_json(RunDir(self.run_dir).results, results)

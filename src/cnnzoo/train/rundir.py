@@ -45,8 +45,8 @@ class RunDir:
     results = property(lambda self: self.root / "results.json")
     curves = property(lambda self: self.root / "curves.png")
     tensorboard = property(lambda self: self.root / "tensorboard")
-    checkpoints = property(lambda self: self.root / "checkpoints")
-    last = property(lambda self: self.root / "checkpoints" / "last")
+    checkpoints = property(lambda self: self.root / ckpt.CHECKPOINTS)
+    last = property(lambda self: self.root / ckpt.CHECKPOINTS / ckpt.LAST)
     lock_file = property(lambda self: self.root / ".lock")
 
     def epoch(self, epoch: int) -> Path:
