@@ -1,9 +1,9 @@
 """Start-up time of the command line against `python -c "import torch"`, measured in one run.
 
-`cnnzoo --help`, `cnnzoo list` and `cnnzoo --version` need no tensors, so they must not import
-torch (issue #14: they took about 3 s when they did). Each command runs as a fresh process,
-interleaved round by round with the baseline so a busy machine slows all of them alike; the
-table gives the median wall time and its ratio to importing torch.
+`cnnzoo --help`, `cnnzoo list` (also `list NAME --options`) and `cnnzoo --version` need no
+tensors, so they must not import torch (issue #14: they took about 3 s when they did). Each
+command runs as a fresh process, interleaved round by round with the baseline so a busy machine
+slows all of them alike; the table gives the median wall time and its ratio to importing torch.
 
     .venv/bin/python benchmarks/startup.py [--rounds 7]
 """
@@ -25,6 +25,8 @@ COMMANDS = {
     "cnnzoo --help": [sys.executable, "-m", "cnnzoo", "--help"],
     "cnnzoo list": [sys.executable, "-m", "cnnzoo", "list"],
     "cnnzoo --version": [sys.executable, "-m", "cnnzoo", "--version"],
+    "cnnzoo list resnet20 --options": [sys.executable, "-m", "cnnzoo", "list", "resnet20",
+                                       "--options"],
     "cnnzoo train --help": [sys.executable, "-m", "cnnzoo", "train", "--help"],
     "cnnzoo bench --help": [sys.executable, "-m", "cnnzoo", "bench", "--help"],
     "cnnzoo summary lenet5": [sys.executable, "-m", "cnnzoo", "summary", "lenet5"],

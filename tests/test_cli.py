@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cnnzoo
 
@@ -71,3 +73,19 @@ def test_list_options_names_each_models_options_and_values(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert {"model": "lenet5", "option": "connections", "default": "table",
             "allowed": "one of table, full"} in rows
+
+
+def test_bare_visualize_prints_its_help_and_exits_0():
+    result = run("visualize")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("usage: cnnzoo visualize") and "evolution" in result.stdout
+
+
+def test_missing_torchvision_weights_name_the_flag_not_the_python_argument(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cnnzoo", "predict", "--model", "resnet18",
+                             "--weights", "torchvision",
+                             str(Path(cnnzoo.__file__).parent / "examples" / "grace_hopper.jpg")],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TORCH_HOME": str(tmp_path)})
+    line = _one_line_error(result)
+    assert "--weights FILE" in line and "weights=PATH" not in line

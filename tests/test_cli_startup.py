@@ -25,6 +25,9 @@ def python(code: str) -> subprocess.CompletedProcess:
     "from cnnzoo.cli import main; main(['list'])",
     "from cnnzoo.cli import main; main(['list', 'vgg*', '--format', 'json'])",
     "from cnnzoo.cli import main; main([])",
+    "from cnnzoo.cli import main; main(['list', 'resnet20', '--options'])",
+    "from cnnzoo.cli import main; main(['list', 'lenet5', '--options', '--format', 'json'])",
+    "from cnnzoo.cli import main; main(['visualize'])",
 ])
 def test_no_torch_on_paths_that_need_no_tensors(code):
     result = python(NO_TORCH.format(code=code))
@@ -74,6 +77,11 @@ def test_train_help_shows_where_defaults_come_from(capsys):
 
     assert "recipe" in out and all(name in out for name in RECIPES)
     assert "(default: 0)" in out  # --seed's default is shown
+    # which models train with which recipe, and the embedded sample's values (issue #14's audit:
+    # `cnnzoo train lenet5` runs lenet_rbf's lr 0.01 for 15 epochs on the sample)
+    recipes = out[out.index("recipes:"):]
+    assert "lenet_rbf: lenet5," in recipes and "100 (15)" in recipes and "0.01" in recipes
+    assert "resnet20" in recipes.split("cifar_resnet:")[-1].split("imagenet:")[0]
 
 
 def test_completion_prints_shell_code(capsys):

@@ -225,3 +225,46 @@ def test_choices_match_the_engine():
     assert FLAGS["--optimizer"].choices == OPTIMIZERS
     assert FLAGS["--schedule"].choices == SCHEDULES
     assert FLAGS["--amp"].choices == AMP_MODES
+
+
+# --- no abbreviations: a prefix of a long flag is refused, never read as the longer flag -------
+def test_every_parser_refuses_abbreviations():
+    for path, parser in PARSERS:
+        assert parser.allow_abbrev is False, " ".join(path) or "cnnzoo"
+    # `--option` is a prefix of `--options`: on list it must be refused, not read as --options
+    args, status, err = parse(["list", "resnet20", "--option", "shortcut=A"])
+    assert status == 2 and "unrecognized arguments: --option" in err
+    args, status, err = parse(["train", "lenet5", "--epoch", "3"])
+    assert status == 2 and "--epoch" in err
+
+
+def test_bench_batch_size_is_the_name_and_batch_the_old_spelling():
+    args, status, err = parse(["bench", "resnet20", "--batch-size", "4"])
+    assert status == 0 and args.batch_size == 4 and err == ""
+    args, status, err = parse(["bench", "resnet20", "--batch", "4"])
+    assert status == 0 and args.batch_size == 4
+    assert err.strip() == ("cnnzoo: warning: --batch is deprecated and will be removed in the next "
+                           "release; write --batch-size")
+    args, status, err = parse(["export", "resnet20", "--batch", "dynamic"])
+    assert status == 0 and args.batch == "dynamic" and err == ""  # export's own concept
+
+
+def test_export_and_bench_help_say_they_run_on_the_cpu_and_what_batch_means(capsys):
+    for command in ("export", "bench"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "on the CPU" in out, command
+    assert "batch dimension" in FLAGS["--batch"].help and "--batch-size" in FLAGS["--batch"].help
+
+
+def test_visualize_format_is_table_or_json_with_text_deprecated():
+    base = ["visualize", "filters", "--model", "lenet5"]
+    args, status, err = parse([*base, "--format", "table"])
+    assert status == 0 and args.format == "table" and err == ""
+    args, status, err = parse(base)
+    assert args.format == "table"
+    args, status, err = parse([*base, "--format", "text"])
+    assert status == 0 and args.format == "table"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "deprecated" in lines[0] and "--format table" in lines[0]

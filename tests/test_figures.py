@@ -139,3 +139,58 @@ def test_feature_maps_show_the_strongest_first():
     titles = [a.get_title() for a in fig.axes if a.get_title().startswith("ch ")]
     assert titles == ["ch 1", "ch 3", "ch 5"]
     assert "the 3 strongest" in fig._suptitle.get_text()
+
+
+@pytest.mark.parametrize("n,rows,cols", [(9, 3, 3), (7, 2, 4), (17, 3, 6), (65, 6, 11), (1, 1, 1)])
+def test_panel_grids_are_balanced(n, rows, cols):
+    assert plots._grid(n, 1.6) == (rows, cols)
+    assert n - (rows - 1) * cols >= cols // 2  # the last row is at least half full
+
+
+def test_feature_maps_nine_panels_fill_a_3x3_grid():
+    maps = np.random.default_rng(0).random((16, 4, 4)).astype(np.float32)
+    fig = plots.plot_feature_maps("c3", maps, pixels(8, 8), top=8)
+    assert len([a for a in fig.axes if a.get_visible() and a.get_images()]) == 9
+    assert fig.axes[0].get_subplotspec().get_gridspec().get_geometry() == (3, 3)
+
+
+def _entry(value: float):
+    from cnnzoo.visualize.tools import TopEntry
+
+    patch = np.zeros((1, 3, 3), np.float32)
+    return TopEntry(index=0, value=value, unit=(0, 0), projection=patch, image=patch,
+                    field=(0, 2, 0, 2), projection_patch=patch, image_patch=patch, label=None)
+
+
+def test_top9_notes_a_dead_channel():
+    from cnnzoo.visualize.tools import TopChannel
+
+    channels = [TopChannel("c1", 0, [_entry(v) for v in (0.5, 0.2, -0.1)]),
+                TopChannel("c1", 4, [_entry(v) for v in (0.0, -0.03, -0.05)])]
+    fig = plots.plot_top9(channels, [0.5], [0.5], "lenet5")
+    titles = [s._suptitle.get_text() for s in fig.subfigs]
+    assert "dead channel" not in titles[0]
+    assert titles[1].endswith("(dead channel: no positive activation)")
+
+
+def test_learning_curves_have_whole_epoch_ticks(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from cnnzoo.train import plots as train_plots
+
+    made = []
+    monkeypatch.setattr(train_plots, "_save", lambda fig, path: made.append(fig))
+    rows = [dict(epoch=e, train_loss=1.0 / e, test_loss=1.1 / e, train_top1=50 + e, test_top1=49 + e)
+            for e in (1, 2, 3)]
+    train_plots.learning_curves(rows, tmp_path / "curves.png")
+    for ax in made[0].axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(made[0])
+
+
+def test_titles_name_a_picture_by_its_file_name():
+    from cnnzoo.visualize.command import _name
+
+    assert _name("/home/someone/pictures/cat.jpg") == "cat.jpg"
+    assert _name("cat.jpg") == "cat.jpg"

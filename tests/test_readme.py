@@ -78,6 +78,16 @@ def test_every_file_and_link_it_names_exists():
     assert not missing, f"README names files that are not in the repository: {missing}"
 
 
+def test_no_placeholder_files_and_bench_compares_with_torchvision():
+    """Every picture it names is a shipped example; `bench resnet50` gets its torchvision ratio
+    (torchvision's ResNet-50 is v1.5; cnnzoo's default is the paper's v1)."""
+    for placeholder in ("photo.jpg", "IMAGE.png", "cat.jpg", "shirt.jpg", "boot.png"):
+        assert re.search(rf"(?<![\w/]){re.escape(placeholder)}", README) is None, placeholder
+    for command in COMMANDS:
+        if command.startswith("bench resnet50"):
+            assert "variant=v1.5" in command, command
+
+
 def test_example_pictures_are_the_sample_images_they_claim_to_be():
     import numpy as np
     from PIL import Image

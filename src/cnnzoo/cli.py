@@ -1,7 +1,8 @@
 """The command line: parses arguments and calls the library; nothing else lives here.
 
 One vocabulary: every flag of every subcommand is drawn from `FLAGS` (name, validator, help,
-default), so `--top` means "the K strongest" everywhere, `--out` is where results go, `--input`
+default), so `--top` is "how many to show" everywhere (the K strongest, or in evolution the
+first K filters; each command's help says which), `--out` is where results go, `--input`
 is the input size, `--format` picks the printed format and `--device`/`--threads` say where
 tensors run. Old spellings (`DEPRECATED`) keep working for one release and say so on stderr.
 
@@ -11,8 +12,9 @@ User errors found later (CnnzooError) are one line and exit status 1; anything e
 keeps its traceback. Bare `cnnzoo` prints the help and exits 0.
 
 Start-up: nothing here imports torch. Only the chosen subcommand's arguments are declared
-(`build_parser(only=...)`), and `cnnzoo list` reads the torch-free catalog (catalog.json,
-written from the registry by `write_catalog()` and tested equal to it).
+(`build_parser(only=...)`), and `cnnzoo list` (with `--options`) and `train --help`'s
+models-by-recipe read the torch-free catalog (catalog.json, written from the registry by
+`write_catalog()` and tested equal to it). No parser takes abbreviations (allow_abbrev=False).
 """
 # PYTHON_ARGCOMPLETE_OK
 from __future__ import annotations
@@ -42,7 +44,8 @@ examples:
   cnnzoo compare resnet18 plain18 --format json  side by side, machine-readable
   cnnzoo train lenet5 --out runs/l5              train on the embedded Fashion-MNIST sample
   cnnzoo eval runs/l5                            top-1, top-5, per class, confusion matrix
-  cnnzoo predict runs/l5 IMAGE.png --top 3       the 3 most probable classes of a picture
+  cnnzoo predict runs/l5 src/cnnzoo/examples/shirt.png --top 3
+                                                 the 3 most probable classes of a picture
   cnnzoo visualize filters runs/l5 --out f.png   what the first layer learned
 
 `cnnzoo COMMAND --help` shows a command's flags. Exit status: 0 on success, 1 for a problem
@@ -120,6 +123,11 @@ def _augment(text: str) -> str:
     raise argparse.ArgumentTypeError(f"write crop,flip | crop | flip | none, got {text!r}")
 
 
+# values that were renamed: (flag, old word) -> the word to write now. The old word is read as
+# the new one, with a notice, wherever the new one is among the flag's choices (_Parser).
+DEPRECATED_WORDS: dict[tuple[str, str], str] = {("--format", "text"): "table"}  # visualize's
+
+
 def _device(text: str) -> str:
     if text == "auto" or text == "cpu" or text == "mps" or text == "cuda" or (
             text.startswith("cuda:") and text[5:].isdigit()):
@@ -166,7 +174,8 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
          "K"),
     Flag("--channels", "these feature maps (channel indices)", _indices, "C1,C2,..."),
     # how many, and where results go
-    Flag("--top", "how many of the strongest (classes, channels, maps or filters)", _COUNT, "K"),
+    Flag("--top", "how many to show: the K strongest classes, channels or maps (evolution: the "
+         "first K filters)", _COUNT, "K"),
     Flag("--limit", "look at the first N images only ('all': every image)", _limit, "N|all"),
     Flag("--batch-size", "images per batch", _COUNT, "N"),
     Flag("--out", "where to write the result", metavar="PATH"),
@@ -225,9 +234,9 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--full", "the long versions of the experiments", action="store_true"),
     Flag("--only", "only these, by id or number", metavar="ID[,ID]"),
     Flag("--list", "list them and exit", action="store_true"),
-    # export and bench
-    Flag("--batch", "the batch dimension: a number, or 'dynamic' (export only)", _batch,
-         "dynamic|N"),
+    # export (bench takes --batch-size: images per call)
+    Flag("--batch", "the exported file's batch dimension: a fixed N, or 'dynamic' (any batch "
+         "size at run time); not the images per call, which is --batch-size", _batch, "dynamic|N"),
     Flag("--opset", "ONNX opset", _typed(int, checks.integer, minimum=7, maximum=100), "N"),
     Flag("--rounds", "interleaved measuring rounds", _COUNT, "N"),
     Flag("--seconds", "seconds per contender per round",
@@ -264,6 +273,8 @@ DEPRECATED: dict[str, Deprecated] = {d.key: d for d in [
                type=str),
     # featuremaps' --limit was "show at most N maps"; --limit now means images looked at
     Deprecated("--limit", "--top", "top", type=_COUNT, command="featuremaps"),
+    # bench's images per call were --batch; --batch-size is that everywhere else
+    Deprecated("--batch", "--batch-size", "batch_size", type=_COUNT, command="bench"),
 ]}
 
 
@@ -356,9 +367,22 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
+    """One-line errors; no abbreviations (`--option` must never be read as `--options`)."""
+
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("formatter_class", _Formatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        if action.choices is not None and len(arg_strings) == 1 and action.option_strings:
+            new = DEPRECATED_WORDS.get((action.option_strings[0], arg_strings[0]))
+            if new is not None and new in action.choices:
+                print(f"cnnzoo: warning: {action.option_strings[0]} {arg_strings[0]} is deprecated "
+                      f"and will be removed in the next release; write "
+                      f"{action.option_strings[0]} {new}", file=sys.stderr)
+                arg_strings = [new]
+        return super()._get_values(action, arg_strings)
 
     def error(self, message: str) -> NoReturn:  # one line, no usage dump
         print(f"cnnzoo: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
@@ -378,7 +402,9 @@ LIST_FIELDS = ("name", "family", "paper", "url", "year", "input_size", "num_clas
 
 
 def catalog_from_registry() -> list[dict[str, Any]]:
-    """What `cnnzoo list` shows, from the live registry (imports torch and every model family)."""
+    """What `cnnzoo list` (and `list --options`, `train --help`) shows, from the live registry
+    (imports torch and every model family): the model's facts, its default training recipe and
+    its --option names with defaults and allowed values."""
     from .registry import list_models, model_info
 
     rows = []
@@ -386,6 +412,9 @@ def catalog_from_registry() -> list[dict[str, Any]]:
         info = model_info(name)
         row = {k: getattr(info, k) for k in LIST_FIELDS}
         row["input_size"] = list(row["input_size"])
+        row["recipe"] = info.recipe
+        row["recipe_by_option"] = [list(entry) for entry in info.recipe_by_option]
+        row["options"] = _live_option_rows(name)
         rows.append(row)
     return rows
 
@@ -411,20 +440,26 @@ def add_list(p: argparse.ArgumentParser) -> None:
     add_flag(p, "--options")
 
 
-def model_option_rows(names: Sequence[str]) -> list[dict[str, Any]]:
-    """Each model's --option names with their defaults and allowed values (imports the models)."""
+def _live_option_rows(name: str) -> list[dict[str, Any]]:
+    """A model's --option names with their defaults and allowed values (imports the models)."""
     from .options import option_specs
     from .registry import builder_options
 
+    defaults = builder_options(name)
     rows = []
-    for name in names:
-        defaults = builder_options(name)
-        for key, spec in option_specs(name).items():
-            default = defaults.get(key)
-            rows.append(dict(model=name, option=key, allowed=spec.describe(),
-                             default=str(default).lower() if isinstance(default, bool) or default is None
-                             else default))
+    for key, spec in option_specs(name).items():
+        default = defaults.get(key)
+        rows.append(dict(option=key, allowed=spec.describe(),
+                         default=str(default).lower() if isinstance(default, bool) or default is None
+                         else default))
     return rows
+
+
+def model_option_rows(names: Sequence[str]) -> list[dict[str, Any]]:
+    """Each model's --option names with their defaults and allowed values, from the catalog
+    (no torch)."""
+    catalog = {row["name"]: row for row in read_catalog()}
+    return [dict(model=name, **option) for name in names for option in catalog[name]["options"]]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -524,21 +559,44 @@ def _recipe_value(value: Any) -> str:
     return {True: "crop,flip", False: "none"}.get(value, str(value)) if isinstance(value, bool) else str(value)
 
 
+def recipe_help() -> str:
+    """The recipe table of `train --help`: each recipe's values, the embedded sample's in
+    brackets where they differ, and which models train with it (from the torch-free catalog)."""
+    import textwrap
+
+    from .recipes import RECIPES
+
+    keys = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs",
+            "batch_size", "epochs", "augment")
+    head = ["recipe"] + [k.replace("_", "-") for k in keys]
+    rows = []
+    for name, recipe in RECIPES.items():
+        sample = recipe.get("sample", {})
+        rows.append([name] + [("25%" if k == "warmup_epochs" and recipe.get(k) is None  # onecycle's
+                               else _recipe_value(recipe.get(k))) + (
+            f" ({_recipe_value(sample[k])})" if k in sample and sample[k] != recipe.get(k) else "")
+            for k in keys])
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+             for row in [head, *rows]]
+    lines += ["", "(in brackets: on the embedded sample, --dataset sample, the default). "
+              "Models by recipe:"]
+    catalog = read_catalog()
+    for name in RECIPES:
+        models = [row["name"] for row in catalog if row["recipe"] == name]
+        models += [f"{row['name']} with --option {key}={value}" for row in catalog
+                   for key, value, recipe in row.get("recipe_by_option", ())
+                   if recipe == name and row["recipe"] != name]
+        lines += textwrap.wrap(", ".join(models) or "-", width=96, initial_indent=f"  {name}: ",
+                               subsequent_indent="    ")
+    return "\n".join(lines)
+
+
 class _TrainParser(_Parser):
-    """Renders the recipe table only when help is asked for (it needs the training package)."""
+    """Renders the recipe table only when help is asked for."""
 
     def format_help(self) -> str:
-        from .recipes import RECIPES
-
-        keys = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs",
-                "batch_size", "epochs", "augment")
-        head = ["recipe"] + [k.replace("_", "-") for k in keys]
-        rows = [[name] + [_recipe_value(r.get(k)) for k in keys] for name, r in RECIPES.items()]
-        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-        table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
-                          for row in [head, *rows])
-        self.epilog = TRAIN_EPILOG.format(recipes="recipes (--epochs etc. on the embedded sample "
-                                          "differ: see config.py's 'sample' entries):\n" + table)
+        self.epilog = TRAIN_EPILOG.format(recipes="recipes:\n" + recipe_help())
         return super().format_help()
 
 
@@ -677,6 +735,17 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     _runs_tensors(p, fast=True)
 
 
+# The library's messages name its Python arguments; on the command line they are flags.
+# (The hook: a user error raised by the library is rewritten here, once, on its way out.)
+API_TO_CLI = {"pass weights=PATH": "give --weights FILE"}
+
+
+def _cli_words(message: str) -> str:
+    for api, flag in API_TO_CLI.items():
+        message = message.replace(api, flag)
+    return message
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .pipeline import load_run
     from .train.predict import format_predictions, predict
@@ -705,7 +774,8 @@ def add_visualize(p: argparse.ArgumentParser) -> None:
 def cmd_visualize(args: argparse.Namespace) -> int:
     from .visualize.command import run
 
-    _set_threads(getattr(args, "threads", None))
+    if args.visualize_command is not None:  # bare `cnnzoo visualize` only prints its help
+        _set_threads(getattr(args, "threads", None))
     return run(args)
 
 
@@ -745,21 +815,52 @@ def _json_as_format(add: Callable[[argparse.ArgumentParser], None]
     with --json kept as the deprecated spelling."""
     def declare(parser: argparse.ArgumentParser) -> None:
         add(parser)
-        for action in list(parser._actions):
-            if action.option_strings == ["--json"]:
-                parser._remove_action(action)
-                parser._option_string_actions.pop("--json", None)
-                for group in parser._action_groups:
-                    if action in group._group_actions:
-                        group._group_actions.remove(action)
-                _formats(parser, ("table", "json"), "table")
+        if "--json" in parser._option_string_actions:
+            _drop(parser, "--json")
+            _formats(parser, ("table", "json"), "table")
+    return declare
+
+
+def _drop(parser: argparse.ArgumentParser, option: str) -> argparse.Action:
+    """Remove a package parser's own declaration of `option` (to declare it from FLAGS)."""
+    action = parser._option_string_actions.pop(option)
+    parser._remove_action(action)
+    for group in parser._action_groups:
+        if action in group._group_actions:
+            group._group_actions.remove(action)
+    return action
+
+
+_ON_THE_CPU = ("Runs on the CPU (the export package takes no device); --threads sets its CPU "
+               "threads.")
+
+
+def _export_arguments(add: Callable[[argparse.ArgumentParser], None]
+                      ) -> Callable[[argparse.ArgumentParser], None]:
+    """export's --batch is the file's batch dimension (not images per call): say so."""
+    def declare(parser: argparse.ArgumentParser) -> None:
+        add(parser)
+        default = _drop(parser, "--batch").default
+        add_flag(parser, "--batch", default=default)
+        parser.description = f"{parser.description}. Traces and checks on the CPU."
+    return declare
+
+
+def _bench_arguments(add: Callable[[argparse.ArgumentParser], None]
+                     ) -> Callable[[argparse.ArgumentParser], None]:
+    """bench's images per call are --batch-size, as in train/eval/top9 (--batch: deprecated)."""
+    def declare(parser: argparse.ArgumentParser) -> None:
+        add(parser)
+        default = _drop(parser, "--batch").default
+        add_flag(parser, "--batch-size", default=default, help="images per call")
+        add_deprecated(parser, "--batch (bench)")
+        parser.description = f"{parser.description}. {_ON_THE_CPU}"
     return declare
 
 
 def _bench_runner(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def bench(args: argparse.Namespace) -> int:
-        if args.batch == "dynamic":
-            raise OptionError("bench measures a fixed batch: give --batch N")
+        args.batch = args.batch_size  # what the export package's run_bench reads
         args.json = getattr(args, "format", "table") == "json"
         return run(args)
     return bench
@@ -810,14 +911,16 @@ def _commands() -> list[Command]:
                 "occlusion, filter evolution (PNG)", add_visualize, cmd_visualize),
     ]
     if _present("export.command"):
+        add_export, run_export = _package_command("export.command", "add_export_arguments",
+                                                  "run_export")
         commands.append(Command("export", "a model or a trained run to ONNX or a torch.export "
                                 "program, checked against eager outputs",
-                                *_package_command("export.command", "add_export_arguments",
-                                                  "run_export")))
+                                _export_arguments(add_export), run_export))
         add_bench, run_bench = _package_command("export.command", "add_bench_arguments", "run_bench")
         commands.append(Command("bench", "throughput and latency of a model on every installed "
                                 "runtime, against torchvision's eager model",
-                                _json_as_format(add_bench), _bench_runner(run_bench)))
+                                _bench_arguments(_json_as_format(add_bench)),
+                                _bench_runner(run_bench)))
     if _present("claims.command"):
         commands.append(Command("claims", "the lineage's claims as experiments with verdicts: a "
                                 "lab report (JSON, Markdown, HTML)", *_package_command("claims.command")))
@@ -862,7 +965,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CnnzooError as e:
-        print(f"cnnzoo: error: {e}", file=sys.stderr)
+        print(f"cnnzoo: error: {_cli_words(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("cnnzoo: interrupted", file=sys.stderr)

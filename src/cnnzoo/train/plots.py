@@ -49,6 +49,10 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str
     ax_acc.set_title("accuracy")
     ax_acc.legend()
     ax_acc.grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if title:
         fig.suptitle(title)
     _save(fig, path)

@@ -1,7 +1,8 @@
 """`cnnzoo visualize SUBCOMMAND`: the command bodies (cli.py only declares and dispatches).
 
 Sub-commands: deconv, top9, filters, featuremaps, occlusion, evolution. Each writes one PNG
-(--out) and prints what it wrote; --json prints the numbers as JSON instead.
+(--out) and prints what it wrote (--format table); --format json prints the numbers instead.
+Bare `cnnzoo visualize` prints this command's help. Titles name a picture by its file name.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..cli import add_deprecated, add_flag
 
     sub = p.add_subparsers(dest="visualize_command", metavar="SUBCOMMAND", parser_class=type(p))
-    sub.required = True
+    p.set_defaults(print_help=p.print_help)  # bare `cnnzoo visualize`: its help, exit 0
 
     def common(name: str, source: bool = True, image: bool = False) -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=_SUBCOMMANDS[name], description=_SUBCOMMANDS[name])
@@ -38,8 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             add_flag(q, "--image", required=True)
             add_deprecated(q, "--fit")
         add_flag(q, "--out", metavar="FILE.png", default=f"{name}.png", help="the PNG to write")
-        add_flag(q, "--format", choices=("text", "json"), default="text",
-                 help="what to print: the file written (text) or the numbers (json)")
+        add_flag(q, "--format", choices=("table", "json"), default="table",
+                 help="what to print: the file written (table) or the numbers (json); "
+                 "'text' is the deprecated spelling of table")
         add_deprecated(q, "--json")
         if source:
             add_flag(q, "--device")
@@ -83,7 +85,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q = common("evolution", source=False)
     q.add_argument("run", metavar="RUN_DIR", help="a training run folder with per-epoch checkpoints")
     add_flag(q, "--layer", help="a conv layer (default: the first)")
-    add_flag(q, "--top", default=16, help="how many filters to show (the first K)")
+    add_flag(q, "--top", default=16, help="how many filters to show: the first K by index "
+             "(the same filters at every epoch, not ranked)")
     add_deprecated(q, "--count")
 
 
@@ -122,7 +125,17 @@ def _done(args: argparse.Namespace, path, info: dict[str, Any]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.visualize_command is None:
+        args.print_help()
+        return 0
     return _RUN[args.visualize_command](args)
+
+
+def _name(path: Any) -> str:
+    """A file as a title names it: its basename, not the path it was given by."""
+    from pathlib import Path
+
+    return Path(str(path)).name or str(path)
 
 
 def run_deconv(args: argparse.Namespace) -> int:
@@ -133,7 +146,7 @@ def run_deconv(args: argparse.Namespace) -> int:
     img = _image(args, src)
     projections = deconv(src.model, img.tensor, args.layer, args.channel, args.top,
                                 args.whole_map)
-    title = f"{src.label}, {args.image}"
+    title = f"{src.label}, {_name(args.image)}"
     plots.plot_deconv(projections, img.pixels, title, path=args.out)
     return _done(args, args.out, dict(layer=args.layer, projections=[
         dict(channel=p.channel, unit=p.unit, activation=p.value, receptive_field=p.box)
@@ -172,7 +185,7 @@ def run_featuremaps(args: argparse.Namespace) -> int:
     src = _source(args)
     img = _image(args, src)
     maps = feature_maps(src.model, img.tensor, args.layer)
-    plots.plot_feature_maps(args.layer, maps, img.pixels, f"{src.label}, {args.image}", args.top,
+    plots.plot_feature_maps(args.layer, maps, img.pixels, f"{src.label}, {_name(args.image)}", args.top,
                             path=args.out)
     flat = maps.reshape(maps.shape[0], -1)
     return _done(args, args.out, dict(layer=args.layer, shape=list(maps.shape),
@@ -204,7 +217,7 @@ def run_occlusion(args: argparse.Namespace) -> int:
     occ = occlusion(src.model, img.tensor, _target(args.target, src), args.size, args.stride,
                     grey, args.layer, args.channel)
     prediction = _prediction(src.model, img.tensor)
-    plots.plot_occlusion(occ, img.pixels, src.class_name, f"{src.label}, {args.image}", prediction,
+    plots.plot_occlusion(occ, img.pixels, src.class_name, f"{src.label}, {_name(args.image)}", prediction,
                          path=args.out)
     return _done(args, args.out, dict(
         predicted=prediction[0], predicted_prob=prediction[1],
@@ -233,7 +246,7 @@ def _run_title(run) -> str:
     meta = read_meta(found[-1][1]) if found else {}
     model, dataset = meta.get("model"), meta.get("dataset")
     what = f"{model} trained on {dataset}" if model and dataset else str(model or "")
-    return f"{what} ({run})" if what else str(run)
+    return f"{what} ({_name(run)})" if what else _name(run)
 
 
 def _per_channel(values, channels: int) -> list[float]:

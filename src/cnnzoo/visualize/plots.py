@@ -95,8 +95,11 @@ def _off(ax) -> None:
 
 
 def _grid(n: int, ratio: float = 1.5) -> tuple[int, int]:
+    """(rows, cols) for n panels, about `ratio` times wider than tall, rows balanced: the columns
+    are the fewest that keep that many rows (9 panels: 3x3, not 4+4+1)."""
     cols = max(1, min(n, math.ceil(math.sqrt(n * ratio))))
-    return math.ceil(n / cols), cols
+    rows = math.ceil(n / cols)
+    return rows, math.ceil(n / rows)
 
 
 _COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999")
@@ -178,8 +181,9 @@ def plot_top9(channels: Sequence[TopChannel], mean: Sequence[float], std: Sequen
                 name = class_names[e.label] if class_names and e.label < len(class_names) else e.label
                 label += f" {name}"
             ia.set_title(label, fontsize=7)
-        s.suptitle(f"{top.layer}, channel {top.channel}: projections (left), image patches (right)",
-                   fontsize=9)
+        dead = bool(top.entries) and max(e.value for e in top.entries) <= 0
+        s.suptitle(f"{top.layer}, channel {top.channel}: projections (left), image patches (right)"
+                   + (" (dead channel: no positive activation)" if dead else ""), fontsize=9)
     colours = _zero(channels[0].entries[0].projection) if channels and channels[0].entries else ""
     fig.suptitle((title + "\n" if title else "") + "9 strongest activations per feature map over the "
                  f"data set, cut to the receptive field (numbers: activation; #: image index; "
