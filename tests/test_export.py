@@ -90,6 +90,29 @@ def test_an_overflowing_random_network_gets_measured_statistics(tmp_path):
     assert "BatchNorm statistics" in result.report()
 
 
+def test_unwritable_out_is_one_line(tmp_path, monkeypatch):
+    import os
+
+    from cnnzoo.export import exporter
+
+    (tmp_path / "img.png").write_bytes(b"x")
+    with pytest.raises(OptionError, match="not a folder"):
+        export("lenet5", "onnx", tmp_path / "img.png" / "x.onnx")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.onnx")
+    with pytest.raises(OptionError, match="not a regular file"):
+        export("lenet5", "onnx", folder / "pipe.onnx")
+
+    def no_permission(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(exporter.os, "replace", no_permission)
+    with pytest.raises(CnnzooError, match="cannot write .*Permission denied"):
+        export("lenet5", "onnx", folder / "x.onnx")
+    assert sorted(p.name for p in folder.iterdir()) == ["pipe.onnx"]  # no temporary file left
+
+
 def test_lenet_rbf_output_exports(tmp_path):
     options = {"head": "rbf"}
     result = export("lenet5", "onnx", tmp_path / "rbf.onnx", options=options)

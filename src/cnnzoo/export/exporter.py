@@ -119,8 +119,10 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
     path = Path(out) if out is not None else Path(f"{source.name}.{format}")
     if path.is_dir():
         raise OptionError(f"--out {path} is a folder: give a file name, e.g. {path / (source.name + '.' + format)}")
-    if not path.parent.exists():
-        raise OptionError(f"--out {path}: folder {path.parent} does not exist")
+    if not path.parent.is_dir():
+        raise OptionError(f"--out {path}: {path.parent} is not a folder that exists")
+    if path.exists() and not path.is_file() or path.is_symlink():
+        raise OptionError(f"--out {path} exists and is not a regular file: give a file name")
     model = source.model.float().eval()
     size = source.input_size
     n = 2 if batch == "dynamic" else int(batch)
@@ -149,6 +151,8 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
         else:
             results = _export_pt2(model, example, tmp, batch, metadata)
         os.replace(tmp, path)
+    except OSError as e:
+        raise CnnzooError(f"cannot write {path} ({e.strerror or e}): choose a writable --out") from None
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(str(path), format, source.name, batch, size, results, metadata, path.stat().st_size)
