@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 
 import torch
@@ -46,8 +46,7 @@ def _autocast(device: torch.device, amp: str):
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
-def training_rows(device: torch.device, batch: int, steps: int, compile_ok: bool) -> list[tuple[str, str, float]]:
-    rows = []
+def training_rows(device: torch.device, batch: int, steps: int, compile_ok: bool) -> Iterator[tuple[str, str, float]]:
     variants = [("fp32", False, False), ("bf16", False, False), ("fp16", False, False),
                 ("bf16", True, False)] + ([("bf16", True, True)] if compile_ok else [])
     for amp, channels_last, compiled in variants:
@@ -71,14 +70,12 @@ def training_rows(device: torch.device, batch: int, steps: int, compile_ok: bool
             scaler.update()
         name = f"train resnet20 b{batch} {amp}" + (" channels_last" if channels_last else "") + \
             (" compile" if compiled else "")
-        rows.append((name, "img/s", _rate(step, batch, device, steps)))
-    return rows
+        yield (name, "img/s", _rate(step, batch, device, steps))
 
 
 @torch.inference_mode()
 def inference_rows(device: torch.device, batch: int, steps: int, size: int,
-                   compile_ok: bool) -> list[tuple[str, str, float]]:
-    rows = []
+                   compile_ok: bool) -> Iterator[tuple[str, str, float]]:
     model = cnnzoo.create_model("resnet50", variant="v1.5").eval().to(device)
     x = torch.randn(batch, 3, size, size, device=device)
     variants = [("fp32", False, False), ("fp32", True, False), ("bf16", True, False), ("fp16", True, False)]
@@ -97,28 +94,25 @@ def inference_rows(device: torch.device, batch: int, steps: int, size: int,
                 run_model(xf)
         name = f"infer resnet50 b{batch} {amp}" + (" channels_last" if channels_last else "") + \
             (" compile" if compiled else "")
-        rows.append((name, "img/s", _rate(run, batch, device, steps)))
-    return rows
+        yield (name, "img/s", _rate(run, batch, device, steps))
 
 
 def accuracy_rows(device: torch.device, dataset: str, data_dir: str | None, epochs: int | None,
-                  budget_s: float) -> list[tuple[str, str, float]]:
+                  budget_s: float) -> Iterator[tuple[str, str, float]]:
     import tempfile
 
     from cnnzoo.train.loop import train
 
-    rows = []
     deadline = time.perf_counter() + budget_s
     for name, goal in ACCURACY_GOALS.items():
         if time.perf_counter() > deadline:
-            rows.append((f"accuracy {name} (skipped: time box)", "%", float("nan")))
+            yield (f"accuracy {name} (skipped: time box)", "%", float("nan"))
             continue
         start = time.perf_counter()
         result = train(name, dataset=dataset, data_dir=data_dir, epochs=epochs, device=str(device),
                        amp="bf16", out=tempfile.mkdtemp(prefix=f"gpu-{name}-"), progress=False, quiet=True)
         top1 = float(result["top1"]) if result.get("top1") is not None else float("nan")
-        rows.append((f"accuracy {name} on {dataset} (goal {goal}%, {time.perf_counter() - start:.0f} s)", "%", top1))
-    return rows
+        yield (f"accuracy {name} on {dataset} (goal {goal}%, {time.perf_counter() - start:.0f} s)", "%", top1)
 
 
 def main() -> None:
@@ -137,19 +131,22 @@ def main() -> None:
     tiny = not cuda
     name = torch.cuda.get_device_name(device) if cuda else "CPU (dry run)" if args.dry_run else "CPU"
     print(f"device: {name}; torch {torch.__version__}; cuda {torch.version.cuda}; cnnzoo {cnnzoo.__version__}")
-    rows: list[tuple[str, str, float]] = []
+    # Each row is printed the moment it is measured: if the 600 s limit cuts the run short, the
+    # rows measured so far are still on screen.
+    width = 64
+    print(f"\n| {'check'.ljust(width)} | value | unit |")
+    print(f"|{'-' * (width + 2)}|-------|------|", flush=True)
+
+    def show(rows: Iterable[tuple[str, str, float]]) -> None:
+        for check, unit, value in rows:
+            print(f"| {check.ljust(width)} | {value:.1f} | {unit} |", flush=True)
+
     compile_ok = cuda  # compile on the CPU takes minutes: the GPU run only
-    rows += training_rows(device, 8 if tiny else 256, 1 if tiny else 30, compile_ok)
-    rows += inference_rows(device, 2 if tiny else 64, 1 if tiny else 30, 64 if tiny else 224, compile_ok)
+    show(training_rows(device, 8 if tiny else 256, 1 if tiny else 30, compile_ok))
+    show(inference_rows(device, 2 if tiny else 64, 1 if tiny else 30, 64 if tiny else 224, compile_ok))
     if not args.no_accuracy and not args.dry_run:
         dataset = "sample" if tiny else "fashion-mnist"
-        rows += accuracy_rows(device, dataset, args.data_dir, 1 if tiny else args.epochs, args.accuracy_budget)
-    width = max(len(r[0]) for r in rows)
-    print(f"\n| {'check'.ljust(width)} | value | unit |")
-    print(f"|{'-' * (width + 2)}|-------|------|")
-    for check, unit, value in rows:
-        print(f"| {check.ljust(width)} | {value:.1f} | {unit} |")
-
+        show(accuracy_rows(device, dataset, args.data_dir, 1 if tiny else args.epochs, args.accuracy_budget))
 
 if __name__ == "__main__":
     main()
