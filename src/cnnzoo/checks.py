@@ -58,6 +58,20 @@ def real(name: str, value: Any, *, minimum: float | None = None, maximum: float 
     return value
 
 
+def text(name: str, value: Any, *, optional: bool = False) -> Any:
+    """A non-empty string (a path, a model or layer name, a list of ids). An empty one is refused
+    rather than read as "not given"; None passes when `optional`."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise OptionError(f"{name} must be text, got {type(value).__name__} {value!r}"[:200])
+    if not value.strip():
+        raise OptionError(f"{name} must not be empty")
+    if "\0" in value:
+        raise OptionError(f"{name} must not contain a NUL character")
+    return value
+
+
 def positive_float(name: str, value: Any, *, maximum: float | None = None) -> float:
     """A finite number > 0 (learning rates, scales)."""
     return real(name, value, above=0.0, maximum=maximum)

@@ -138,6 +138,15 @@ def _device(text: str) -> str:
 _COUNT = _typed(int, checks.positive_int, maximum=10**6)
 
 
+def _text(text: str) -> str:
+    """Any text flag (a path, a name, a list): an empty value is refused, never read as 'not
+    given' (`--out ''` would otherwise write to the default place)."""
+    try:
+        return checks.text("value", text)
+    except OptionError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 @dataclass(frozen=True)
 class Flag:
     """One flag of the vocabulary: the same name, validator and meaning in every subcommand."""
@@ -156,20 +165,20 @@ class Flag:
 FLAGS: dict[str, Flag] = {f.name: f for f in [
     # what to run on
     Flag("--model", "a registered model (see `cnnzoo list`), built with random weights unless "
-         "--weights is given", metavar="NAME"),
+         "--weights is given", type=_text, metavar="NAME"),
     Flag("--weights", "pretrained weights for --model: 'torchvision' (from torch's hub cache) "
-         "or a weight FILE", metavar="torchvision|FILE"),
+         "or a weight FILE", type=_text, metavar="torchvision|FILE"),
     Flag("--option", "a model option, e.g. shortcut=A (repeatable; `cnnzoo list NAME --options` "
          "lists them)", _key_value, "KEY=VALUE", action="append"),
     Flag("--options", "list each model's options (--option KEY=VALUE) with their defaults and "
          "allowed values", action="store_true"),
     Flag("--input", "input size as C,H,W (or H,W, or one side)", _sizes, "C,H,W"),
     Flag("--dataset", "data set: sample, fashion-mnist, mnist, cifar10, cifar100, imagefolder",
-         metavar="NAME"),
-    Flag("--data-dir", "folder holding a local copy of the data set", metavar="DIR"),
+         type=_text, metavar="NAME"),
+    Flag("--data-dir", "folder holding a local copy of the data set", type=_text, metavar="DIR"),
     Flag("--split", "which split", choices=("test", "train"), default="test"),
-    Flag("--image", "a picture file of any size and mode (PNG, JPEG, ...)", metavar="IMAGE"),
-    Flag("--layer", "a layer name, e.g. conv5 (`cnnzoo summary NAME` shows them)", metavar="NAME"),
+    Flag("--image", "a picture file of any size and mode (PNG, JPEG, ...)", type=_text, metavar="IMAGE"),
+    Flag("--layer", "a layer name, e.g. conv5 (`cnnzoo summary NAME` shows them)", type=_text, metavar="NAME"),
     Flag("--channel", "one feature map (channel index)", _typed(int, checks.integer, minimum=0),
          "K"),
     Flag("--channels", "these feature maps (channel indices)", _indices, "C1,C2,..."),
@@ -178,7 +187,7 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
          "first K filters)", _COUNT, "K"),
     Flag("--limit", "look at the first N images only ('all': every image)", _limit, "N|all"),
     Flag("--batch-size", "images per batch", _COUNT, "N"),
-    Flag("--out", "where to write the result", metavar="PATH"),
+    Flag("--out", "where to write the result", type=_text, metavar="PATH"),
     Flag("--format", "what to print", choices=("table", "json")),
     # where tensors run
     Flag("--device", "where tensors run: auto (a GPU if there is one), cpu, cuda, cuda:N, mps",
@@ -188,16 +197,16 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--fast", "run the model through cnnzoo's fast inference path (same numbers, faster)",
          action="store_true"),
     Flag("--runtime", "the fast path's runtime: auto, eager, compile, onnxruntime, openvino",
-         metavar="NAME"),
+         type=_text, metavar="NAME"),
     # summary
     Flag("--depth", "show blocks deeper than N name levels as one row", _COUNT, "N"),
     Flag("--train", "training mode (GoogLeNet's auxiliary heads run)", action="store_true"),
     Flag("--paper", "add the figures the paper prints, row by row, with the differences",
          action="store_true"),
-    Flag("--reference", "ratios to this model", metavar="NAME", default="alexnet"),
+    Flag("--reference", "ratios to this model", type=_text, metavar="NAME", default="alexnet"),
     # train
     Flag("--resume", "continue the run in DIR exactly where it stopped (or extend it with "
-         "--epochs)", metavar="DIR"),
+         "--epochs)", type=_text, metavar="DIR"),
     Flag("--epochs", "epochs to train", _COUNT, "N"),
     Flag("--optimizer", "optimizer", choices=("sgd", "adamw")),
     Flag("--lr", "peak learning rate", _typed(float, checks.positive_float, maximum=100.0), "LR"),
@@ -229,10 +238,10 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
          action="store_true"),
     Flag("--size", "the grey square's side in input pixels", _COUNT, "PX"),
     Flag("--stride", "the grey square's step in input pixels", _COUNT, "PX"),
-    Flag("--target", "class index or name to follow (default: the prediction)", metavar="CLASS"),
+    Flag("--target", "class index or name to follow (default: the prediction)", type=_text, metavar="CLASS"),
     # claims
     Flag("--full", "the long versions of the experiments", action="store_true"),
-    Flag("--only", "only these, by id or number", metavar="ID[,ID]"),
+    Flag("--only", "only these, by id or number", type=_text, metavar="ID[,ID]"),
     Flag("--list", "list them and exit", action="store_true"),
     # export (bench takes --batch-size: images per call)
     Flag("--batch", "the exported file's batch dimension: a fixed N, or 'dynamic' (any batch "
@@ -263,7 +272,7 @@ class Deprecated:
 
 DEPRECATED: dict[str, Deprecated] = {d.key: d for d in [
     Deprecated("--json", "--format json", "format", value="json"),
-    Deprecated("--confusion", "--out", "out"),
+    Deprecated("--confusion", "--out", "out", type=_text),
     Deprecated("--image-size", "--input", "input", type=lambda t: (_COUNT(t),)),
     Deprecated("--num-channels", "--top", "top", type=_COUNT),
     Deprecated("--count", "--top", "top", type=_COUNT),
@@ -627,12 +636,14 @@ def add_train(p: argparse.ArgumentParser) -> None:
     add_flag(p, "--option")
 
 
-def _train_side(size: tuple[int, ...] | None) -> int | None:
+def _train_side(size: tuple[int, ...] | None) -> tuple[int | None, int | None]:
+    """--input as (side, channels): C,H,W keeps its channel count, which the data must then have
+    (the pipeline refuses a mismatch in one line), instead of dropping it."""
     if size is None:
-        return None
+        return None, None
     if len(set(size[-2:])) != 1:
         raise OptionError(f"--input: training takes square inputs, got {','.join(map(str, size))}")
-    return size[-1]
+    return size[-1], (size[0] if len(size) == 3 else None)
 
 
 def _set_threads(n: int | None) -> None:
@@ -664,13 +675,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not args.model:
         raise CnnzooError("name a model to train (see `cnnzoo list`) or give --resume DIR")
+    side, channels = _train_side(args.input)
     config = TrainConfig(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir,
         model_options=_model_options(args.model, args.option), epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing, augment=args.augment,
-        image_size=_train_side(args.input), amp=args.amp, channels_last=args.channels_last,
+        image_size=side, in_channels=channels, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, seed=args.seed, deterministic=args.deterministic,
         device=args.device, eval_every=args.eval_every, keep_epochs=args.keep_epochs, out=args.out,
         threads=args.threads, tensorboard=args.tensorboard)
@@ -692,7 +704,8 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     add_flag(p, "--split")
     add_flag(p, "--batch-size", default=500)
     add_flag(p, "--out", metavar="FILE.png", help="the confusion-matrix PNG to write (default: "
-             "confusion-DATASET-SPLIT.png in the run folder)")
+             "confusion-DATASET-SPLIT.png in the run folder, skipped with a note when "
+             "the run is read-only)")
     add_deprecated(p, "--confusion")
     _formats(p, ("table", "json"), "table")
     _runs_tensors(p, fast=True)
@@ -720,6 +733,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       split=args.split, batch_size=args.batch_size, device=args.device,
                       confusion_png=args.out, runtime=_runtime(args))
     print(report_json(result) if args.format == "json" else format_report(result))
+    if args.format == "json" and result.get("confusion_note"):
+        print(f"note: {result['confusion_note']}", file=sys.stderr)
     return 0
 
 

@@ -542,6 +542,9 @@ def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | None = N
         input_size = parse_input(input_size, "input_size")
     if depth is not None:
         depth = checks.positive_int("depth", depth)
+    if not isinstance(model_or_name, (str, nn.Module)):
+        raise OptionError(f"summary takes a model name or an nn.Module, got "
+                          f"{type(model_or_name).__name__} {model_or_name!r}"[:200])
     if isinstance(model_or_name, str):
         info: ModelInfo | None = model_info(model_or_name)
         name = model_or_name

@@ -52,13 +52,18 @@ def _name(source: str | Path | bytes) -> str:
             else f"image {shown(source)}")
 
 
-def _to_array(img) -> np.ndarray:
-    """H x W x {1, 3} uint8 from a loaded Pillow image of any mode (the rules of the docstring)."""
+def _to_array(img, where: str = "image") -> np.ndarray:
+    """H x W x {1, 3} uint8 from a loaded Pillow image of any mode (the rules of the docstring).
+    A floating-point image with NaN or infinite pixels is refused (DataError naming `where`)."""
     from PIL import Image
 
     mode = img.mode
     if mode in ("I", "F") or mode.startswith("I;16"):
         a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():
+            bad = int((~np.isfinite(a)).sum())
+            raise DataError(f"cannot read {where}: {bad:,} of its {a.size:,} pixels are NaN or "
+                            "infinite (a floating-point image); fix or replace them first")
         a = a / 257.0 if mode != "F" else a * 255.0
         return np.clip(np.rint(a), 0, 255).astype(np.uint8)[..., None]
     if mode == "P":
@@ -101,6 +106,8 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
         stream = io.BytesIO(bytes(source))
     else:
         stream = Path(source)
+        if stream.is_dir():
+            raise DataError(f"cannot read {where}: it is a folder, not an image file")
         if not stream.is_file():
             raise DataError(f"cannot read {where}: no such file")
     _quiet_pillow_bomb_warning()
@@ -108,15 +115,18 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
         with Image.open(stream) as img:
             w, h = img.size
             if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+                if max(w, h) > MAX_SIDE:
+                    raise DataError(f"cannot read {where}: {w}x{h} has a side longer than the "
+                                    f"{MAX_SIDE:,} pixels cnnzoo decodes: scale it down first")
                 raise DataError(
-                    f"cannot read {where}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than "
-                    f"the {MAX_PIXELS / 1e6:.0f} cnnzoo decodes (a decompression bomb?): "
-                    "scale it down first")
+                    f"cannot read {where}: {w}x{h} is {w * h:,} pixels, more than the "
+                    f"{MAX_PIXELS:,} ({MAX_PIXELS >> 20} megapixels) cnnzoo decodes (a "
+                    "decompression bomb?): scale it down first")
             if w < 1 or h < 1:
                 raise DataError(f"cannot read {where}: it is empty ({w}x{h})")
             img.load()
             img = ImageOps.exif_transpose(img)
-            return _to_array(img)
+            return _to_array(img, where)
     except DataError:
         raise
     except UnidentifiedImageError:
@@ -124,7 +134,7 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
                         "(give a PNG, JPEG, BMP, TIFF, WebP... file)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         # Pillow refuses at open, before our own check, beyond twice its own limit.
-        raise DataError(f"cannot read {where}: more than the {MAX_PIXELS / 1e6:.0f} megapixels "
+        raise DataError(f"cannot read {where}: more than the {MAX_PIXELS >> 20} megapixels "
                         f"cnnzoo decodes, a decompression bomb? ({brief(e)}): scale it "
                         "down first") from None
     except MemoryError:

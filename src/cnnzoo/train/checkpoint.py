@@ -87,28 +87,66 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_error(path: Path, e: OSError) -> CheckpointError:
+RESUME_FIX = "free space or fix permissions and resume; the previous checkpoint is intact"
+
+
+def _write_error(path: Path, e: OSError, fix: str = RESUME_FIX) -> CheckpointError:
     why = e.strerror or e.__class__.__name__
-    return CheckpointError(f"could not write {path} ({why}): free space or fix permissions and "
-                           "resume; the previous checkpoint is intact")
+    return CheckpointError(f"could not write {path} ({why}): {fix}")
 
 
-def atomic_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file atomically (temp file + os.replace); OSError (disk full, read-only folder)
-    becomes one CheckpointError line and leaves the previous file as it was."""
+def check_target(path: str | Path, what: str = "") -> Path:
+    """Refuse, in one line, a path that a file write would clobber rather than write: an existing
+    folder, symlink, device, FIFO or socket (os.replace would replace the entry itself, turning
+    /dev/full into a regular file), or a path whose parent is not a folder. Returns the path."""
+    import stat
+
     path = Path(path)
+    label = f"{what} to {path}" if what else str(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise CnnzooError(f"cannot write {label} ({e.strerror or e}): give another path") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else
+                "a symbolic link" if stat.S_ISLNK(st.st_mode) else
+                "a FIFO" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise CnnzooError(f"cannot write {label}: {path} is {kind}, not a regular file; "
+                          "give the path of a file to write")
+    parent = path.parent
+    if not parent.is_dir():
+        raise CnnzooError(f"cannot write {label}: {parent} is not a folder; give another path")
+    return path
+
+
+def atomic_bytes(path: str | Path, data: bytes, *,
+                 fix: str = "free space or fix permissions, or give another path") -> None:
+    """Write a regular file atomically (temp file + os.replace). A target that is not a regular
+    file (folder, symlink, device, FIFO) is refused first (check_target); OSError (disk full,
+    read-only folder) becomes one CheckpointError line ending in `fix`, and leaves the previous
+    file as it was."""
+    path = check_target(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        _remove(tmp)  # never write through a link planted under the temporary name
         _write_file(tmp, data)
+        check_target(path)  # nothing swapped in a link or device meanwhile
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
-        raise _write_error(path, e) from None
+        raise _write_error(path, e, fix) from None
+    except CnnzooError:
+        _remove(tmp)
+        raise
 
 
-def atomic_json(path: str | Path, data: Any) -> None:
-    """Write a JSON file atomically (temp file + os.replace)."""
-    atomic_bytes(path, _json_bytes(data))
+def atomic_json(path: str | Path, data: Any, *, fix: str = RESUME_FIX) -> None:
+    """Write a JSON file of a run folder atomically (temp file + os.replace)."""
+    atomic_bytes(path, _json_bytes(data), fix=fix)
 
 
 def _remove(path: Path) -> None:
@@ -431,20 +469,75 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu"
 
     A writer replacing the checkpoint while we read makes a file vanish; we then read the
     complete copy again (a few tries), so a reader never sees half of two checkpoints."""
-    for attempt in range(5):
-        folder = checkpoint_dir(path)
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise CheckpointError(f"give a run folder, a checkpoint folder or its model.safetensors "
+                              f"(a path), got {type(path).__name__} {path!r}"[:200])
+    retry_missing = (Path(path) / CHECKPOINTS).is_dir()  # `last` may be mid-swap for a moment
+    for attempt in range(8):
         try:
-            meta = validate_meta(_parse_json(folder / META_FILE,
-                                             _read_bytes(folder / META_FILE, MAX_JSON_BYTES)),
-                                 folder / META_FILE)
-            data = _read_bytes(folder / MODEL_FILE)
-        except _Vanished:
-            time.sleep(0.05 * (attempt + 1))
+            folder = checkpoint_dir(path)
+        except CheckpointError:
+            if not retry_missing or attempt == 7:
+                raise
+            time.sleep(0.02 * (attempt + 1))
             continue
+        try:
+            meta_bytes, data = _read_pair(folder)
+        except _Vanished:
+            time.sleep(0.02 * (attempt + 1))
+            continue
+        meta = validate_meta(_parse_json(folder / META_FILE, meta_bytes), folder / META_FILE)
         verify(folder / MODEL_FILE, data, meta)
         return folder, meta, decode_tensors(folder / MODEL_FILE, data, device)
     raise CheckpointError(f"{path}: the checkpoint kept changing while being read (a run is "
                           "writing it); try again")
+
+
+def _read_pair(folder: Path) -> tuple[bytes, bytes]:
+    """meta.json and model.safetensors of ONE checkpoint folder: the folder is opened once and
+    both files are opened through it before either is read, so a writer swapping the folder
+    between the two reads cannot hand us the meta of one checkpoint and the weights of another
+    (files in a checkpoint folder are never rewritten in place; a swap renames whole folders).
+    _Vanished when the folder or a file went away meanwhile (read the new one)."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except FileNotFoundError:
+        raise _Vanished(folder) from None
+    except OSError as e:
+        raise CheckpointError(f"{folder} cannot be read ({e.strerror or e.__class__.__name__})") from None
+    fds: list[int] = []
+    try:
+        for name in (META_FILE, MODEL_FILE):
+            try:
+                fds.append(os.open(name, os.O_RDONLY, dir_fd=dfd))
+            except FileNotFoundError:
+                raise _Vanished(folder / name) from None
+            except IsADirectoryError:
+                raise CheckpointError(f"{folder / name} is a folder, not a file: the checkpoint is "
+                                      "corrupt") from None
+            except OSError as e:
+                raise CheckpointError(f"{folder / name} cannot be read "
+                                      f"({e.strerror or e.__class__.__name__})") from None
+        out = []
+        for name, fd, limit in zip((META_FILE, MODEL_FILE), fds, (MAX_JSON_BYTES, None)):
+            size = os.fstat(fd).st_size
+            if limit is not None and size > limit:
+                raise CheckpointError(f"{folder / name} is {size:,} bytes, more than the {limit:,} "
+                                      "such a file can hold: the checkpoint is corrupt")
+            try:
+                with os.fdopen(os.dup(fd), "rb") as f:
+                    out.append(f.read())
+            except IsADirectoryError:
+                raise CheckpointError(f"{folder / name} is a folder, not a file: the checkpoint is "
+                                      "corrupt") from None
+            except OSError as e:
+                raise CheckpointError(f"{folder / name} cannot be read "
+                                      f"({e.strerror or e.__class__.__name__})") from None
+        return out[0], out[1]
+    finally:
+        for fd in fds:
+            os.close(fd)
+        os.close(dfd)
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu", *,

@@ -2,7 +2,9 @@
 in-memory data set; and `evaluate(...)`, the body of `cnnzoo eval`."""
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
-from .checkpoint import run_folder_of
+from .checkpoint import check_target, run_folder_of
 from .distributed import DistInfo
 from .metrics import confusion_matrix, topk_correct
 from .progress import ImageProgress
@@ -152,8 +154,10 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
 
     The data set defaults to the one the model was trained on (read from where it was read, at
     the size it was trained at); inputs go through the run's own InputPipeline. Writes the
-    confusion matrix PNG to `confusion_png` (default: confusion-<dataset>-<split>.png in the run
-    folder, or in the checkpoint folder). runtime: run the model through
+    confusion matrix PNG to exactly `confusion_png` (refused in one line if it is a folder, a
+    symlink, a device or a FIFO); by default to confusion-<dataset>-<split>.png in the run folder
+    (or the checkpoint folder), skipped with a note (result["confusion_note"], confusion_png
+    None) when that folder cannot be written: a reader never fails on a read-only run. runtime: run the model through
     cnnzoo.export.optimize(model, runtime=...). progress: show a progress line on stderr when it
     is a terminal. Returns an EvalReport (see evaluate_arrays) plus
     model, dataset, classes, checkpoint and confusion_png.
@@ -167,6 +171,8 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     if confusion_png is not None and not Path(confusion_png).parent.is_dir():
         raise DataError(f"cannot write the confusion matrix to {confusion_png}: "
                         f"{Path(confusion_png).parent} is not a folder; give another --out")
+    if confusion_png is not None:
+        check_target(confusion_png, "the confusion matrix")
     dev = pick_device(device)
     run = checkpoint if isinstance(checkpoint, LoadedRun) else load_run(checkpoint, device=dev)
     if run.random:
@@ -191,18 +197,29 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
                                  device=dev, batch_size=batch_size, on_batch=bar)
     finally:
         bar.clear()
-    run_dir = run_folder_of(run.checkpoint or ".")
-    if confusion_png is None:
-        confusion_png = run_dir / f"confusion-{name}-{split}.png"
-    try:
-        draw_confusion(result["confusion"], classes, confusion_png,
-                       title=f"{run.name} on {name} ({split}): top-1 {result['top1']:.2f}%")
-    except OSError as e:
-        raise DataError(f"cannot write the confusion matrix to {confusion_png} "
-                        f"({e.strerror or e}): give another --out") from None
+    title = f"{run.name} on {name} ({split}): top-1 {result['top1']:.2f}%"
+    note = None
+    if confusion_png is not None:
+        draw_confusion(result["confusion"], classes, confusion_png, title=title)
+    else:
+        # the default goes beside the run; a read-only run is read, never failed on (readers
+        # modify nothing): the PNG is skipped with one note
+        run_dir = run_folder_of(run.checkpoint or ".")
+        default = run_dir / f"confusion-{name}-{split}.png"
+        try:
+            if not os.access(run_dir, os.W_OK):
+                raise PermissionError(errno.EACCES, "the run folder is read-only")
+            draw_confusion(result["confusion"], classes, check_target(default), title=title)
+            confusion_png = default
+        except (OSError, CnnzooError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            note = (f"confusion matrix not written ({why}): give --out FILE.png to write it "
+                    "elsewhere")
     result.update(model=run.name, dataset=name, split=split, classes=classes,
                   checkpoint=str(Path(run.checkpoint or ".")), epoch=run.meta.get("epoch"),
-                  confusion_png=str(confusion_png))
+                  confusion_png=None if confusion_png is None else str(confusion_png))
+    if note:
+        result["confusion_note"] = note
     return EvalReport(result)
 
 
@@ -215,7 +232,10 @@ def format_report(result: dict[str, Any]) -> str:
     width = max(len(c) for c in result["classes"])
     for cls, acc in zip(result["classes"], result["per_class"]):
         lines.append(f"  {cls.ljust(width)}  " + ("   -" if acc is None else f"{acc:6.2f}%"))
-    lines.append(f"\nconfusion matrix: {result['confusion_png']}")
+    if result.get("confusion_png"):
+        lines.append(f"\nconfusion matrix: {result['confusion_png']}")
+    elif result.get("confusion_note"):
+        lines.append(f"\n{result['confusion_note']}")
     return "\n".join(lines)
 
 

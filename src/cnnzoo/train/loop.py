@@ -24,6 +24,7 @@ CnnzooError naming the step); nothing is written after it, so the last good chec
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -36,7 +37,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from ..errors import CheckpointError, CnnzooError, DataError, OptionError
+from ..errors import CheckpointError, CnnzooError, DataError, OptionError, UnknownOptionError, close_matches
 from ..export.machine import native_bf16
 from . import checkpoint as ckpt
 from .config import TrainConfig
@@ -123,7 +124,23 @@ class Trainer:
                  stop_after: int | None = None, device: str | None = None, quiet: bool = False,
                  datasets: tuple[Any, Any] | None = None, progress: bool = True,
                  epochs: int | None = None, threads: int | None = None) -> None:
-        self.stop_after = stop_after
+        from .. import checks
+
+        # the public API's arguments, checked as the CLI's flags are (one CnnzooError line)
+        self.stop_after = (None if stop_after is None
+                           else checks.positive_int("stop_after", stop_after))
+        if resume is not None:
+            if not isinstance(resume, (str, Path)):
+                raise OptionError(f"resume must be a run folder (a path), got "
+                                  f"{type(resume).__name__} {resume!r}"[:200])
+            checks.text("resume", str(resume))
+        if epochs is not None:
+            epochs = checks.positive_int("epochs", epochs)
+        if threads is not None:
+            threads = checks.positive_int("threads", threads, maximum=1024)
+        if config is not None and not isinstance(config, TrainConfig):
+            raise OptionError(f"config must be a TrainConfig or a model name, got "
+                              f"{type(config).__name__} {config!r}"[:200])
         self.quiet = quiet
         self.show_progress = progress
         self.datasets = datasets
@@ -152,6 +169,8 @@ class Trainer:
         if threads is not None:
             config.threads = threads
         self.config = config.resolved()
+        for name in ("out", "data_dir"):  # an empty path is a mistake, not "the default"
+            checks.text(f"--{name.replace('_', '-')}", getattr(self.config, name), optional=True)
         if self.resume_dir is None and self.config.data_dir is not None:
             # stored absolute, so a resume from another working directory reads the same files
             self.config.data_dir = str(Path(self.config.data_dir).expanduser().absolute())
@@ -247,6 +266,14 @@ class Trainer:
         self.partial: dict[str, Any] | None = None
         self.partial_time = 0.0
         restart = self.resume_dir is not None and not self.rundir.has_checkpoint()
+        if restart and self.rundir.saved_epochs():
+            # stopped between the two writes of its first save: epoch-NNNN has the weights but no
+            # training state; starting again would overwrite it, so refuse and keep it
+            first = self.rundir.saved_epochs()[0]
+            raise RunFolderError(f"{self.run_dir} holds {first.relative_to(self.run_dir)} but no "
+                                 "checkpoints/last (it was stopped while saving): it cannot be "
+                                 "resumed exactly; evaluate that checkpoint, or train again with "
+                                 "another --out")
         if self.resume_dir is not None and not restart:
             self._load_state()
         if self.resume_dir is None:
@@ -302,6 +329,11 @@ class Trainer:
     def _check_new_folder(self, out: RunDir) -> None:
         if out.root.exists() and not out.root.is_dir():
             raise RunFolderError(f"--out {out.root} is a file, not a folder: choose another --out")
+        if out.holds_run() and not out.has_checkpoint() and out.saved_epochs():
+            first = out.saved_epochs()[0].relative_to(out.root)
+            raise RunFolderError(f"{out.root} already holds a run ({first}, stopped while saving, "
+                                 "no checkpoints/last): it is never overwritten, and --resume "
+                                 "cannot continue it exactly; choose another --out")
         if out.holds_run() and out.has_checkpoint():
             raise RunFolderError(f"{out.root} already holds a run: continue it with --resume {out.root}, "
                                  "or choose another --out")
@@ -381,7 +413,8 @@ class Trainer:
                 ckpt.write_checkpoint(rd.epoch(self.epoch), sd, meta)
                 ckpt.prune_epochs(rd.root, self.config.keep_epochs)
             ckpt.write_checkpoint(rd.last, sd, meta, train_state=state)
-            ckpt.atomic_bytes(rd.metrics, csv_text(self.history, METRIC_COLUMNS).encode())
+            ckpt.atomic_bytes(rd.metrics, csv_text(self.history, METRIC_COLUMNS).encode(),
+                              fix=ckpt.RESUME_FIX)
         self.dist.barrier()
 
     def _load_state(self) -> None:
@@ -405,7 +438,8 @@ class Trainer:
         state.check_optimizer(state_path, self.optimizer)
         tensors = ckpt.read_tensors(folder / ckpt.STATE_TENSORS, meta=meta)
         check_tensors(tensors, folder / ckpt.STATE_TENSORS, optimizer=self.optimizer,
-                      world_size=state.world_size, global_step=state.global_step)
+                      world_size=state.world_size, global_step=state.global_step,
+                      step_in_epoch=state.step_in_epoch, scalars=state.optimizer.get("scalars"))
         if meta["num_classes"] != len(self.classes):
             raise CheckpointError(f"{folder / ckpt.META_FILE}: field 'num_classes' is {meta['num_classes']}, "
                                   f"but {c.dataset} has {len(self.classes)} classes")
@@ -447,7 +481,7 @@ class Trainer:
                               f"{c.epochs}: the learning-rate schedule now spans {c.epochs} epochs")
         if self.dist.is_main:  # metrics.csv may lag the checkpoint by a row after a kill
             ckpt.atomic_bytes(self.rundir.metrics if self.rundir else self.run_dir / "metrics.csv",
-                              csv_text(self.history, METRIC_COLUMNS).encode())
+                              csv_text(self.history, METRIC_COLUMNS).encode(), fix=ckpt.RESUME_FIX)
 
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -724,9 +758,15 @@ def train(config: TrainConfig | str | None = None, *, resume: str | Path | None 
     `threads=N` sets the CPU threads (default: OMP_NUM_THREADS, else PyTorch's choice).
     """
     if isinstance(config, str):
+        fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "epochs"}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise UnknownOptionError(f"train() takes no option {unknown[0]!r}"
+                                     + close_matches(unknown[0], sorted(fields)))
         config = TrainConfig(model=config, epochs=epochs, **options)
         epochs = None
     elif options:
-        raise TypeError("keyword options go with a model name, not with a TrainConfig")
+        raise OptionError("keyword options go with a model name, not with a TrainConfig: set "
+                          f"them on the TrainConfig ({', '.join(sorted(options))})")
     return Trainer(config, resume=resume, stop_after=stop_after, device=device, quiet=quiet,
                    datasets=datasets, progress=progress, epochs=epochs, threads=threads).run()

@@ -63,6 +63,13 @@ class RunDir:
         """A resumable checkpoint (checkpoints/last, or its copy mid-swap)."""
         return ckpt._pick(self.last) is not None
 
+    def saved_epochs(self) -> list[Path]:
+        """The complete checkpoints/epoch-NNNN folders. A run killed between the two writes of
+        its first save holds epoch-0001 but no `last`: it is a run all the same, never empty."""
+        if not self.checkpoints.is_dir():
+            return []
+        return [folder for _, folder in ckpt.epoch_checkpoints(self.root) if ckpt._complete(folder)]
+
     # --- the owner's side ------------------------------------------------------------------
     def create(self) -> None:
         """Make the folder (and its parents); one line if that is impossible."""

@@ -169,8 +169,21 @@ def validate_meta(data: Any, where: str | Path) -> dict[str, Any]:
         raise doc.error("files", "must map file names to SHA-256 hex digests")
     if doc.integer("version", 1) >= 2 and files is None:
         raise doc.error("files", "is missing: the checkpoint records no SHA-256 of its weights")
+    if files is None and "pipeline" in data:
+        # "pipeline" and "files" came in together (format version 2): a meta.json that has the
+        # one without the other was edited to skip the weights' integrity check
+        raise doc.error("files", "is missing, but the checkpoint was written by a version that "
+                        "records the SHA-256 of its weights (it has \"pipeline\"): the file was "
+                        "altered")
     if "pipeline" in data or "normalization" in data:
         _check_pipeline(data, where)
+    pipeline = data.get("pipeline")
+    names = pipeline.get("classes") if isinstance(pipeline, dict) else None
+    if isinstance(names, list) and len(names) != num_classes:
+        raise doc.error("pipeline", f"lists {len(names)} class names (pipeline.classes) for "
+                        f"num_classes {num_classes}: the file was altered")
+    if classes is not None and isinstance(names, list) and list(names) != list(classes):
+        raise doc.error("pipeline", "pipeline.classes differs from classes: the file was altered")
     doc.obj("metrics", None)
     return data
 

@@ -20,6 +20,16 @@ from ..errors import CheckpointError
 from .schema import Doc, finite_json
 
 MAX_WORLD = 4096
+# param_group entries the run itself changes (the schedule); every other one must be the value a
+# fresh optimizer built from config.json has
+_SCHEDULED = frozenset({"lr", "initial_lr"})
+
+
+def _plain(value: Any) -> Any:
+    """A param_group value as JSON gives it back (tuples become lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 _PER_RANK = re.compile(r"^(rng\.cpu|rng\.cuda|augment|meter)\.rank(\d{1,4})$")
 
 
@@ -135,6 +145,15 @@ class TrainState:
                         raise doc.error("param_groups", f"group {i} {key} must be true, false or null")
                 elif type(got) is not type(value):
                     raise doc.error("param_groups", f"group {i} {key} has the wrong type")
+                if key in _SCHEDULED:
+                    if isinstance(got, (int, float)) and got < 0:
+                        raise doc.error("param_groups", f"group {i} {key} must be at least 0, got {got!r}")
+                elif key != "params" and _plain(got) != _plain(value):
+                    # every other hyper-parameter comes from config.json, never from the state:
+                    # an edited momentum, weight decay or maximize would silently change the run
+                    raise doc.error("param_groups", f"group {i} {key} is {got!r}, but the run's "
+                                    f"config.json gives {_plain(value)!r}: the state does not belong "
+                                    "to this run")
         n_params = sum(len(g["params"]) for g in fresh)
         for index, values in self.optimizer.get("scalars", {}).items():
             if int(index) >= n_params:
@@ -144,14 +163,33 @@ class TrainState:
                     raise doc.error("scalars", f"{index}.{key} must be a number or null")
 
 
+def _required_buffers(optimizer: torch.optim.Optimizer) -> set[str]:
+    """The per-parameter state every parameter has once the optimizer has stepped."""
+    if isinstance(optimizer, torch.optim.AdamW):
+        keys = {"step", "exp_avg", "exp_avg_sq"}
+        if any(g.get("amsgrad") for g in optimizer.param_groups):
+            keys.add("max_exp_avg_sq")
+        return keys
+    if any(g.get("momentum", 0) for g in optimizer.param_groups):
+        return {"momentum_buffer"}
+    return set()
+
+
 def check_tensors(tensors: dict[str, torch.Tensor], where: str | Path, *,
-                  optimizer: torch.optim.Optimizer, world_size: int, global_step: int) -> None:
-    """state.safetensors against the run: optimizer buffers of their parameters' shapes (present
-    once the run has stepped), RNG/generator states as uint8 vectors, meters as 4 float64."""
+                  optimizer: torch.optim.Optimizer, world_size: int, global_step: int,
+                  step_in_epoch: int = 0, scalars: dict[str, Any] | None = None) -> None:
+    """state.safetensors against the run: optimizer buffers of their parameters' shapes (the
+    full set, one of each kind per trained parameter, once the run has stepped), RNG states of
+    every process as uint8 vectors, and mid-epoch the augmentation generator and meter of every
+    process."""
     where = str(where)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     rng_size = torch.get_rng_state().numel()
-    seen_optimizer = False
+    buffers: dict[int, set[str]] = {}
+    for index, values in (scalars or {}).items():
+        if str(index).isdigit():
+            buffers.setdefault(int(index), set()).update(values)
+    per_rank: dict[str, set[int]] = {}
 
     def bad(name: str, message: str) -> CheckpointError:
         return CheckpointError(f"{where}: tensor {name!r} {message}")
@@ -161,7 +199,7 @@ def check_tensors(tensors: dict[str, torch.Tensor], where: str | Path, *,
             index, _, key = name[len("optimizer."):].partition(".")
             if not index.isdigit() or int(index) >= len(params) or not key:
                 raise bad(name, f"names no parameter of the model's {len(params)}")
-            seen_optimizer = True
+            buffers.setdefault(int(index), set()).add(key)
             if key == "step":
                 if value.numel() != 1 or not bool(torch.isfinite(value.float()).all()):
                     raise bad(name, "must be one finite number")
@@ -178,6 +216,7 @@ def check_tensors(tensors: dict[str, torch.Tensor], where: str | Path, *,
         kind, rank = m.group(1), int(m.group(2))
         if rank >= world_size:
             raise bad(name, f"names process {rank}, beyond the run's {world_size}")
+        per_rank.setdefault(kind, set()).add(rank)
         if kind == "rng.cpu":
             if value.dtype != torch.uint8 or value.shape != (rng_size,):
                 raise bad(name, f"must be a uint8 vector of {rng_size} (a CPU RNG state), got "
@@ -188,8 +227,24 @@ def check_tensors(tensors: dict[str, torch.Tensor], where: str | Path, *,
                           f"{tuple(value.shape)}")
         elif value.dtype != torch.float64 or value.shape != (4,) or not bool(torch.isfinite(value).all()):
             raise bad(name, "must be 4 finite float64 sums (a partial epoch's meter)")
-    stateful = isinstance(optimizer, torch.optim.AdamW) or any(
-        g.get("momentum", 0) for g in optimizer.param_groups)
-    if global_step > 0 and stateful and not seen_optimizer:
+    required = _required_buffers(optimizer)
+    if global_step > 0 and required and not buffers:
         raise CheckpointError(f"{where} holds no optimizer state (momentum buffers) after "
                               f"{global_step} steps: the training state is incomplete")
+    if buffers:  # the optimizer has stepped: every trained parameter has the whole set
+        for i, param in enumerate(params):
+            if not param.requires_grad:
+                continue
+            missing = sorted(required - buffers.get(i, set()))
+            if missing:
+                raise CheckpointError(f"{where}: tensor 'optimizer.{i}.{missing[0]}' is missing: "
+                                      "the training state is incomplete and cannot be resumed "
+                                      "exactly")
+    wanted = ["rng.cpu"] + ["rng.cuda"] * ("rng.cuda" in per_rank)
+    if step_in_epoch:  # a mid-epoch stop saves where the epoch's augmentation and sums stood
+        wanted += ["augment", "meter"]
+    for kind in wanted:
+        for rank in range(world_size):
+            if rank not in per_rank.get(kind, set()):
+                raise CheckpointError(f"{where}: tensor '{kind}.rank{rank}' is missing: the "
+                                      "training state is incomplete and cannot be resumed exactly")

@@ -27,15 +27,32 @@ def _figure(width: float, height: float):
 
 
 def save(fig, path: str | Path | None):
-    """Write `fig` to `path` (a PNG) when a path is given; returns the figure either way."""
+    """Write `fig` as a PNG to exactly `path` when a path is given; returns the figure either way.
+
+    The path must end in .png and must not be a folder, a symlink or a device (one line
+    otherwise); the picture is rendered in memory and written atomically, so matplotlib never
+    picks the format or appends a suffix."""
     if path is None:
         return fig
+    import io
+
+    from ..train.checkpoint import atomic_bytes, check_target
+
     path = Path(path)
+    if path.is_dir():
+        raise CnnzooError(f"cannot write {path}: it is a folder; give a file name ending in .png, "
+                          f"e.g. {path / 'figure.png'}")
+    if path.suffix.lower() != ".png":
+        raise CnnzooError(f"cannot write {path}: figures are written as PNG; give a file name "
+                          "ending in .png")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=fig.dpi, facecolor="white")
     except OSError as e:
         raise CnnzooError(f"cannot write {path}: {e.strerror or e}") from None
+    check_target(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, facecolor="white")
+    atomic_bytes(path, buf.getvalue())
     return fig
 
 
