@@ -116,7 +116,7 @@ class EvalReport(dict):
         return (f"EvalReport({self.get('model')} on {self.get('dataset')} {self.get('split')}: "
                 f"top-1 {self.get('top1', float('nan')):.2f}%, top-5 "
                 f"{self.get('top5', float('nan')):.2f}%, loss {self.get('loss', float('nan')):.4f}, "
-                f"{self.get('images')} images)")
+                f"{self.get('images') or 0:,} images)")
 
     def _repr_html_(self) -> str:
         from html import escape
@@ -125,7 +125,7 @@ class EvalReport(dict):
                        f"{'-' if a is None else f'{a:.2f}%'}</td></tr>"
                        for c, a in zip(self.get("classes", []), self.get("per_class", [])))
         return (f"<p><b>{escape(str(self.get('model')))}</b> on {escape(str(self.get('dataset')))} "
-                f"{escape(str(self.get('split')))} ({self.get('images')} images): top-1 "
+                f"{escape(str(self.get('split')))} ({self.get('images') or 0:,} images): top-1 "
                 f"<b>{self['top1']:.2f}%</b>, top-5 {self['top5']:.2f}%, loss {self['loss']:.4f}</p>"
                 f"<table><tr><th>class</th><th>accuracy</th></tr>{rows}</table>")
 
@@ -226,7 +226,7 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
 def format_report(result: dict[str, Any]) -> str:
     """The human-readable eval report."""
     lines = [f"{result['model']} ({result['checkpoint']}, epoch {result.get('epoch')}) on "
-             f"{result['dataset']} {result['split']}: {result['images']} images",
+             f"{result['dataset']} {result['split']}: {result['images']:,} images",
              f"top-1 {result['top1']:.2f}%   top-5 {result['top5']:.2f}%   loss {result['loss']:.4f}",
              "", "per-class accuracy:"]
     width = max(len(c) for c in result["classes"])
