@@ -71,6 +71,23 @@ def test_resnet_flops_are_multiply_adds():
     assert "multiply-adds" in text and "not 2 x MACs" in text
 
 
+def test_vgg_and_resnet_notes_follow_the_numbers():
+    vgg16 = compare_rows(summary("vgg16"), paper_table("vgg16"))[-1]
+    conv_macs = sum(r.macs for r in summary("vgg16").layers if r.type == "Conv2d")
+    assert round(vgg16["ours"]["macs"] / 1e9, 1) == 15.5 and round(conv_macs / 1e9, 1) == 15.3
+    assert "15.35G" in vgg16["note"] and "rounds 15.47G down" not in vgg16["note"]
+    r50 = compare_rows(summary("resnet50"), paper_table("resnet50"))[-1]
+    assert int(r50["ours"]["macs"] / 1e8) / 10 == 3.8 != round(r50["ours"]["macs"] / 1e9, 1)
+    assert "truncated" in r50["note"]
+
+
+def test_vgg_layer_names_not_printed_twice():
+    header = format_paper("vgg16").splitlines()[0].split()
+    assert header.count("layer") == 2  # "Paper layer" (the row) and "cnnzoo layer"
+    doc = json.loads(format_paper("vgg16", "json"))
+    assert doc["rows"][0]["paper"]["layer"] == "conv3-64"  # still in the machine-readable form
+
+
 @pytest.mark.parametrize("name", ["resnet20", "resnet56", "plain56", "resnet110"])
 def test_cifar_parameters_of_table6(name):
     r = compare_rows(summary(name), paper_table(name))

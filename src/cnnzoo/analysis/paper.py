@@ -199,14 +199,32 @@ def _vgg(name: str) -> PaperTable:
         rows.append(PaperRow("total (ResNet paper, Sec. 4.1)", ("",),
                              {"macs": {"D": 15_300_000_000, "E": 19_600_000_000}[config]},
                              "the ResNet paper's 'FLOPs' are multiply-adds = cnnzoo's MACs; "
-                             "it rounds 15.47G down to 15.3G"))
+                             + _VGG_MACS_NOTE[config]))
     return PaperTable(name, f"Simonyan & Zisserman 2014, Table 1 (column {config}) and Table 2",
                       rows, ["Table 1 names a conv by its kernel and maps (conv3-64 = 3x3, 64 "
                              "maps); cnnzoo's traced layer is named the same way beside it.",
                              "Table 2 gives parameters in millions only."])
 
 
+# Why the ResNet paper's VGG totals differ from cnnzoo's (worked out from the summary's numbers:
+# VGG-16 15.47G with the FC layers, 15.35G for the convolutions alone; VGG-19 19.63G and 19.51G).
+_VGG_MACS_NOTE = {
+    "D": "its 15.3G is not 15.47G rounded (that gives 15.5G): the convolutions alone give "
+         "15.35G, 15.3G to 3 digits, so the figure leaves out the FC layers' 0.12G",
+    "E": "its 19.6G is the whole network (convolutions and FC layers, 19.63G) to 3 digits; the "
+         "convolutions alone give 19.51G",
+}
+
 _RESNET_FLOPS = {18: 1.8e9, 34: 3.6e9, 50: 3.8e9, 101: 7.6e9, 152: 11.3e9}
+# How each printed figure relates to cnnzoo's count (v1, 224x224): ResNet-34's and -50's are
+# truncated, not rounded (3.66G -> 3.6, 3.86G -> 3.8); the others agree with rounding.
+_RESNET_FLOPS_NOTE = {
+    18: "cnnzoo's 1.81G to 2 significant digits",
+    34: "cnnzoo's 3.66G cut (truncated) to 2 digits, not rounded (that gives 3.7)",
+    50: "cnnzoo's 3.86G cut (truncated) to 2 digits, not rounded (that gives 3.9)",
+    101: "cnnzoo's 7.57G rounded to 2 significant digits",
+    152: "cnnzoo's 11.28G rounded to 3 significant digits",
+}
 
 
 def _resnet(name: str, depth: int, plain: bool) -> PaperTable:
@@ -215,8 +233,8 @@ def _resnet(name: str, depth: int, plain: bool) -> PaperTable:
               ("conv5_x", ("layer4.",), "7x7"), ("average pool, 1000-d fc", ("fc",), "1x1")]
     rows = [PaperRow(s, m, {"output": o}) for s, m, o in stages]
     rows.append(PaperRow("total FLOPs (= multiply-adds)", ("",), {"macs": _RESNET_FLOPS[depth]},
-                         "the paper's \"FLOPs\" are multiply-adds, cnnzoo's MACs; printed to 2 "
-                         "significant digits" + ("; the plain net has the same FLOPs (Sec. 4.1)"
+                         "the paper's \"FLOPs\" are multiply-adds, cnnzoo's MACs; the paper's "
+                         "figure is " + _RESNET_FLOPS_NOTE[depth] + ("; the plain net has the same FLOPs (Sec. 4.1)"
                                                  if plain else "")
                          + "; the v1.5 variant (stride on the 3x3) costs more"))
     return PaperTable(name, "He et al. 2016, Table 1", rows, [
@@ -403,9 +421,16 @@ def format_paper(summary_or_name: Summary | str, fmt: str = "table", **options: 
         return json.dumps({"model": s.model, "source": table.source, "input_size": list(s.input_size),
                            "columns": {k: COLUMNS[k] for k in table.columns},
                            "rows": compared, "notes": table.notes}, indent=2)
+    # A paper "layer" column that only repeats the row's own label (VGG's Table 1 names) is not
+    # printed twice: the first column shows it, beside cnnzoo's layer.
+    same_label = all(r.paper.get("layer", r.layer) == r.layer for r in table.rows)
+    width = {k: (1 if k == "layer" and same_label else 2) + (k not in ("output", "layer"))
+             for k in table.columns}
     headers = ["Paper layer", "cnnzoo rows"]
     for key in table.columns:
-        headers += [f"Paper {COLUMNS[key]}", f"cnnzoo {COLUMNS[key]}"]
+        if width[key] > 1:
+            headers.append(f"Paper {COLUMNS[key]}")
+        headers.append(f"cnnzoo {COLUMNS[key]}")
         if key not in ("output", "layer"):
             headers.append("Diff")
     headers.append("Note")
@@ -414,14 +439,16 @@ def format_paper(summary_or_name: Summary | str, fmt: str = "table", **options: 
         cells = [c["layer"], c["cnnzoo"]]
         for key in table.columns:
             if key in c["paper"]:
-                cells += [_num(c["paper"][key]), _num(c["ours"].get(key, ""))]
+                cells += ([_num(c["paper"][key])] if width[key] > 1 else []) + \
+                    [_num(c["ours"].get(key, ""))]
                 if key not in ("output", "layer"):
                     cells.append(_diff(c["diff"].get(key, 0), c["paper"][key]))
             else:
-                cells += ["", ""] + ([""] if key not in ("output", "layer") else [])
+                cells += [""] * width[key]
         cells.append(c["note"] if not c["agrees"] or c["note"] else "")
         body.append(cells)
-    align = "ll" + "".join(("ll" if k in ("output", "layer") else "rrr") for k in table.columns) + "l"
+    align = "ll" + "".join(("l" * width[k] if k in ("output", "layer") else "rrr")
+                           for k in table.columns) + "l"
     notes = [f"{s.model}: {table.source}; cnnzoo at input {'x'.join(map(str, s.input_size))}."] + table.notes
     if fmt == "markdown":
         return render.markdown(headers, body, align, notes)

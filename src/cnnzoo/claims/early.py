@@ -150,7 +150,7 @@ def lenet_c3(mode: str) -> Measured:
                 "acc_full": [round(a, 2) for a in acc["full"]], "seeds": len(seeds)},
         units={"c3_params_table": "parameters", "c3_params_full": "parameters",
                "acc_table_mean": "%", "acc_table_std": "points", "acc_full_mean": "%",
-               "acc_full_std": "points", "acc_table": "%", "acc_full": "%"},
+               "acc_full_std": "points", "acc_table": "%", "acc_full": "%", "seeds": "seeds"},
         method=f"The paper's LeNet-5 (scaled tanh, trainable subsampling, RBF output; "
                f"connections='table') against the same network with connections='full', trained "
                f"with the engine's lenet5 recipe (SGD, lr 0.01, momentum 0.9, weight decay 5e-4, "
@@ -253,7 +253,7 @@ def alexnet_towers(mode: str) -> Measured:
     return Measured(
         values=values,
         units={k: ("parameters" if k.startswith(("params", "per_tower_params")) else
-                   "MB" if k.startswith("activation") else "GB" if k.endswith("gb") else
+                   "MB" if k.startswith("activation") else "GB" if k.endswith("gb") or k.startswith("train_gb") else
                    "images" if k == "batch" else "") for k in values},
         method=f"cnnzoo's alexnet (towers=2: groups=2 on conv2/4/5) and its one-tower twin "
                f"(towers=1). Parameters are counted; the activations autograd keeps for the "
@@ -366,7 +366,9 @@ def nonlinearity(mode: str) -> Measured:
     return Measured(
         values=values,
         units={**{f"steps_{a}": "steps" for a in acts}, "target_error": "%", "max_steps": "steps",
-               **{f"first_layer_grad_{a}": "L2 norm" for a in acts}},
+               **{f"first_layer_grad_{a}": "L2 norm" for a in acts},
+               **{f"best_lr_{a}": "learning rate" for a in acts}, "seeds": "seeds",
+               "steps_per_seed": "steps", "steps_by_lr": "steps (by learning rate)"},
         method=f"lenet5_modern (full C3, max pooling, linear head, PyTorch init) with "
                f"activation=sigmoid, tanh and relu, trained with SGD (momentum 0.9, batch 64, "
                f"constant learning rate) on {n_train:,} {data.name} images until the training "
@@ -457,6 +459,7 @@ def initialisation(mode: str) -> Measured:
         units={**{k: "x input std" for k in values if k.startswith("output_scale")},
                **{k: "L2 norm" for k in values if k.startswith("first_grad")},
                **{k: "relative" for k in values if k.startswith("first_change")},
+               **{k: "cross-entropy (nats)" for k in values if k.startswith("loss_")},
                "train_steps": "steps", "batch": "images"},
         method=f"cnnzoo's {name} (no batch norm) built three times: init='paper' (N(0, 0.01), "
                f"biases 0), init='glorot', and He (kaiming_normal_ on every conv and linear "
@@ -531,7 +534,7 @@ def dataset_size(mode: str) -> Measured:
         values={"sizes": sizes, "test_accuracy": acc, "test_accuracy_std": acc_sd, "gap": gap,
                 "seeds": len(seeds)},
         units={"sizes": "images", "test_accuracy": "%", "test_accuracy_std": "points",
-               "gap": "points (train - test accuracy)"},
+               "gap": "points (train - test accuracy)", "seeds": "seeds"},
         method=f"lenet5_modern trained with the engine's recipe for it (SGD, lr 0.05, momentum "
                f"0.9, weight decay 5e-4, one-cycle schedule, batch 64) for {epochs} epochs or "
                f"{min_steps} steps, whichever is longer, on random subsets of {data.name}'s training set of each "
@@ -546,9 +549,6 @@ def dataset_size(mode: str) -> Measured:
 
 # ---------------------------------------------------------------------------------------------
 # 7. Computers too slow
-PAPER_DAYS = 6.0  # "between five and six days on two GTX 580 3GB GPUs"
-
-
 def judge_compute(v: dict[str, Any]) -> Verdict:
     cpu = (f"training AlexNet on this CPU ({v['cpu_threads']} thread(s)) runs at "
            f"{v['cpu_images_per_s']:.1f} images/s: {v['epochs']} epochs of ImageNet's 1.2M images "

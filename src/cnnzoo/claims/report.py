@@ -112,6 +112,7 @@ def run_claims(ids: Sequence[str | int] | None = None, mode: str = "quick",
         results.append(r)
     if echo:
         echo(verdict_table(results))
+        echo(verdict_notes(results))
     if out is not None:
         write_report(results, out)
         if echo:
@@ -138,6 +139,20 @@ def verdict_table(results: Sequence[ClaimResult]) -> str:
     total = sum(r.seconds for r in results)
     return render.table(("#", "Claim", "Verdict", "Seconds"), rows, "rllr",
                         [f"{len(results)} claims in {total:.0f} s."])
+
+
+def verdict_notes(results: Sequence[ClaimResult]) -> str:
+    """One paragraph per claim under the table: the correction (or what is missing) where the
+    verdict has one, else the reason with its numbers."""
+    import textwrap
+    notes = []
+    for r in results:
+        v = r.verdict
+        label, text = ("Correction", v.correction) if v.verdict == CORRECTED else \
+            ("Needs", v.correction) if v.verdict == UNCHECKABLE else ("Reason", v.reason)
+        notes.append(textwrap.fill(f"{r.claim.number:2d} {r.claim.id} ({v.verdict}). {label}: {text}",
+                                   width=100, subsequent_indent="   "))
+    return "\n".join(notes)
 
 
 def write_report(results: Sequence[ClaimResult], out: str | Path, keep: bool = True) -> Path:
