@@ -297,6 +297,19 @@ def test_command_unknown_id_is_one_line_with_close_matches(tmp_path):
     assert not (tmp_path / "claims.json").exists()  # nothing ran
 
 
+def test_unusable_out_is_refused_before_any_experiment(tmp_path, monkeypatch, capsys):
+    from cnnzoo.claims import report
+    from cnnzoo.cli import main
+
+    monkeypatch.setattr(report, "run_claim", lambda *a, **k: pytest.fail("ran before checking --out"))
+    (tmp_path / "img.png").write_bytes(b"x")
+    assert main(["claims", "--only", "1", "--out", str(tmp_path / "img.png" / "report")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "Traceback" not in err
+    with pytest.raises(SystemExit):  # an empty --only is refused, never read as "all"
+        main(["claims", "--only", ""])
+
+
 # --- slow: the quick mode end to end, the HTML in a browser -----------------------------------
 @pytest.mark.slow
 def test_quick_mode_end_to_end(tmp_path):

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import json
+import os
 import platform
 import sys
 import time
@@ -102,6 +103,8 @@ def run_claims(ids: Sequence[str | int] | None = None, mode: str = "quick",
     out/claims.json, out/claims.md, out/claims.html and out/figures/*.png (out=None: no files)."""
     check_mode(mode)
     claims = list_claims() if not ids else [get_claim(i) for i in ids]
+    if out is not None:
+        _prepare_folder(Path(out))  # a bad --out is refused before minutes of experiments
     results = []
     for c in claims:
         if echo:
@@ -166,18 +169,33 @@ def write_report(results: Sequence[ClaimResult], out: str | Path, keep: bool = T
         earlier = [r for r in read_results(out, missing_ok=True) if r.mode == mode and r.claim.id not in fresh]
         if earlier:
             results = sorted([*earlier, *results], key=lambda r: r.claim.number)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    for r in results:
-        for name, path in r.figure_files().items():
-            (out / path).write_bytes(r.figures[name])
+    _prepare_folder(out)
     env = environment()
     doc = {"environment": env, "mode": mode,
            "seconds": round(sum(r.seconds for r in results), 1),
            "claims": [r.to_dict() for r in results]}
-    (out / "claims.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / "claims.md").write_text(to_markdown(results, env))
-    (out / "claims.html").write_text(to_html(results, env))
+    try:
+        for r in results:
+            for name, path in r.figure_files().items():
+                (out / path).write_bytes(r.figures[name])
+        (out / "claims.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (out / "claims.md").write_text(to_markdown(results, env))
+        (out / "claims.html").write_text(to_html(results, env))
+    except OSError as e:
+        raise CnnzooError(f"cannot write the report in {out} ({e.strerror or e}): free space or "
+                          "give another --out") from None
     return out
+
+
+def _prepare_folder(out: Path) -> None:
+    """OUT/figures, created (or found) and writable, or one CnnzooError line."""
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CnnzooError(f"--out {out}: cannot create the report folder ({e.strerror or e}): "
+                          "give a folder that can be written") from None
+    if not os.access(out / "figures", os.W_OK):
+        raise CnnzooError(f"--out {out} cannot be written: give a folder that can be written")
 
 
 def read_results(out: str | Path, missing_ok: bool = False) -> list[ClaimResult]:
