@@ -26,3 +26,25 @@ try:  # property-based tests: no per-example deadline (a shared 2-core machine i
     settings.load_profile("cnnzoo")
 except ImportError:  # hypothesis comes with the test extra; tests that need it import it
     pass
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stopped_run(tmp_path_factory):
+    """lenet5_modern (SGD with momentum) stopped, resumably, after epoch 1 of 2; trained once per
+    test session. Tests that change it take `run`, their own copy."""
+    from cnnzoo.train.loop import train
+    from run_cases import FAST
+
+    out = tmp_path_factory.mktemp("runs") / "stopped"
+    train("lenet5_modern", out=str(out), epochs=2, stop_after=1, **FAST)
+    return out
+
+
+@pytest.fixture
+def run(stopped_run, tmp_path):
+    from run_cases import copy_run
+
+    return copy_run(stopped_run, tmp_path)

@@ -2,8 +2,6 @@
 audit found after the first round, one test each (A..T in the audit's letters)."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -21,21 +19,7 @@ import cnnzoo
 from cnnzoo.errors import CheckpointError, CnnzooError, DataError, OptionError
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.loop import train
-
-FAST = dict(dataset="sample", batch_size=256, quiet=True, progress=False)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    """`cnnzoo ARGS` in this process (the entry point's code path, no interpreter start-up)."""
-    from cnnzoo.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+from run_cases import FAST, cli
 
 
 def refused(r: subprocess.CompletedProcess, *words: str, code: int = 1) -> str:
@@ -58,19 +42,10 @@ def listing(folder: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(folder.rglob("*")) if p.name != ".lock"}
 
 
-@pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory) -> Path:
-    """lenet5_modern (SGD with momentum) stopped, resumably, after epoch 1 of 2."""
-    out = tmp_path_factory.mktemp("runs") / "stopped"
-    train("lenet5_modern", out=str(out), epochs=2, stop_after=1, **FAST)
-    return out
 
 
-@pytest.fixture
-def run(stopped_run, tmp_path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(stopped_run, copy)
-    return copy
+
+
 
 
 # --- A: a file write never replaces a device, FIFO, symlink or folder -----------------------

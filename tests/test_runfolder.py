@@ -20,25 +20,16 @@ from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.loop import train
 from cnnzoo.train.rundir import RunDir
 from cnnzoo.train.state import TrainState
+from run_cases import FAST
 
-FAST = dict(dataset="sample", batch_size=256, quiet=True, progress=False)
 CLI = [sys.executable, "-m", "cnnzoo"]
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
-@pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory) -> Path:
-    """lenet5_modern stopped (resumably) after epoch 1 of 2."""
-    out = tmp_path_factory.mktemp("runs") / "stopped"
-    train("lenet5_modern", out=str(out), epochs=2, stop_after=1, **FAST)
-    return out
 
 
-@pytest.fixture
-def run(stopped_run, tmp_path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(stopped_run, copy)
-    return copy
+
+
 
 
 def listing(folder: Path) -> dict[str, tuple[int, int]]:

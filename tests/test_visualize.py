@@ -2,8 +2,6 @@
 top-9 on real Fashion-MNIST images, filters, feature maps, evolution, the CLI and its errors."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -23,6 +21,7 @@ from cnnzoo.graph import record
 from cnnzoo.layers import Flatten
 from cnnzoo.visualize import deconv, deconv_trace, feature_maps, layer_filters, occlusion
 from cnnzoo.visualize.tools import filter_evolution, top_activations
+from run_cases import cli
 
 captum_attr = pytest.importorskip("captum.attr")  # a declared test dependency (pyproject [test])
 
@@ -108,18 +107,7 @@ def write_run(run: Path, model: nn.Module, epochs: int = 1, dataset: str = "samp
     return states
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    """Run `cnnzoo ARGS` in this process (the entry point's own code path, without paying a
-    Python start-up per call; test_cli_entry_point runs the real console command)."""
-    from cnnzoo.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
