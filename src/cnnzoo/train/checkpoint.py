@@ -22,12 +22,14 @@ validated (schema.validate_meta) before it is used.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -493,6 +495,19 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu"
                           "writing it); try again")
 
 
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """An OSError while opening or reading one file of a checkpoint, as what it means."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise _Vanished(path) from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder, not a file: the checkpoint is corrupt") from None
+    except OSError as e:
+        raise CheckpointError(f"{path} cannot be read ({e.strerror or e.__class__.__name__})") from None
+
+
 def _read_pair(folder: Path) -> tuple[bytes, bytes]:
     """meta.json and model.safetensors of ONE checkpoint folder: the folder is opened once and
     both files are opened through it before either is read, so a writer swapping the folder
@@ -508,31 +523,16 @@ def _read_pair(folder: Path) -> tuple[bytes, bytes]:
     fds: list[int] = []
     try:
         for name in (META_FILE, MODEL_FILE):
-            try:
+            with _reading(folder / name):
                 fds.append(os.open(name, os.O_RDONLY, dir_fd=dfd))
-            except FileNotFoundError:
-                raise _Vanished(folder / name) from None
-            except IsADirectoryError:
-                raise CheckpointError(f"{folder / name} is a folder, not a file: the checkpoint is "
-                                      "corrupt") from None
-            except OSError as e:
-                raise CheckpointError(f"{folder / name} cannot be read "
-                                      f"({e.strerror or e.__class__.__name__})") from None
         out = []
         for name, fd, limit in zip((META_FILE, MODEL_FILE), fds, (MAX_JSON_BYTES, None)):
             size = os.fstat(fd).st_size
             if limit is not None and size > limit:
                 raise CheckpointError(f"{folder / name} is {size:,} bytes, more than the {limit:,} "
                                       "such a file can hold: the checkpoint is corrupt")
-            try:
-                with os.fdopen(os.dup(fd), "rb") as f:
-                    out.append(f.read())
-            except IsADirectoryError:
-                raise CheckpointError(f"{folder / name} is a folder, not a file: the checkpoint is "
-                                      "corrupt") from None
-            except OSError as e:
-                raise CheckpointError(f"{folder / name} cannot be read "
-                                      f"({e.strerror or e.__class__.__name__})") from None
+            with _reading(folder / name), os.fdopen(os.dup(fd), "rb") as f:
+                out.append(f.read())
         return out[0], out[1]
     finally:
         for fd in fds:
