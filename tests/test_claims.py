@@ -101,6 +101,10 @@ def test_judge_initialisation():
              first_change_he=1e-2)
     assert judge("initialisation", **v) == HOLDS
     assert judge("initialisation", **{**v, "output_scale_paper": 0.5, "first_grad_paper": 1.0}) == FAILS
+    assert judge("initialisation", **v, loss_he=[9.3, 0.5, 0.0]) == HOLDS
+    # He keeps the scale, but the SGD steps from it diverge: necessary, not sufficient
+    assert judge("initialisation", **v, loss_he=[6.1, 978.0, float("inf")]) == CORRECTED
+    assert judge("initialisation", **v, loss_he=[2.0, 2.5, 3.0]) == CORRECTED
 
 
 def test_judge_dataset_size():

@@ -395,8 +395,20 @@ def judge_init(v: dict[str, Any]) -> Verdict:
               f"{v['first_change_paper']:.1e} (relative) against {v['first_change_he']:.1e}")
     vanishes = small < 1e-3 and v["first_grad_paper"] < 1e-3 * v["first_grad_he"]
     he_ok = 1e-2 < he < 1e2 and v["first_change_he"] > 100 * max(v["first_change_paper"], 1e-30)
-    if vanishes and he_ok:
+    # He keeping the scale at initialisation is not yet training: the SGD steps from it must not
+    # diverge (VGG-19 without BatchNorm at lr 0.01 did: its loss reached inf in 4 steps).
+    losses = [float(x) for x in v.get("loss_he") or []]
+    diverged = bool(losses) and (not all(math.isfinite(x) for x in losses) or losses[-1] > losses[0])
+    if vanishes and he_ok and not diverged:
         return Verdict(HOLDS, reason)
+    if vanishes and 1e-2 < he < 1e2 and diverged:
+        return Verdict(CORRECTED, reason + f"; but from He initialisation the loss went from {losses[0]:.3g} "
+                       f"to {losses[-1]:.3g} in {len(losses)} steps",
+                       f"N(0, 0.01) does stop {v['model']} from training, and He initialisation "
+                       "keeps the signal's scale, but at this learning rate SGD from it diverged: "
+                       "the right initialisation is necessary, not sufficient; a deep plain net "
+                       "without BatchNorm also needs a smaller learning rate or a warm-up (VGG "
+                       "itself started its deeper nets from the trained net A)")
     return Verdict(FAILS, reason)
 
 
