@@ -113,10 +113,16 @@ def test_epoch_checkpoint_without_last_is_never_overwritten(run):
     with pytest.raises(CnnzooError) as e:
         train("lenet5_modern", out=str(run), epochs=2, **FAST)
     assert "--resume" in one_line(e.value)
-    with pytest.raises(CnnzooError) as e:
-        train(resume=str(run), quiet=True, progress=False)
+    with pytest.raises(CnnzooError) as e:  # extended: another run's settings, refused
+        train(resume=str(run), epochs=3, quiet=True, progress=False)
     assert "epoch-0001" in one_line(e.value)
     assert listing(run) == before
+    # with its own config.json, --resume starts the same run again: epoch 1 comes out the same
+    saved = load_file(str(epoch1 / "model.safetensors"))
+    train(resume=str(run), quiet=True, progress=False)
+    again = load_file(str(epoch1 / "model.safetensors"))
+    assert all(torch.equal(saved[k], again[k]) for k in saved)
+    assert ckpt.load_model(run)[1]["epoch"] == 2
 
 
 # --- Q: a reader during a checkpoint swap gets one whole checkpoint, always ----------------------

@@ -25,6 +25,7 @@ CnnzooError naming the step); nothing is written after it, so the last good chec
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -266,14 +267,16 @@ class Trainer:
         self.partial: dict[str, Any] | None = None
         self.partial_time = 0.0
         restart = self.resume_dir is not None and not self.rundir.has_checkpoint()
-        if restart and self.rundir.saved_epochs():
+        orphans = self.rundir.saved_epochs() if restart else []
+        if orphans and not self._same_config(c):
             # stopped between the two writes of its first save: epoch-NNNN has the weights but no
-            # training state; starting again would overwrite it, so refuse and keep it
-            first = self.rundir.saved_epochs()[0]
+            # training state. Starting again with the run's own config.json recomputes the same
+            # epochs; with other settings it would overwrite them with another run's, so refuse
+            first = orphans[0]
             raise RunFolderError(f"{self.run_dir} holds {first.relative_to(self.run_dir)} but no "
-                                 "checkpoints/last (it was stopped while saving): it cannot be "
-                                 "resumed exactly; evaluate that checkpoint, or train again with "
-                                 "another --out")
+                                 "checkpoints/last (it was stopped while saving): --resume starts "
+                                 "it again only with its own config.json; drop the other flags, "
+                                 "or train with another --out")
         if self.resume_dir is not None and not restart:
             self._load_state()
         if self.resume_dir is None:
@@ -285,7 +288,20 @@ class Trainer:
                 self.tb = _summary_writer()(str(self.rundir.tensorboard), purge_step=self.epoch + 1)
         if restart:
             self.notes.append(f"{self.run_dir} was stopped before its first checkpoint: starting it "
-                              "again from the beginning with its saved config.json")
+                              "again from the beginning with its saved config.json"
+                              + (" (the same run rewrites its epoch checkpoints)" if orphans else ""))
+
+    def _same_config(self, c: TrainConfig) -> bool:
+        """Whether c trains what the run's own config.json does (no flag changed it on --resume;
+        where the folder lives, `out`, may differ: a run folder can be moved)."""
+        if self.rundir is None:
+            return False
+        try:
+            saved = json.loads(self.rundir.config.read_text())
+        except (OSError, ValueError):
+            return False
+        now = json.loads(json.dumps(c.to_json()))
+        return isinstance(saved, dict) and {**saved, "out": None} == {**now, "out": None}
 
     def _collective(self, work: Callable[[], Any]) -> Any:
         """Run `work` on rank 0 and hand its result (or its error, as one line) to every process,
