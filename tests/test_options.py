@@ -4,6 +4,8 @@ Driven by the registry: every declared option of every model gets a bad value, s
 registered tomorrow is covered the moment it lands."""
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -107,7 +109,13 @@ def test_create_model_bad_names_are_cnnzoo_errors(name):
 
 
 def _buildable_size(value, top):
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= top
+    """What cnnzoo.checks.integer accepts: a whole number (an int, or a float with a whole value
+    such as 1.0, which it converts) within [1, top]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return False
+    return 1 <= value <= top
 
 
 _BAD_CLASSES = _ANY.filter(lambda v: v is not None and not _buildable_size(v, 100_000))
