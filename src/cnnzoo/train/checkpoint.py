@@ -340,17 +340,11 @@ class _Vanished(Exception):
 
 
 def _read_bytes(path: Path, limit: int | None = None) -> bytes:
-    try:
+    with _reading(path):
         if limit is not None and path.stat().st_size > limit:
             raise CheckpointError(f"{path} is {path.stat().st_size:,} bytes, more than the {limit:,} "
                                   "such a file can hold: the checkpoint is corrupt")
         return path.read_bytes()
-    except FileNotFoundError:
-        raise _Vanished(path) from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path} is a folder, not a file: the checkpoint is corrupt") from None
-    except OSError as e:
-        raise CheckpointError(f"{path} cannot be read ({e.strerror or e.__class__.__name__})") from None
 
 
 def _parse_json(path: Path, data: bytes) -> Any:
