@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from .. import checks
 from ..errors import CnnzooError, OptionError
 from ..io import write_bytes
+from ..limits import MAX_EXPORT_BATCH
 from .source import Source, load_source
 
 FORMATS = ("onnx", "pt2")
@@ -92,7 +93,7 @@ def parse_batch(batch: int | str) -> int | str:
         if not batch.strip().isdigit():
             raise OptionError(f"--batch takes 'dynamic' or a positive whole number, got {batch!r}")
         batch = int(batch)
-    return checks.positive_int("--batch", batch, maximum=4096)
+    return checks.positive_int("--batch", batch, maximum=MAX_EXPORT_BATCH)
 
 
 def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str | Path | None = None, *,
@@ -244,7 +245,7 @@ def _export_onnx(model: nn.Module, example: Tensor, batch: int | str, opset: int
 def _export_pt2(model: nn.Module, example: Tensor, batch: int | str,
                 metadata: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]]]:
     """The .pt2 file's bytes (saved and reloaded in memory) and its checks."""
-    dynamic = ({0: torch.export.Dim("batch", min=1, max=4096)},) if batch == "dynamic" else None
+    dynamic = ({0: torch.export.Dim("batch", min=1, max=MAX_EXPORT_BATCH)},) if batch == "dynamic" else None
     program = torch.export.export(model, (example,), dynamic_shapes=dynamic)
     buf = io.BytesIO()
     torch.export.save(program, buf, extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
