@@ -32,6 +32,21 @@ from typing import Any, NoReturn
 from . import checks
 from ._version import __version__
 from .errors import CnnzooError, OptionError
+from .limits import (
+    AMP_MODES,
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_LR,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_THREADS,
+    MAX_WARMUP_EPOCHS,
+    MAX_WEIGHT_DECAY,
+    OPTIMIZERS,
+    RUNTIMES,
+    SCHEDULES,
+)
 
 DESCRIPTION = """\
 cnnzoo: the classic convolutional networks (LeNet-5, AlexNet, ZFNet, VGG, GoogLeNet, ResNet)
@@ -82,8 +97,8 @@ def _sizes(text: str) -> tuple[int, ...]:
     if not 1 <= len(values) <= 3:
         raise argparse.ArgumentTypeError(f"write C,H,W (or H,W or one side), got {text!r}")
     checks.int_list("value", values, minimum=1)
-    if max(values) > 16384:
-        raise argparse.ArgumentTypeError(f"sizes must be at most 16384, got {text!r}")
+    if max(values) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"sizes must be at most {MAX_SIDE}, got {text!r}")
     return values
 
 
@@ -135,7 +150,7 @@ def _device(text: str) -> str:
     raise argparse.ArgumentTypeError(f"write auto, cpu, cuda, cuda:N or mps, got {text!r}")
 
 
-_COUNT = _typed(int, checks.positive_int, maximum=10**6)
+_COUNT = _typed(int, checks.positive_int, maximum=MAX_COUNT)
 
 
 def _text(text: str) -> str:
@@ -186,17 +201,17 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--top", "how many to show: the K strongest classes, channels or maps (evolution: the "
          "first K filters)", _COUNT, "K"),
     Flag("--limit", "look at the first N images only ('all': every image)", _limit, "N|all"),
-    Flag("--batch-size", "images per batch", _COUNT, "N"),
+    Flag("--batch-size", "images per batch", _typed(int, checks.positive_int, maximum=MAX_BATCH), "N"),
     Flag("--out", "where to write the result", type=_text, metavar="PATH"),
     Flag("--format", "what to print", choices=("table", "json")),
     # where tensors run
     Flag("--device", "where tensors run: auto (a GPU if there is one), cpu, cuda, cuda:N, mps",
          _device, "DEVICE", default="auto"),
     Flag("--threads", "CPU threads for PyTorch (default: $OMP_NUM_THREADS if set, else "
-         "PyTorch's choice)", _typed(int, checks.positive_int, maximum=1024), "N"),
+         "PyTorch's choice)", _typed(int, checks.positive_int, maximum=MAX_THREADS), "N"),
     Flag("--fast", "run the model through cnnzoo's fast inference path (same numbers, faster)",
          action="store_true"),
-    Flag("--runtime", "the fast path's runtime: auto, eager, compile, onnxruntime, openvino",
+    Flag("--runtime", "the fast path's runtime: " + ", ".join(("auto", *RUNTIMES)),
          type=_text, metavar="NAME"),
     # summary
     Flag("--depth", "show blocks deeper than N name levels as one row", _COUNT, "N"),
@@ -207,26 +222,26 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     # train
     Flag("--resume", "continue the run in DIR exactly where it stopped (or extend it with "
          "--epochs)", type=_text, metavar="DIR"),
-    Flag("--epochs", "epochs to train", _COUNT, "N"),
-    Flag("--optimizer", "optimizer", choices=("sgd", "adamw")),
-    Flag("--lr", "peak learning rate", _typed(float, checks.positive_float, maximum=100.0), "LR"),
+    Flag("--epochs", "epochs to train", _typed(int, checks.positive_int, maximum=MAX_EPOCHS), "N"),
+    Flag("--optimizer", "optimizer", choices=OPTIMIZERS),
+    Flag("--lr", "peak learning rate", _typed(float, checks.positive_float, maximum=MAX_LR), "LR"),
     Flag("--momentum", "SGD momentum (AdamW's beta1)",
          _typed(float, checks.real, minimum=0.0, below=1.0), "M"),
-    Flag("--weight-decay", "weight decay", _typed(float, checks.real, minimum=0.0, maximum=10.0),
+    Flag("--weight-decay", "weight decay", _typed(float, checks.real, minimum=0.0, maximum=MAX_WEIGHT_DECAY),
          "WD"),
-    Flag("--schedule", "learning-rate schedule", choices=("step", "cosine", "onecycle", "constant")),
+    Flag("--schedule", "learning-rate schedule", choices=SCHEDULES),
     Flag("--warmup-epochs", "linear warm-up length in epochs",
-         _typed(float, checks.real, minimum=0.0, maximum=1e6), "E"),
+         _typed(float, checks.real, minimum=0.0, maximum=MAX_WARMUP_EPOCHS), "E"),
     Flag("--label-smoothing", "label smoothing", _typed(float, checks.real, minimum=0.0, below=1.0),
          "S", default=0.0),
     Flag("--augment", "batch augmentation: crop,flip | crop | flip | none", _augment,
          "SPEC"),
     Flag("--amp", "mixed precision: bf16 on a GPU or on a CPU with AVX-512 BF16/AMX (about 2x "
-         "faster for resnet20 on such a CPU), fp16 on a GPU", choices=("off", "bf16", "fp16"),
+         "faster for resnet20 on such a CPU), fp16 on a GPU", choices=AMP_MODES,
          default="off"),
     Flag("--channels-last", "channels-last memory format", action="store_true"),
     Flag("--compile", "torch.compile the model", action="store_true"),
-    Flag("--seed", "random seed", _typed(int, checks.integer, minimum=0, maximum=2**64 - 1), "N",
+    Flag("--seed", "random seed", _typed(int, checks.integer, minimum=0, maximum=MAX_SEED), "N",
          default=0),
     Flag("--deterministic", "deterministic algorithms (slower)", action="store_true"),
     Flag("--eval-every", "evaluate on the test split every N epochs (and after the last)", _COUNT,

@@ -33,10 +33,10 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..errors import OptionError
+from ..limits import MAX_EXPORT_BATCH, RUNTIMES
 from .fold import calibrate_batchnorm
 from .machine import describe, describe_line, matmul_peak_gflops
 from .runtimes import (
-    RUNTIMES,
     check_dtype,
     check_runtime,
     installed_runtimes,
@@ -154,7 +154,7 @@ def bench(model_or_run: str | Path | nn.Module, *, batch: int = 8, runtimes: Seq
           rounds: int = 5, round_seconds: float = 1.0, options: dict[str, Any] | None = None,
           bf16: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure the contenders (see the module docstring); returns the JSON-ready result."""
-    batch = checks.positive_int("--batch", batch, maximum=4096)
+    batch = checks.positive_int("--batch", batch, maximum=MAX_EXPORT_BATCH)
     rounds = checks.positive_int("--rounds", rounds, maximum=1000)
     round_seconds = checks.positive_float("round_seconds", round_seconds)
     chosen = list(runtimes) if runtimes is not None else installed_runtimes()

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..errors import CnnzooError, OptionError
+from ..limits import MAX_EXPORT_BATCH
 from .source import Source, load_source
 
 FORMATS = ("onnx", "pt2")
@@ -91,7 +92,7 @@ def parse_batch(batch: int | str) -> int | str:
         if not batch.strip().isdigit():
             raise OptionError(f"--batch takes 'dynamic' or a positive whole number, got {batch!r}")
         batch = int(batch)
-    return checks.positive_int("--batch", batch, maximum=4096)
+    return checks.positive_int("--batch", batch, maximum=MAX_EXPORT_BATCH)
 
 
 def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str | Path | None = None, *,
@@ -248,7 +249,7 @@ def _export_onnx(model: nn.Module, example: Tensor, tmp: Path, batch: int | str,
 
 def _export_pt2(model: nn.Module, example: Tensor, tmp: Path, batch: int | str,
                 metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    dynamic = ({0: torch.export.Dim("batch", min=1, max=4096)},) if batch == "dynamic" else None
+    dynamic = ({0: torch.export.Dim("batch", min=1, max=MAX_EXPORT_BATCH)},) if batch == "dynamic" else None
     program = torch.export.export(model, (example,), dynamic_shapes=dynamic)
     torch.export.save(program, str(tmp), extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
     reloaded = torch.export.load(str(tmp)).module()

@@ -29,7 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CnnzooError, InputShapeError, OptionError
-from . import RUNTIMES, cache
+from ..limits import RUNTIMES
+from . import cache
 from .fold import fold_batchnorm
 from .machine import native_bf16
 
