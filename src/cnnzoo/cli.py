@@ -450,9 +450,9 @@ def catalog_from_registry() -> list[dict[str, Any]]:
 
 def write_catalog(path: str | Path = CATALOG) -> Path:
     """Regenerate catalog.json after changing a registration (a test checks it is current)."""
-    path = Path(path)
-    path.write_text(json.dumps(catalog_from_registry(), indent=1) + "\n")
-    return path
+    from .io import write_text
+
+    return write_text(path, json.dumps(catalog_from_registry(), indent=1) + "\n")
 
 
 def read_catalog() -> list[dict[str, Any]]:
