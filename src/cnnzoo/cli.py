@@ -266,6 +266,11 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--seconds", "seconds per contender per round",
          _typed(float, checks.positive_float, maximum=3600.0), "S"),
     Flag("--bf16", "also measure in bf16 (CPUs with native bf16 only)", action="store_true"),
+    # draw, atlas
+    Flag("--style", "how to draw: lenet (LeNet-5's Fig. 2), boxes (AlexNet's volumes), blocks "
+         "(modules; default: the family paper's)", choices=("lenet", "boxes", "blocks")),
+    Flag("--claims", "a claims report folder (`cnnzoo claims --out DIR`) to link to", type=_text,
+         metavar="DIR"),
 ]}
 
 
@@ -901,6 +906,28 @@ def _present(module: str) -> bool:
     return (Path(__file__).parent / (module.replace(".", "/") + ".py")).is_file()
 
 
+# --- draw, atlas ---------------------------------------------------------------------------------
+def _draw_commands() -> list[Command]:
+    """`draw` and `atlas`, declared from cnnzoo.visualize.draw.command (no torch at import)."""
+    import importlib
+
+    def declared(what: str) -> tuple[Callable[[argparse.ArgumentParser], None],
+                                     Callable[[argparse.Namespace], int]]:
+        def add(parser: argparse.ArgumentParser) -> None:
+            module = importlib.import_module("cnnzoo.visualize.draw.command")
+            getattr(module, f"add_{what}_arguments")(parser, add_flag)
+
+        def run(args: argparse.Namespace) -> int:
+            return int(getattr(importlib.import_module("cnnzoo.visualize.draw.command"),
+                               f"run_{what}")(args) or 0)
+        return add, run
+
+    return [Command("draw", "a network drawn as its paper does (SVG, PNG, PDF): LeNet-5's maps, "
+                    "AlexNet's volumes, Inception and residual blocks", *declared("draw")),
+            Command("atlas", "a static site of the lineage: every network drawn, its summary and "
+                    "the paper's figures beside cnnzoo's", *declared("atlas"))]
+
+
 # --- completion ---------------------------------------------------------------------------------
 def add_completion(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=("bash", "zsh", "fish", "tcsh", "powershell"),
@@ -954,6 +981,8 @@ def _commands() -> list[Command]:
     if _present("claims.command"):
         commands.append(Command("claims", "the lineage's claims as experiments with verdicts: a "
                                 "lab report (JSON, Markdown, HTML)", *_package_command("claims.command")))
+    if _present("visualize.draw.command"):
+        commands += _draw_commands()
     commands += [
         Command("completion", "print the shell code for tab completion: "
                 "eval \"$(cnnzoo completion bash)\"", add_completion, cmd_completion),
