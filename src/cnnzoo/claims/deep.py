@@ -298,11 +298,12 @@ def residual(mode: str) -> Measured:
     values["deep_reach"], values["deep_reach_plain"] = _deep_reach(s["deep"], s["deep_side"], s["deep_batch"])
     fig, ax = figure(6.4, 3.6)
     for name in NETS:
-        mean = [sum(c[i] for c in curves[name]) / len(curves[name]) for i in range(epochs)]
-        ax.plot(range(1, epochs + 1), mean, "--o" if name.startswith("plain") else "-o",
-                color=COLOURS["plain" if name.startswith("plain") else "residual"],
-                alpha=0.55 if name.endswith("20") else 1.0, label=name)
-    ax.set(xlabel="epoch", ylabel="training error, % (epoch mean)",
+        stats = [mean_std([c[i] for c in curves[name]]) for i in range(epochs)]
+        ax.errorbar(range(1, epochs + 1), [m for m, _ in stats], yerr=[sd for _, sd in stats], capsize=3,
+                    fmt="--o" if name.startswith("plain") else "-o",
+                    color=COLOURS["plain" if name.startswith("plain") else "residual"],
+                    alpha=0.55 if name.endswith("20") else 1.0, label=name)
+    ax.set(xlabel=f"epoch (mean ± sd over {len(seeds)} seeds)", ylabel="training error, % (epoch mean)",
            title="Plain vs residual, 20 and 56 layers")
     ax.set_xticks(range(1, epochs + 1))
     ax.legend()
