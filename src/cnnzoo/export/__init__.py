@@ -9,10 +9,12 @@ from .._lazy import lazy_names
 # The runtimes optimize() can put behind a model (runtimes.py builds them). Defined here, apart
 # from the code that imports torch, so that the command line can list them in its help.
 RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
+# The precisions optimize() and --precision take (precision.py), besides "auto".
+PRECISIONS = ("fp32", "bf16", "int8")
 
 _LAZY = {"calibrate_batchnorm": "fold", "fold_batchnorm": "fold",
          "MissingRuntimeError": "runtimes", "OptimizedModel": "runtimes", "installed_runtimes": "runtimes",
-         "optimize": "runtimes"}
-__all__ = sorted([*_LAZY, "RUNTIMES"])
+         "optimize": "precision", "check_precision": "precision", "capabilities": "precision"}
+__all__ = sorted([*_LAZY, "RUNTIMES", "PRECISIONS"])
 
 __getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
