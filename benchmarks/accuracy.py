@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from cnnzoo.train.config import AMP_MODES
+from cnnzoo.limits import AMP_MODES
 from cnnzoo.train.loop import train
 
 GOALS = {"lenet5": 90.0, "lenet5_modern": 91.5, "resnet20": 94.0}

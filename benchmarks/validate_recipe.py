@@ -19,7 +19,7 @@ import torch
 
 from cnnzoo.data import load_dataset
 from cnnzoo.data.base import ArrayDataset
-from cnnzoo.train.config import OPTIMIZERS, SCHEDULES
+from cnnzoo.limits import OPTIMIZERS, SCHEDULES
 from cnnzoo.train.loop import train
 
 

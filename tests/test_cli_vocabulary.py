@@ -218,15 +218,6 @@ def test_cli_numbers_property_10k():
     _property_test(10_000)()
 
 
-def test_choices_match_the_engine():
-    """The table repeats the engine's choices so `--help` needs no torch: they must agree."""
-    from cnnzoo.train.config import AMP_MODES, OPTIMIZERS, SCHEDULES
-
-    assert FLAGS["--optimizer"].choices == OPTIMIZERS
-    assert FLAGS["--schedule"].choices == SCHEDULES
-    assert FLAGS["--amp"].choices == AMP_MODES
-
-
 # --- no abbreviations: a prefix of a long flag is refused, never read as the longer flag -------
 def test_every_parser_refuses_abbreviations():
     for path, parser in PARSERS:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.errors import CnnzooError, OptionError, UnknownNameError, UnknownOptionError
+from cnnzoo.limits import MAX_CHANNELS, MAX_CLASSES
 from cnnzoo.options import Choice, Flag, Number, option_specs, parse_options, parse_value
 from cnnzoo.registry import builder_options
 
@@ -118,8 +119,8 @@ def _buildable_size(value, top):
     return 1 <= value <= top
 
 
-_BAD_CLASSES = _ANY.filter(lambda v: v is not None and not _buildable_size(v, 100_000))
-_BAD_CHANNELS = _ANY.filter(lambda v: v is not None and not _buildable_size(v, 4096))
+_BAD_CLASSES = _ANY.filter(lambda v: v is not None and not _buildable_size(v, MAX_CLASSES))
+_BAD_CHANNELS = _ANY.filter(lambda v: v is not None and not _buildable_size(v, MAX_CHANNELS))
 
 
 @settings(max_examples=60, deadline=None)

@@ -32,7 +32,22 @@ from typing import Any, NoReturn
 from . import checks
 from ._version import __version__
 from .errors import CnnzooError, OptionError
-from .export import PRECISIONS  # a tuple of names: the export package loads torch only on use
+from .limits import (
+    AMP_MODES,
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_LR,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_THREADS,
+    MAX_WARMUP_EPOCHS,
+    MAX_WEIGHT_DECAY,
+    OPTIMIZERS,
+    PRECISIONS,
+    RUNTIMES,
+    SCHEDULES,
+)
 
 PRECISION_CHOICES = ("auto", *PRECISIONS)
 
@@ -85,8 +100,8 @@ def _sizes(text: str) -> tuple[int, ...]:
     if not 1 <= len(values) <= 3:
         raise argparse.ArgumentTypeError(f"write C,H,W (or H,W or one side), got {text!r}")
     checks.int_list("value", values, minimum=1)
-    if max(values) > 16384:
-        raise argparse.ArgumentTypeError(f"sizes must be at most 16384, got {text!r}")
+    if max(values) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"sizes must be at most {MAX_SIDE}, got {text!r}")
     return values
 
 
@@ -138,7 +153,7 @@ def _device(text: str) -> str:
     raise argparse.ArgumentTypeError(f"write auto, cpu, cuda, cuda:N or mps, got {text!r}")
 
 
-_COUNT = _typed(int, checks.positive_int, maximum=10**6)
+_COUNT = _typed(int, checks.positive_int, maximum=MAX_COUNT)
 
 
 def _text(text: str) -> str:
@@ -189,17 +204,17 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--top", "how many to show: the K strongest classes, channels or maps (evolution: the "
          "first K filters)", _COUNT, "K"),
     Flag("--limit", "look at the first N images only ('all': every image)", _limit, "N|all"),
-    Flag("--batch-size", "images per batch", _COUNT, "N"),
+    Flag("--batch-size", "images per batch", _typed(int, checks.positive_int, maximum=MAX_BATCH), "N"),
     Flag("--out", "where to write the result", type=_text, metavar="PATH"),
     Flag("--format", "what to print", choices=("table", "json")),
     # where tensors run
     Flag("--device", "where tensors run: auto (a GPU if there is one), cpu, cuda, cuda:N, mps",
          _device, "DEVICE", default="auto"),
     Flag("--threads", "CPU threads for PyTorch (default: $OMP_NUM_THREADS if set, else "
-         "PyTorch's choice)", _typed(int, checks.positive_int, maximum=1024), "N"),
+         "PyTorch's choice)", _typed(int, checks.positive_int, maximum=MAX_THREADS), "N"),
     Flag("--fast", "run the model through cnnzoo's fast inference path (same numbers, faster)",
          action="store_true"),
-    Flag("--runtime", "the fast path's runtime: auto, eager, compile, onnxruntime, openvino",
+    Flag("--runtime", "the fast path's runtime: " + ", ".join(("auto", *RUNTIMES)),
          type=_text, metavar="NAME"),
     Flag("--precision", "the fast path's precision (implies --fast): fp32; bf16 or int8 where the "
          "CPU runs them natively, checked against fp32 on the run's held-out images; auto: the "
@@ -214,26 +229,26 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     # train
     Flag("--resume", "continue the run in DIR exactly where it stopped (or extend it with "
          "--epochs)", type=_text, metavar="DIR"),
-    Flag("--epochs", "epochs to train", _COUNT, "N"),
-    Flag("--optimizer", "optimizer", choices=("sgd", "adamw")),
-    Flag("--lr", "peak learning rate", _typed(float, checks.positive_float, maximum=100.0), "LR"),
+    Flag("--epochs", "epochs to train", _typed(int, checks.positive_int, maximum=MAX_EPOCHS), "N"),
+    Flag("--optimizer", "optimizer", choices=OPTIMIZERS),
+    Flag("--lr", "peak learning rate", _typed(float, checks.positive_float, maximum=MAX_LR), "LR"),
     Flag("--momentum", "SGD momentum (AdamW's beta1)",
          _typed(float, checks.real, minimum=0.0, below=1.0), "M"),
-    Flag("--weight-decay", "weight decay", _typed(float, checks.real, minimum=0.0, maximum=10.0),
+    Flag("--weight-decay", "weight decay", _typed(float, checks.real, minimum=0.0, maximum=MAX_WEIGHT_DECAY),
          "WD"),
-    Flag("--schedule", "learning-rate schedule", choices=("step", "cosine", "onecycle", "constant")),
+    Flag("--schedule", "learning-rate schedule", choices=SCHEDULES),
     Flag("--warmup-epochs", "linear warm-up length in epochs",
-         _typed(float, checks.real, minimum=0.0, maximum=1e6), "E"),
+         _typed(float, checks.real, minimum=0.0, maximum=MAX_WARMUP_EPOCHS), "E"),
     Flag("--label-smoothing", "label smoothing", _typed(float, checks.real, minimum=0.0, below=1.0),
          "S", default=0.0),
     Flag("--augment", "batch augmentation: crop,flip | crop | flip | none", _augment,
          "SPEC"),
     Flag("--amp", "mixed precision: bf16 on a GPU or on a CPU with AVX-512 BF16/AMX (about 2x "
-         "faster for resnet20 on such a CPU), fp16 on a GPU", choices=("off", "bf16", "fp16"),
+         "faster for resnet20 on such a CPU), fp16 on a GPU", choices=AMP_MODES,
          default="off"),
     Flag("--channels-last", "channels-last memory format", action="store_true"),
     Flag("--compile", "torch.compile the model", action="store_true"),
-    Flag("--seed", "random seed", _typed(int, checks.integer, minimum=0, maximum=2**64 - 1), "N",
+    Flag("--seed", "random seed", _typed(int, checks.integer, minimum=0, maximum=MAX_SEED), "N",
          default=0),
     Flag("--deterministic", "deterministic algorithms (slower)", action="store_true"),
     Flag("--eval-every", "evaluate on the test split every N epochs (and after the last)", _COUNT,
@@ -258,6 +273,11 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--seconds", "seconds per contender per round",
          _typed(float, checks.positive_float, maximum=3600.0), "S"),
     Flag("--bf16", "also measure in bf16 (CPUs with native bf16 only)", action="store_true"),
+    # draw, atlas
+    Flag("--style", "how to draw: lenet (LeNet-5's Fig. 2), boxes (AlexNet's volumes), blocks "
+         "(modules; default: the family paper's)", choices=("lenet", "boxes", "blocks")),
+    Flag("--claims", "a claims report folder (`cnnzoo claims --out DIR`) to link to", type=_text,
+         metavar="DIR"),
 ]}
 
 
@@ -438,9 +458,9 @@ def catalog_from_registry() -> list[dict[str, Any]]:
 
 def write_catalog(path: str | Path = CATALOG) -> Path:
     """Regenerate catalog.json after changing a registration (a test checks it is current)."""
-    path = Path(path)
-    path.write_text(json.dumps(catalog_from_registry(), indent=1) + "\n")
-    return path
+    from .io import write_text
+
+    return write_text(path, json.dumps(catalog_from_registry(), indent=1) + "\n")
 
 
 def read_catalog() -> list[dict[str, Any]]:
@@ -902,6 +922,28 @@ def _present(module: str) -> bool:
     return (Path(__file__).parent / (module.replace(".", "/") + ".py")).is_file()
 
 
+# --- draw, atlas ---------------------------------------------------------------------------------
+def _draw_commands() -> list[Command]:
+    """`draw` and `atlas`, declared from cnnzoo.visualize.draw.command (no torch at import)."""
+    import importlib
+
+    def declared(what: str) -> tuple[Callable[[argparse.ArgumentParser], None],
+                                     Callable[[argparse.Namespace], int]]:
+        def add(parser: argparse.ArgumentParser) -> None:
+            module = importlib.import_module("cnnzoo.visualize.draw.command")
+            getattr(module, f"add_{what}_arguments")(parser, add_flag)
+
+        def run(args: argparse.Namespace) -> int:
+            return int(getattr(importlib.import_module("cnnzoo.visualize.draw.command"),
+                               f"run_{what}")(args) or 0)
+        return add, run
+
+    return [Command("draw", "a network drawn as its paper does (SVG, PNG, PDF): LeNet-5's maps, "
+                    "AlexNet's volumes, Inception and residual blocks", *declared("draw")),
+            Command("atlas", "a static site of the lineage: every network drawn, its summary and "
+                    "the paper's figures beside cnnzoo's", *declared("atlas"))]
+
+
 # --- completion ---------------------------------------------------------------------------------
 def add_completion(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=("bash", "zsh", "fish", "tcsh", "powershell"),
@@ -955,6 +997,8 @@ def _commands() -> list[Command]:
     if _present("claims.command"):
         commands.append(Command("claims", "the lineage's claims as experiments with verdicts: a "
                                 "lab report (JSON, Markdown, HTML)", *_package_command("claims.command")))
+    if _present("visualize.draw.command"):
+        commands += _draw_commands()
     commands += [
         Command("completion", "print the shell code for tab completion: "
                 "eval \"$(cnnzoo completion bash)\"", add_completion, cmd_completion),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .errors import OptionError, UnknownOptionError, close_matches
+from .limits import MAX_CHANNELS, MAX_CLASSES
 
 # --- parsing ----------------------------------------------------------------------------------
 _INT = re.compile(r"[+-]?\d+")
@@ -175,9 +176,8 @@ def _text(value: Any) -> str:
 
 
 # Options shared by every builder (create_model's own keywords).
-# The caps refuse sizes no machine can build (num_classes=10**12) with a line, not a MemoryError.
-MAX_CLASSES = 100_000
-MAX_CHANNELS = 4_096
+# The caps (cnnzoo.limits) refuse sizes no machine can build (num_classes=10**12) with a line,
+# not a MemoryError, and are the ones a run folder is checked against.
 COMMON: dict[str, Option] = {
     "num_classes": Number(minimum=1, maximum=MAX_CLASSES, whole=True),
     "in_channels": Number(minimum=1, maximum=MAX_CHANNELS, whole=True),

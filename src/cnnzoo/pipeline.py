@@ -30,11 +30,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import CheckpointError, CnnzooError, InputShapeError, OptionError
+from .limits import MAX_CLASSES, MAX_SIDE
 
 FITS = ("pad", "resize", "crop")
 SCALINGS = ("standardize", "lenet", "default", "pretrained")
-MAX_SIDE = 4096  # per side, for sizes read from a run's metadata
-MAX_CLASSES = 100_000
 LENET_SCALE, LENET_SHIFT = 1.275, -0.1  # LeNet-5, Sec. II-B: background -0.1, ink 1.175
 FAR_FROM_TRAINING = 1.5  # see InputPipeline._doubts
 # Random weights have no data statistics; (x - 0.5) / 0.5 maps [0, 1] pixels to [-1, 1].

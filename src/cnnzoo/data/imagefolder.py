@@ -82,9 +82,10 @@ def load_imagefolder(split: str, data_dir: Path | None,
         raise DataError(f"{data_dir} is not a folder: imagefolder needs --data-dir with train/ "
                         "and val/")
     from .. import checks
+    from ..limits import MAX_SIDE
 
     size = DEFAULT_IMAGE_SIZE if image_size is None else checks.positive_int(
-        "--image-size", image_size, maximum=4096)
+        "--image-size", image_size, maximum=MAX_SIDE)
     train_dir = _split_dir(data_dir, "train")
     classes = _class_dirs(train_dir)
     if not classes:

@@ -36,11 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, InputShapeError
+from ..limits import MAX_FILE_SIDE, MAX_PIXELS
 from .base import brief, shown
-
-# 64 megapixels: a 8192 x 8192 photograph decodes (192 MiB as RGB); a 20000 x 20000 bomb does not.
-MAX_PIXELS = 64 * 1024 * 1024
-MAX_SIDE = 65535
 
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
@@ -114,10 +111,10 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
     try:
         with Image.open(stream) as img:
             w, h = img.size
-            if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
-                if max(w, h) > MAX_SIDE:
+            if w * h > MAX_PIXELS or max(w, h) > MAX_FILE_SIDE:
+                if max(w, h) > MAX_FILE_SIDE:
                     raise DataError(f"cannot read {where}: {w}x{h} has a side longer than the "
-                                    f"{MAX_SIDE:,} pixels cnnzoo decodes: scale it down first")
+                                    f"{MAX_FILE_SIDE:,} pixels cnnzoo decodes: scale it down first")
                 raise DataError(
                     f"cannot read {where}: {w}x{h} is {w * h:,} pixels, more than the "
                     f"{MAX_PIXELS:,} ({MAX_PIXELS >> 20} megapixels) cnnzoo decodes (a "

@@ -6,11 +6,7 @@ from __future__ import annotations
 from .._lazy import lazy_names
 
 # imported on first use: `cnnzoo export --help` and `bench --help` need no torch
-# The runtimes optimize() can put behind a model (runtimes.py builds them). Defined here, apart
-# from the code that imports torch, so that the command line can list them in its help.
-RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
-# The precisions optimize() and --precision take (precision.py), besides "auto".
-PRECISIONS = ("fp32", "bf16", "int8")
+from ..limits import PRECISIONS, RUNTIMES  # noqa: F401  (re-exported: cnnzoo.export.RUNTIMES)
 
 _LAZY = {"calibrate_batchnorm": "fold", "fold_batchnorm": "fold",
          "MissingRuntimeError": "runtimes", "OptimizedModel": "runtimes", "installed_runtimes": "runtimes",

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..errors import OptionError
-from . import PRECISIONS
+from ..limits import MAX_EXPORT_BATCH, PRECISIONS, RUNTIMES
 from .fold import calibrate_batchnorm
 from .machine import describe, describe_line, matmul_peak_gflops
 from .precision import (
@@ -47,7 +47,6 @@ from .precision import (
 )
 from .quantize import int8_matmul_peak_gops
 from .runtimes import (
-    RUNTIMES,
     check_dtype,
     check_runtime,
     installed_runtimes,
@@ -164,7 +163,7 @@ def bench(model_or_run: str | Path | nn.Module, *, batch: int = 8, runtimes: Seq
     too), "auto" (every precision this CPU runs natively; the result's `precision` says which one
     auto picks: the fastest that passed the accuracy guard or, for random weights, where the
     guard does not apply). bf16=True is the older spelling of precision="bf16"."""
-    batch = checks.positive_int("--batch", batch, maximum=4096)
+    batch = checks.positive_int("--batch", batch, maximum=MAX_EXPORT_BATCH)
     rounds = checks.positive_int("--rounds", rounds, maximum=1000)
     round_seconds = checks.positive_float("round_seconds", round_seconds)
     chosen = list(runtimes) if runtimes is not None else installed_runtimes()

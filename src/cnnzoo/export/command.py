@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..errors import CnnzooError
-from . import PRECISIONS, RUNTIMES
+from ..limits import PRECISIONS, RUNTIMES
 
 
 def _options(pairs: list[str] | None) -> dict:

@@ -44,11 +44,20 @@ from typing import Any
 
 from .. import checks
 from ..errors import CheckpointError, OptionError
+from ..limits import (
+    AMP_MODES,
+    MAX_BATCH,
+    MAX_CHANNELS,
+    MAX_EPOCHS,
+    MAX_LR,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_THREADS,
+    MAX_WEIGHT_DECAY,
+    OPTIMIZERS,
+    SCHEDULES,
+)
 from ..recipes import RECIPES
-
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("step", "cosine", "onecycle", "constant")
-AMP_MODES = ("off", "bf16", "fp16")
 
 _ADAMW = dict(lr=1e-3, weight_decay=0.05)  # used when --optimizer adamw is asked for without --lr/--weight-decay
 
@@ -130,24 +139,24 @@ class TrainConfig:
             raise OptionError(f"--dataset must be a data set name, got {self.dataset!r}")
         checks.positive_int("--epochs", self.epochs, maximum=MAX_EPOCHS)
         checks.positive_int("--batch-size", self.batch_size, maximum=MAX_BATCH)
-        checks.positive_float("--lr", self.lr)
+        checks.positive_float("--lr", self.lr, maximum=MAX_LR)
         if self.momentum is not None:
             checks.real("--momentum", self.momentum, minimum=0.0, below=1.0)
         if self.weight_decay is not None:
-            checks.real("--weight-decay", self.weight_decay, minimum=0.0, maximum=1.0)
+            checks.real("--weight-decay", self.weight_decay, minimum=0.0, maximum=MAX_WEIGHT_DECAY)
         checks.real("--label-smoothing", self.label_smoothing, minimum=0.0, below=1.0)
         if self.warmup_epochs is not None:
             checks.real("--warmup-epochs", self.warmup_epochs, minimum=0.0, maximum=float(self.epochs or 0))
         if self.image_size is not None:
-            checks.positive_int("--image-size", self.image_size, maximum=4096)
+            checks.positive_int("--image-size", self.image_size, maximum=MAX_SIDE)
         if self.in_channels is not None:
-            checks.positive_int("in_channels", self.in_channels, maximum=64)
-        checks.integer("--seed", self.seed, minimum=0, maximum=2**64 - 1)
+            checks.positive_int("in_channels", self.in_channels, maximum=MAX_CHANNELS)
+        checks.integer("--seed", self.seed, minimum=0, maximum=MAX_SEED)
         checks.positive_int("--eval-every", self.eval_every)
         if self.keep_epochs is not None:
             checks.integer("--keep-epochs", self.keep_epochs, minimum=0)
         if self.threads is not None:
-            checks.positive_int("--threads", self.threads, maximum=1024)
+            checks.positive_int("--threads", self.threads, maximum=MAX_THREADS)
         for name in ("channels_last", "compile", "deterministic", "tensorboard"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -243,8 +252,8 @@ _INT_FIELDS = {"epochs", "batch_size", "image_size", "in_channels", "seed", "eva
                "keep_epochs", "threads"}
 _FLOAT_FIELDS = {"lr", "momentum", "weight_decay", "warmup_epochs", "label_smoothing"}
 _BOOL_FIELDS = {"channels_last", "compile", "deterministic", "tensorboard"}
-MAX_EPOCHS = 100_000
-MAX_BATCH = 1 << 20
+
+
 def recipe_name(info: Any, options: dict[str, Any] | None = None) -> str:
     """Which recipe a model (with these options) trains with by default: ModelInfo.recipe, or the
     recipe_by_option entry its options select (LeNet-5's linear head trains like lenet5_modern)."""

@@ -19,11 +19,8 @@ from typing import Any
 
 from .. import checks
 from ..errors import CheckpointError, CnnzooError
+from ..limits import MAX_CHANNELS, MAX_CLASSES, MAX_NAME, MAX_SIDE
 
-MAX_CLASSES = 100_000
-MAX_CHANNELS = 64
-MAX_SIDE = 4096
-MAX_NAME = 1_000
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MISSING = object()
 

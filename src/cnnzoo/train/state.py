@@ -17,9 +17,9 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
+from ..limits import MAX_WORLD
 from .schema import Doc, finite_json
 
-MAX_WORLD = 4096
 # param_group entries the run itself changes (the schedule); every other one must be the value a
 # fresh optimizer built from config.json has
 _SCHEDULED = frozenset({"lr", "initial_lr"})
