@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from cnnzoo import io as safe_io
 from cnnzoo.errors import CheckpointError, CnnzooError, OptionError
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.config import TrainConfig
@@ -284,7 +285,7 @@ def test_out_under_a_regular_file_or_read_only_is_one_line(tmp_path):
 def test_disk_full_keeps_the_previous_checkpoint(run, monkeypatch):
     last = run / "checkpoints" / "last"
     good = (last / "model.safetensors").read_bytes()
-    real_write = ckpt._write_file
+    real_write = safe_io._write_new
     calls = {"n": 0}
 
     def full(path, data):
@@ -293,7 +294,7 @@ def test_disk_full_keeps_the_previous_checkpoint(run, monkeypatch):
             raise OSError(28, "No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr(ckpt, "_write_file", full)
+    monkeypatch.setattr(safe_io, "_write_new", full)
     with pytest.raises(CheckpointError, match="No space left") as e:
         train(resume=str(run), quiet=True, progress=False)
     one_line(e.value)
@@ -369,16 +370,16 @@ def test_state_round_trips_through_json():
 
 _KILL_INSIDE_WRITE = """
 import os, signal, sys
-from cnnzoo.train import checkpoint as ckpt
+from cnnzoo import io
 from cnnzoo.train.loop import train
-real, calls = ckpt._write_file, [0]
+real, calls = io._write_new, [0]
 def write(path, data):
     real(path, data)
     if path.parent.name.startswith(".last.tmp-") and path.name == "model.safetensors":
         calls[0] += 1
         if calls[0] == int(sys.argv[2]):  # this save of checkpoints/last: die mid-write
             os.kill(os.getpid(), signal.SIGKILL)
-ckpt._write_file = write
+io._write_new = write
 train("lenet5_modern", out=sys.argv[1], epochs=2, batch_size=256, quiet=True, progress=False)
 """
 

@@ -131,9 +131,9 @@ def catalog_from_registry() -> list[dict[str, Any]]:
 
 def write_catalog(path: str | Path = CATALOG) -> Path:
     """Regenerate catalog.json after changing a registration (a test checks it is current)."""
-    path = Path(path)
-    path.write_text(json.dumps(catalog_from_registry(), indent=1) + "\n")
-    return path
+    from .io import write_text
+
+    return write_text(path, json.dumps(catalog_from_registry(), indent=1) + "\n")
 
 
 def read_catalog() -> list[dict[str, Any]]:
@@ -579,6 +579,28 @@ def _present(module: str) -> bool:
     return (Path(__file__).parent / (module.replace(".", "/") + ".py")).is_file()
 
 
+# --- draw, atlas ---------------------------------------------------------------------------------
+def _draw_commands() -> list[Command]:
+    """`draw` and `atlas`, declared from cnnzoo.visualize.draw.command (no torch at import)."""
+    import importlib
+
+    def declared(what: str) -> tuple[Callable[[argparse.ArgumentParser], None],
+                                     Callable[[argparse.Namespace], int]]:
+        def add(parser: argparse.ArgumentParser) -> None:
+            module = importlib.import_module("cnnzoo.visualize.draw.command")
+            getattr(module, f"add_{what}_arguments")(parser, add_flag)
+
+        def run(args: argparse.Namespace) -> int:
+            return int(getattr(importlib.import_module("cnnzoo.visualize.draw.command"),
+                               f"run_{what}")(args) or 0)
+        return add, run
+
+    return [Command("draw", "a network drawn as its paper does (SVG, PNG, PDF): LeNet-5's maps, "
+                    "AlexNet's volumes, Inception and residual blocks", *declared("draw")),
+            Command("atlas", "a static site of the lineage: every network drawn, its summary and "
+                    "the paper's figures beside cnnzoo's", *declared("atlas"))]
+
+
 # --- completion ---------------------------------------------------------------------------------
 def add_completion(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=("bash", "zsh", "fish", "tcsh", "powershell"),
@@ -632,6 +654,8 @@ def _commands() -> list[Command]:
     if _present("claims.command"):
         commands.append(Command("claims", "the lineage's claims as experiments with verdicts: a "
                                 "lab report (JSON, Markdown, HTML)", *_package_command("claims.command")))
+    if _present("visualize.draw.command"):
+        commands += _draw_commands()
     commands += [
         Command("completion", "print the shell code for tab completion: "
                 "eval \"$(cnnzoo completion bash)\"", add_completion, cmd_completion),

@@ -21,6 +21,7 @@ from .errors import OptionError
 from .limits import (
     AMP_MODES,
     MAX_BATCH,
+    MAX_COUNT,
     MAX_EPOCHS,
     MAX_LR,
     MAX_SEED,
@@ -28,7 +29,6 @@ from .limits import (
     MAX_THREADS,
     MAX_WARMUP_EPOCHS,
     MAX_WEIGHT_DECAY,
-    MAX_COUNT,
     OPTIMIZERS,
     RUNTIMES,
     SCHEDULES,
@@ -232,6 +232,11 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--seconds", "seconds per contender per round",
          typed(float, checks.positive_float, maximum=3600.0), "S"),
     Flag("--bf16", "also measure in bf16 (CPUs with native bf16 only)", action="store_true"),
+    # draw, atlas
+    Flag("--style", "how to draw: lenet (LeNet-5's Fig. 2), boxes (AlexNet's volumes), blocks "
+         "(modules; default: the family paper's)", choices=("lenet", "boxes", "blocks")),
+    Flag("--claims", "a claims report folder (`cnnzoo claims --out DIR`) to link to", type=_text,
+         metavar="DIR"),
 ]}
 
 

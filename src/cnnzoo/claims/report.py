@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import os
 import platform
@@ -18,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .. import io as safe_io
 from ..errors import CnnzooError, UnknownNameError, close_matches
 from .base import CLAIMS, CORRECTED, FAILS, HOLDS, UNCHECKABLE, Claim, Measured, Table, Verdict, check_mode
 
@@ -78,10 +78,9 @@ def _load() -> None:
 
 def _png(fig: Any) -> bytes:
     import matplotlib.pyplot as plt
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    data = safe_io.figure_bytes(fig, "png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return buf.getvalue()
+    return data
 
 
 def run_claim(claim: Claim, mode: str = "quick") -> ClaimResult:
@@ -174,26 +173,20 @@ def write_report(results: Sequence[ClaimResult], out: str | Path, keep: bool = T
     doc = {"environment": env, "mode": mode,
            "seconds": round(sum(r.seconds for r in results), 1),
            "claims": [r.to_dict() for r in results]}
-    try:
-        for r in results:
-            for name, path in r.figure_files().items():
-                (out / path).write_bytes(r.figures[name])
-        (out / "claims.json").write_text(json.dumps(doc, indent=2) + "\n")
-        (out / "claims.md").write_text(to_markdown(results, env))
-        (out / "claims.html").write_text(to_html(results, env))
-    except OSError as e:
-        raise CnnzooError(f"cannot write the report in {out} ({e.strerror or e}): free space or "
-                          "give another --out") from None
+    fix = "free space or give another --out"
+    for r in results:
+        for name, path in r.figure_files().items():
+            safe_io.write_bytes(out / path, r.figures[name], fix=fix)
+    safe_io.write_text(out / "claims.json", json.dumps(doc, indent=2) + "\n", fix=fix)
+    safe_io.write_text(out / "claims.md", to_markdown(results, env), fix=fix)
+    safe_io.write_text(out / "claims.html", to_html(results, env), fix=fix)
     return out
 
 
 def _prepare_folder(out: Path) -> None:
-    """OUT/figures, created (or found) and writable, or one CnnzooError line."""
-    try:
-        (out / "figures").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CnnzooError(f"--out {out}: cannot create the report folder ({e.strerror or e}): "
-                          "give a folder that can be written") from None
+    """OUT (new, empty or cnnzoo's own claims report: safe_io.output_folder) and OUT/figures,
+    created (or found) and writable, or one CnnzooError line."""
+    safe_io.make_folder(safe_io.output_folder(out, "claims") / "figures", "the report folder")
     if not os.access(out / "figures", os.W_OK):
         raise CnnzooError(f"--out {out} cannot be written: give a folder that can be written")
 

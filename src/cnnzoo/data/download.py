@@ -6,7 +6,7 @@ Where files go: `$CNNZOO_CACHE/<data set>/` (default `~/.cache/cnnzoo/<data set>
 or BASE_URLS, at a local HTTP server).
 
 A download streams into a hidden temporary file in the destination folder, is hashed on the way,
-and is renamed onto its final name (os.replace, atomic on one file system) only when its MD5 is
+and is renamed onto its final name (cnnzoo.io.atomic_writer, atomic on one file system) only when its MD5 is
 the published one; anything else removes the temporary file, so a failed or corrupt download
 never leaves a file that a later run would trust. SIGTERM during a download exits the way Ctrl-C
 does, removing the temporary file; a process killed outright (SIGKILL, power cut) cannot clean
@@ -26,7 +26,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -34,11 +33,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import io
 from ..errors import DataError
 
 CACHE_ENV = "CNNZOO_CACHE"
 MIRROR_ENV = "CNNZOO_MIRROR"
 TIMEOUT_S = 30.0
+_WRITE_FIX = "free space or fix the folder's permissions, or give another --data-dir"
 
 # Canonical base addresses, tried in order. Tests replace these with a local server.
 BASE_URLS: dict[str, list[str]] = {
@@ -83,7 +84,7 @@ def urls(dataset: str, filename: str) -> list[str]:
 
 
 def _part_prefix(dest: Path) -> str:
-    return f".{dest.name}."
+    return f".{dest.name}.tmp-"  # io.temp_name: .NAME.tmp-PID-RANDOM.part
 
 
 def _alive(pid: int) -> bool:
@@ -106,7 +107,7 @@ def clean_partial(dest: Path) -> None:
     except OSError:
         return
     for path in leftovers:
-        pid_text = path.name[len(prefix):].split(".", 1)[0]
+        pid_text = path.name[len(prefix):].split("-", 1)[0]
         if pid_text.isdigit() and _alive(int(pid_text)) and int(pid_text) != os.getpid():
             continue
         try:
@@ -140,27 +141,19 @@ def _sigterm_as_exit() -> Iterator[None]:
 def _fetch_one(url: str, dest: Path, md5: str) -> None:
     """Download url to dest atomically; raise OSError/URLError on transfer, DataError on MD5.
 
-    The temporary file is named .<dest>.<pid>.<random>.part, so a later run can tell a leftover
-    of a dead process (removed by clean_partial) from a download in progress."""
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f"{_part_prefix(dest)}{os.getpid()}.",
-                                    suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.md5()
-        with _sigterm_as_exit(), os.fdopen(fd, "wb") as out, \
-                urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
-            while chunk := resp.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    The temporary file is named .<dest>.tmp-<pid>-<random>.part (cnnzoo.io.atomic_writer), so a
+    later run can tell a leftover of a dead process (removed by clean_partial) from a download in
+    progress."""
+    digest = hashlib.md5()
+    with _sigterm_as_exit(), io.atomic_writer(dest, suffix=".part", fix=_WRITE_FIX) as out, \
+            urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
+        while chunk := resp.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
         if digest.hexdigest() != md5:
             raise DataError(
                 f"{url} does not match its published MD5 (got {digest.hexdigest()}, expected "
                 f"{md5}): nothing was kept; try again later, or set {MIRROR_ENV} to another mirror")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def fetch(dataset: str, filename: str, folder: Path, where_to_put: str) -> Path:

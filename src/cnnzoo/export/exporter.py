@@ -17,9 +17,9 @@ extra file "cnnzoo.json".
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..errors import CnnzooError, OptionError
+from ..io import write_bytes
 from ..limits import MAX_EXPORT_BATCH
 from .source import Source, load_source
 
@@ -145,17 +146,11 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
     if not finite:
         raise ExportCheckError(f"{source.name}'s own eager output is not finite (inf or nan) with these "
                                "weights, so no export could be checked against it: check the weights")
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # .pt2 must end so
-    try:
-        if format == "onnx":
-            results = _export_onnx(model, example, tmp, batch, opset, metadata)
-        else:
-            results = _export_pt2(model, example, tmp, batch, metadata)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise CnnzooError(f"cannot write {path} ({e.strerror or e}): choose a writable --out") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    if format == "onnx":
+        data, results = _export_onnx(model, example, batch, opset, metadata)
+    else:
+        data, results = _export_pt2(model, example, batch, metadata)
+    write_bytes(path, data, fix="choose a writable --out")
     return ExportResult(str(path), format, source.name, batch, size, results, metadata, path.stat().st_size)
 
 
@@ -221,8 +216,9 @@ def _compare(check: str, model: nn.Module, x: Tensor, expected: Tensor, got: Ten
                            "written, please report it")
 
 
-def _export_onnx(model: nn.Module, example: Tensor, tmp: Path, batch: int | str, opset: int | None,
-                 metadata: dict[str, Any]) -> list[dict[str, Any]]:
+def _export_onnx(model: nn.Module, example: Tensor, batch: int | str, opset: int | None,
+                 metadata: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]]]:
+    """The ONNX file's bytes (checked in memory; nothing is written here) and its checks."""
     import onnx
 
     from .runtimes import onnx_bytes, ort_session
@@ -231,34 +227,35 @@ def _export_onnx(model: nn.Module, example: Tensor, tmp: Path, batch: int | str,
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
     proto.producer_name = "cnnzoo"
-    with open(tmp, "wb") as f:
-        f.write(proto.SerializeToString())
+    data = proto.SerializeToString()
     try:
-        onnx.checker.check_model(str(tmp), full_check=True)
+        onnx.checker.check_model(data, full_check=True)
     except onnx.checker.ValidationError as e:
         raise ExportCheckError(f"onnx.checker rejects the exported file: {str(e).splitlines()[0]}") from None
-    session = ort_session(tmp.read_bytes())
+    session = ort_session(data)
     results = []
     for x in _inputs_to_check(example, batch):
         with torch.no_grad():
             expected = model(x)
         got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
         results.append(_compare("onnx.checker + onnxruntime", model, x, expected, got))
-    return results
+    return data, results
 
 
-def _export_pt2(model: nn.Module, example: Tensor, tmp: Path, batch: int | str,
-                metadata: dict[str, Any]) -> list[dict[str, Any]]:
+def _export_pt2(model: nn.Module, example: Tensor, batch: int | str,
+                metadata: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]]]:
+    """The .pt2 file's bytes (saved and reloaded in memory) and its checks."""
     dynamic = ({0: torch.export.Dim("batch", min=1, max=MAX_EXPORT_BATCH)},) if batch == "dynamic" else None
     program = torch.export.export(model, (example,), dynamic_shapes=dynamic)
-    torch.export.save(program, str(tmp), extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
-    reloaded = torch.export.load(str(tmp)).module()
+    buf = io.BytesIO()
+    torch.export.save(program, buf, extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
+    reloaded = torch.export.load(io.BytesIO(buf.getvalue())).module()
     results = []
     for x in _inputs_to_check(example, batch):
         with torch.no_grad():
             expected, got = model(x), reloaded(x)
         results.append(_compare("torch.export.load", model, x, expected, got))
-    return results
+    return buf.getvalue(), results
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ ONNX Runtime led for resnet50 and googlenet at batch 8 while OpenVINO led at bat
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import os
@@ -374,16 +375,25 @@ def _openvino_cached(model: nn.Module, example: Tensor, dtype: torch.dtype) -> A
             pass
     converted = openvino_converted(model, example)
     if xml is not None and weights is not None:
-        tmp = xml.with_name(f".{key}.tmp-{os.getpid()}.xml")
-        try:
-            xml.parent.mkdir(parents=True, exist_ok=True)
-            ov.save_model(converted, str(tmp), compress_to_fp16=False)
-            os.replace(tmp.with_suffix(".bin"), weights)  # weights first: xml marks it complete
-            os.replace(tmp, xml)
-        except Exception:  # noqa: BLE001 - the cache only saves time
-            for leftover in (tmp, tmp.with_suffix(".bin")):
-                leftover.unlink(missing_ok=True)
+        with contextlib.suppress(Exception):  # the cache only saves time
+            xml_data, bin_data = _openvino_ir(converted)
+            cache.write_bytes(weights.name, bin_data)  # weights first: the xml marks it complete
+            cache.write_bytes(xml.name, xml_data)
     return converted
+
+
+def _openvino_ir(converted: Any) -> tuple[bytes, bytes]:
+    """OpenVINO's IR (.xml, .bin) as bytes: ov.save_model writes to paths itself, so it writes
+    into a fresh private folder (nobody else can plant a link there) that is then removed."""
+    import tempfile
+
+    import openvino as ov
+
+    with tempfile.TemporaryDirectory(prefix="cnnzoo-ov-") as private:
+        ov.save_model(converted, os.path.join(private, "model.xml"), compress_to_fp16=False)
+        with open(os.path.join(private, "model.xml"), "rb") as x, \
+                open(os.path.join(private, "model.bin"), "rb") as b:
+            return x.read(), b.read()
 
 
 def _openvino(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:

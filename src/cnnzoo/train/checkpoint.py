@@ -23,7 +23,6 @@ validated (schema.validate_meta) before it is used.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import io
 from ..errors import CheckpointError, CnnzooError
 from .schema import FORMAT, validate_meta
 
@@ -44,7 +44,7 @@ MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
 # A run folder's checkpoints: RUN/checkpoints/last and RUN/checkpoints/epoch-NNNN (train.rundir.RunDir).
 CHECKPOINTS, LAST = "checkpoints", "last"
 STATE_FILE, STATE_TENSORS = "state.json", "state.safetensors"
-MAX_JSON_BYTES = 64 << 20  # a run's JSON documents are kilobytes; refuse before parsing gigabytes
+MAX_JSON_BYTES = io.MAX_JSON_BYTES
 _EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
 
 
@@ -54,29 +54,6 @@ def _tensors_for_file(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
-        return obj.item()
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
-
-
-def _json_bytes(data: Any) -> bytes:
-    return (json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n").encode()
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """Write and fsync a new file. Created with open(), so it follows the umask like every other
-    file (safetensors' own save_file creates 0600 files)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     """A safetensors file's bytes."""
     from safetensors.torch import save
@@ -84,152 +61,50 @@ def tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     return save(_tensors_for_file(tensors), metadata={"format": "pt"})
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
+sha256 = io.sha256_bytes
+_json_bytes = io.json_bytes
+check_target = io.check_target
+_remove = io.remove
+recover = io.recover_folder
 
 RESUME_FIX = "free space or fix permissions and resume; the previous checkpoint is intact"
 
 
-def _write_error(path: Path, e: OSError, fix: str = RESUME_FIX) -> CheckpointError:
-    why = e.strerror or e.__class__.__name__
-    return CheckpointError(f"could not write {path} ({why}): {fix}")
-
-
-def check_target(path: str | Path, what: str = "") -> Path:
-    """Refuse, in one line, a path that a file write would clobber rather than write: an existing
-    folder, symlink, device, FIFO or socket (os.replace would replace the entry itself, turning
-    /dev/full into a regular file), or a path whose parent is not a folder. Returns the path."""
-    import stat
-
-    path = Path(path)
-    label = f"{what} to {path}" if what else str(path)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as e:
-        raise CnnzooError(f"cannot write {label} ({e.strerror or e}): give another path") from None
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else
-                "a symbolic link" if stat.S_ISLNK(st.st_mode) else
-                "a FIFO" if stat.S_ISFIFO(st.st_mode) else
-                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
-                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise CnnzooError(f"cannot write {label}: {path} is {kind}, not a regular file; "
-                          "give the path of a file to write")
-    parent = path.parent
-    if not parent.is_dir():
-        raise CnnzooError(f"cannot write {label}: {parent} is not a folder; give another path")
-    return path
-
-
 def atomic_bytes(path: str | Path, data: bytes, *,
                  fix: str = "free space or fix permissions, or give another path") -> None:
-    """Write a regular file atomically (temp file + os.replace). A target that is not a regular
-    file (folder, symlink, device, FIFO) is refused first (check_target); OSError (disk full,
-    read-only folder) becomes one CheckpointError line ending in `fix`, and leaves the previous
-    file as it was."""
-    path = check_target(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        _remove(tmp)  # never write through a link planted under the temporary name
-        _write_file(tmp, data)
-        check_target(path)  # nothing swapped in a link or device meanwhile
-        os.replace(tmp, path)
-    except OSError as e:
-        _remove(tmp)
-        raise _write_error(path, e, fix) from None
-    except CnnzooError:
-        _remove(tmp)
-        raise
+    """Write a regular file atomically (cnnzoo.io.write_bytes)."""
+    io.write_bytes(path, data, fix=fix)
 
 
 def atomic_json(path: str | Path, data: Any, *, fix: str = RESUME_FIX) -> None:
-    """Write a JSON file of a run folder atomically (temp file + os.replace)."""
-    atomic_bytes(path, _json_bytes(data), fix=fix)
-
-
-def _remove(path: Path) -> None:
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
-def _old_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.old")
-
-
-def recover(final: Path) -> None:
-    """Undo a replacement cut short between its two renames (see write_checkpoint).
-
-    Only the process that holds the run folder's lock may call this (the writer); readers pick
-    the complete copy without touching anything (see checkpoint_dir)."""
-    old = _old_name(final)
-    if not final.exists() and old.exists():
-        os.rename(old, final)
-    elif final.exists() and old.exists():
-        shutil.rmtree(old, ignore_errors=True)
+    """Write a JSON file of a run folder atomically (cnnzoo.io.write_json)."""
+    io.write_json(path, data, fix=fix)
 
 
 def write_checkpoint(folder: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any],
                      train_state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None) -> Path:
     """Write a checkpoint folder atomically and return its path. Writers only (the lock holder).
 
-    The files go to a temporary sibling folder first; that folder is then renamed into place. An
-    existing folder is first renamed aside (`.NAME.old`) and deleted afterwards; a crash between
-    the two renames is undone by the next write (`recover`), and readers meanwhile read the
-    `.NAME.old` copy. meta.json records the SHA-256 of every tensor file (`files`), verified at
-    load. A failed write (disk full...) raises one CheckpointError line; the previous folder stays.
-    """
-    final = Path(folder)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        recover(final)
-        _remove(tmp)
-        tmp.mkdir()
-        files: dict[str, str] = {}
-        model_bytes = tensor_bytes(state_dict)
-        _write_file(tmp / MODEL_FILE, model_bytes)
-        files[MODEL_FILE] = sha256(model_bytes)
-        del model_bytes
+    The folder is replaced as a whole (cnnzoo.io.replace_folder): a crash leaves the old
+    checkpoint or the new one, and readers meanwhile read the `.NAME.old` copy. meta.json
+    records the SHA-256 of every tensor file (`files`), verified at load. A failed write (disk
+    full...) raises one CheckpointError line; the previous folder stays."""
+    def files() -> Iterator[tuple[str, bytes]]:  # one tensor file in memory at a time
+        hashes: dict[str, str] = {}
+        data = tensor_bytes(state_dict)
+        hashes[MODEL_FILE] = sha256(data)
+        yield MODEL_FILE, data
+        del data
         if train_state is not None:
             tensors, scalars = train_state
-            state_bytes = tensor_bytes(tensors)
-            _write_file(tmp / STATE_TENSORS, state_bytes)
-            files[STATE_TENSORS] = sha256(state_bytes)
-            del state_bytes
-            _write_file(tmp / STATE_FILE, _json_bytes(scalars))
-        _write_file(tmp / META_FILE, _json_bytes({"format": FORMAT, "version": VERSION, **meta,
-                                                   "files": files}))
-        _fsync_dir(tmp)
-        if final.exists():
-            os.rename(final, _old_name(final))
-        os.rename(tmp, final)
-    except OSError as e:
-        _remove(tmp)
-        raise _write_error(final, e) from None
-    shutil.rmtree(_old_name(final), ignore_errors=True)
-    _fsync_dir(final.parent)
-    return final
+            data = tensor_bytes(tensors)
+            hashes[STATE_TENSORS] = sha256(data)
+            yield STATE_TENSORS, data
+            del data
+            yield STATE_FILE, _json_bytes(scalars)
+        yield META_FILE, _json_bytes({"format": FORMAT, "version": VERSION, **meta, "files": hashes})
 
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return io.replace_folder(folder, files(), fix=RESUME_FIX)
 
 
 def clean_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -301,7 +176,7 @@ def _complete(folder: Path) -> bool:
 
 def _pick(folder: Path) -> Path | None:
     """The folder, or its `.NAME.old` copy while a writer is between its two renames."""
-    for candidate in (folder, _old_name(folder)):
+    for candidate in (folder, folder.with_name(f".{folder.name}.old")):  # io.replace_folder's aside copy
         if _complete(candidate):
             return candidate
     return None

@@ -216,6 +216,8 @@ class Trainer:
         self.notes: list[str] = []
         self.run_dir = Path(self._collective(self._claim_folder))
         self.rundir = RunDir(self.run_dir)
+        if c.tensorboard and self.dist.is_main:
+            self.rundir.check_tensorboard()  # before anything is written
 
         data = training_data(c.dataset, c.data_dir, c.model, image_size=c.image_size,
                              augment=c.augment, in_channels=c.in_channels, datasets=self.datasets)
@@ -285,7 +287,7 @@ class Trainer:
             if self.resume_dir is None or restart or self.extended_from is not None:
                 ckpt.atomic_json(self.rundir.config, c.to_json())
             if c.tensorboard:
-                self.tb = _summary_writer()(str(self.rundir.tensorboard), purge_step=self.epoch + 1)
+                self.tb = _summary_writer()(str(self.rundir.tensorboard_folder()), purge_step=self.epoch + 1)
         if restart:
             self.notes.append(f"{self.run_dir} was stopped before its first checkpoint: starting it "
                               "again from the beginning with its saved config.json"

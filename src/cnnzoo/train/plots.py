@@ -1,12 +1,11 @@
 """Learning curves and confusion matrices as PNG (matplotlib, imported only when drawing)."""
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import atomic_bytes
+from ..io import save_figure
 
 
 def _pyplot():
@@ -20,10 +19,10 @@ def _pyplot():
 
 def _save(fig: Any, path: str | Path) -> None:
     plt = _pyplot()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_bytes(path, buf.getvalue())
+    try:
+        save_figure(fig, path, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> None:

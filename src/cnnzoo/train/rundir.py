@@ -17,16 +17,14 @@ folders). Readers (eval, predict, visualize) never take the lock and never modif
 from __future__ import annotations
 
 import errno
-import fcntl
-import os
 import re
 from pathlib import Path
-from typing import IO
 
+from .. import io
 from ..errors import CheckpointError
 from . import checkpoint as ckpt
 
-_LEFTOVER = re.compile(r"^\..+\.(tmp-\d+|old)$")
+_LEFTOVER = re.compile(r"^\..+\.(tmp-\d+(-[0-9a-f]+)?|old)$")  # io.temp_name, io.replace_folder
 
 
 class RunFolderError(CheckpointError):
@@ -38,7 +36,7 @@ class RunDir:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._lock: IO[str] | None = None
+        self._lock: io.Lock | None = None
 
     config = property(lambda self: self.root / "config.json")
     metrics = property(lambda self: self.root / "metrics.csv")
@@ -70,7 +68,19 @@ class RunDir:
             return []
         return [folder for _, folder in ckpt.epoch_checkpoints(self.root) if ckpt._complete(folder)]
 
+    def check_tensorboard(self) -> None:
+        """Refuse, before anything is written, a `tensorboard` that is not a folder of its own."""
+        path = self.tensorboard
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise RunFolderError(f"--tensorboard: {path} exists and is not a folder: move it away, "
+                                 "or train with another --out")
+
     # --- the owner's side ------------------------------------------------------------------
+    def tensorboard_folder(self) -> Path:
+        """DIR/tensorboard, created (io.make_folder; one line if something is in the way)."""
+        self.check_tensorboard()
+        return io.make_folder(self.tensorboard, "the TensorBoard folder")
+
     def create(self) -> None:
         """Make the folder (and its parents); one line if that is impossible."""
         if self.root.exists() and not self.root.is_dir():
@@ -88,37 +98,22 @@ class RunDir:
                                  "another --out") from None
 
     def lock(self) -> None:
-        """Take the folder's lock or refuse in one line (another process trains here)."""
+        """Take the folder's lock or refuse in one line (another process trains here). The lock
+        file is never followed through a link nor written when it is not cnnzoo's own (io.Lock)."""
         try:
-            handle = open(self.lock_file, "a+")
+            self._lock = io.Lock(self.lock_file)
+        except io.LockBusy as e:
+            who = f" (process {e.owner})" if e.owner.isdigit() else ""
+            raise RunFolderError(f"{self.root} is in use by another cnnzoo train{who}: wait for it "
+                                 "to finish, or choose another --out") from None
         except OSError as e:
-            raise RunFolderError(f"cannot write in run folder {self.root} ({e.strerror}): choose "
-                                 "another --out or fix its permissions") from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            handle.seek(0)
-            owner = handle.read().strip()
-            handle.close()
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                who = f" (process {owner})" if owner.isdigit() else ""
-                raise RunFolderError(f"{self.root} is in use by another cnnzoo train{who}: wait for it "
-                                     "to finish, or choose another --out") from None
-            raise RunFolderError(f"cannot lock run folder {self.root} ({e.strerror})") from None
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
-        except OSError as e:
-            handle.close()
-            raise RunFolderError(f"cannot write in run folder {self.root} ({e.strerror}): free "
-                                 "space or fix its permissions") from None
-        self._lock = handle
+            why = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror
+            raise RunFolderError(f"cannot lock run folder {self.root}: {self.lock_file} ({why}); "
+                                 "remove it, or choose another --out") from None
 
     def unlock(self) -> None:
         if self._lock is not None:
-            self._lock.close()  # closing the descriptor releases the flock
+            self._lock.close()
             self._lock = None
 
     @property

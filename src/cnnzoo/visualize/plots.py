@@ -34,9 +34,7 @@ def save(fig, path: str | Path | None):
     picks the format or appends a suffix."""
     if path is None:
         return fig
-    import io
-
-    from ..train.checkpoint import atomic_bytes, check_target
+    from ..io import make_folder, save_figure
 
     path = Path(path)
     if path.is_dir():
@@ -45,14 +43,8 @@ def save(fig, path: str | Path | None):
     if path.suffix.lower() != ".png":
         raise CnnzooError(f"cannot write {path}: figures are written as PNG; give a file name "
                           "ending in .png")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CnnzooError(f"cannot write {path}: {e.strerror or e}") from None
-    check_target(path)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, facecolor="white")
-    atomic_bytes(path, buf.getvalue())
+    make_folder(path.parent)
+    save_figure(fig, path, dpi=fig.dpi, facecolor="white")
     return fig
 
 
