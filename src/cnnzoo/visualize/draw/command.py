@@ -21,7 +21,7 @@ def add_draw_arguments(p: argparse.ArgumentParser, add_flag: Callable[..., Any])
 
 
 def run_draw(args: argparse.Namespace) -> int:
-    from ...options import model_options  # imported here: the drawing pulls in torch
+    from ...registry import model_options  # imported here: the drawing pulls in torch
     from . import drawing
     from .canvas import figure_bytes, rendered
     from .files import write_bytes
@@ -29,7 +29,7 @@ def run_draw(args: argparse.Namespace) -> int:
     target = args.model
     options = None
     if Path(target).is_dir():
-        from ...pipeline import load_run
+        from ...runs import load_run
 
         if args.option:
             raise OptionError("--option goes with a model NAME: a run folder's network is fixed")
