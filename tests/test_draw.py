@@ -98,7 +98,8 @@ def test_each_shortcut_option_is_drawn_its_own_way(option, marks):
 
 def _choices(name: str) -> list[tuple[str, object]]:
     """Every value of each Choice or Flag option of a model (numbers: a dropout rate)."""
-    from cnnzoo.options import Choice, Flag, option_specs
+    from cnnzoo.options import Choice, Flag
+    from cnnzoo.registry import option_specs
 
     out: list[tuple[str, object]] = []
     for key, spec in option_specs(name).items():

@@ -70,8 +70,7 @@ def _drawings(name: str, models: Path) -> tuple[Any, str, list[tuple[str, str]]]
 
 
 def _options_html(name: str) -> str:
-    from ...options import option_specs
-    from ...registry import builder_options
+    from ...registry import builder_options, option_specs
 
     specs = option_specs(name)
     if not specs:

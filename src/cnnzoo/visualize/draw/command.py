@@ -22,14 +22,14 @@ def add_draw_arguments(p: argparse.ArgumentParser, add_flag: Callable[..., Any])
 
 def run_draw(args: argparse.Namespace) -> int:
     from ... import io as zoo_io
-    from ...options import model_options  # imported here: the drawing pulls in torch
+    from ...registry import model_options  # imported here: the drawing pulls in torch
     from . import drawing
     from .canvas import figure_bytes, rendered
 
     target = args.model
     options = None
     if Path(target).is_dir():
-        from ...pipeline import load_run
+        from ...runs import load_run
 
         if args.option:
             raise OptionError("--option goes with a model NAME: a run folder's network is fixed")
