@@ -9,14 +9,14 @@ import fnmatch
 import importlib
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from torch import nn
 
 from .errors import OptionError, UnknownNameError, close_matches
-from .options import validate
+from .options import COMMON, Option, check_options, parse_options
 
 # Family modules, imported on first use of the registry (they register themselves on import).
 _FAMILY_MODULES = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet", "torchvision_layouts")
@@ -64,6 +64,9 @@ class ModelInfo:
     # Which of params/macs cnnzoo computed from its own network (checked against the summary)
     # rather than took from docs/paper-facts.md: e.g. frozenset({"macs"}).
     computed: frozenset[str] = frozenset()
+    # Builder options torchvision's pretrained ImageNet weights are used with (create_model(...,
+    # weights=...)): googlenet_tv's ported weights expect [-1, 1] input, {"transform_input": True}.
+    pretrained_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,10 +145,15 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
         if num_classes is not None or in_channels is not None or options:
             raise OptionError("pretrained weights fix the network (1000 classes, 3 channels, "
                               "torchvision's layout): drop num_classes, in_channels and options")
-        from .weights import load_weights
+        # torch.load and the torchvision layout: read only when pretrained weights are asked for
+        from .interop.layout import checked_state, strip_prefix, torchvision_options
+        from .weights import read_weights
 
-        model = load_weights(name, weights)
-        model.zoo_name = name  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
+        loaded, record = read_weights(name, weights)
+        state = strip_prefix(checked_state(loaded))
+        model = load_torchvision_state(
+            name, state, {**torchvision_options(name, state), **model_info(name).pretrained_options})
+        model.zoo_weights = record  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
         return model
     entry = _entry(name)
     info = entry.info
@@ -160,6 +168,44 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
     model.zoo_name = name  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
     model.zoo_options = dict(options)  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
     return model
+
+
+def load_torchvision_state(name: str, state: Mapping[str, Any], options: Mapping[str, Any]) -> nn.Module:
+    """Model `name` built with `options` for a torchvision-layout state_dict's classes and channels,
+    holding its tensors (mapped by position, every shape checked), in eval mode."""
+    from .interop.layout import load_by_position, state_sizes  # the registry's own helpers, below it
+
+    num_classes, in_channels = state_sizes(state)
+    model = create_model(name, num_classes=num_classes, in_channels=in_channels, **options)
+    load_by_position(model, state, name)
+    return model.eval()
+
+
+def option_specs(name: str) -> dict[str, Option]:
+    """The options a registered model takes (without num_classes/in_channels), with their specs."""
+    specs = getattr(_entry(name).builder, "option_specs", {})
+    return {k: v for k, v in specs.items() if k not in COMMON}
+
+
+def validate(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A registered model's options checked (unknown names, bad values), as create_model will."""
+    specs = getattr(_entry(name).builder, "option_specs", None)
+    if specs is None:  # a builder without declared options: only its signature is known
+        specs = {**COMMON, **{k: _Any() for k in builder_options(name)}}
+    return check_options(name, options, specs)
+
+
+def model_options(name: str, pairs: Iterable[str] | None, flag: str = "--option") -> dict[str, Any]:
+    """`--option KEY=VALUE` pairs for model `name`, parsed and checked: what commands call."""
+    return validate(name, parse_options(pairs, flag))
+
+
+class _Any(Option):
+    def check(self, name: str, value: Any) -> Any:
+        return value
+
+    def describe(self) -> str:
+        return "any value"
 
 
 def with_defaults(info: ModelInfo, **changes: Any) -> ModelInfo:

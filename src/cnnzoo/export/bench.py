@@ -85,7 +85,7 @@ def torchvision_twin(source: Source) -> tuple[nn.Module | None, str]:
         import torchvision
     except ImportError:
         return None, "torchvision is not installed"
-    from ..interop.torchvision import _load_by_position
+    from ..interop.layout import load_by_position
 
     kwargs: dict[str, Any] = {"weights": None, "num_classes": _num_classes(source.model)}
     if builder == "googlenet":
@@ -94,7 +94,7 @@ def torchvision_twin(source: Source) -> tuple[nn.Module | None, str]:
     twin = getattr(torchvision.models, builder)(**kwargs).eval()
     # The position-by-position map from_torchvision uses, run the other way.
     state = {k: v for k, v in source.model.state_dict().items()}
-    _load_by_position(twin, state, source.name)
+    load_by_position(twin, state, source.name)
     return twin, ""
 
 

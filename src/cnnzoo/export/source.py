@@ -33,8 +33,9 @@ class Source:
 
 def load_source(model_or_run: str | Path | nn.Module, options: dict[str, Any] | None = None) -> Source:
     """A Source from an nn.Module, a registered model name or a run/checkpoint path."""
-    from ..pipeline import InputPipeline, load_run
+    from ..pipeline import InputPipeline
     from ..registry import create_model, list_models
+    from ..runs import load_run
 
     if isinstance(model_or_run, nn.Module):
         if options:

@@ -37,9 +37,8 @@ from torch import nn
 
 from .. import io
 from ..errors import CheckpointError, CnnzooError
-from .schema import validate_meta
+from .schema import FORMAT, validate_meta
 
-FORMAT = "cnnzoo-checkpoint"
 VERSION = 2  # 2: meta.json records the SHA-256 of each tensor file ("files")
 MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
 # A run folder's checkpoints: RUN/checkpoints/last and RUN/checkpoints/epoch-NNNN (train.rundir.RunDir).

@@ -165,7 +165,7 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     model, dataset, classes, checkpoint and confusion_png.
     """
     from .. import checks
-    from ..pipeline import LoadedRun, load_run
+    from ..runs import LoadedRun, load_run
     from .distributed import pick_device
     from .plots import confusion_png as draw_confusion
 

@@ -29,7 +29,7 @@ def predict(checkpoint: str | Path | Any, images: list[str | Path], top_k: int =
     Each result: image, size [height, width], input (what was done to the file, in words),
     warnings (reasons to doubt the prediction), top [{class, index, probability}].
     """
-    from ..pipeline import LoadedRun, load_run
+    from ..runs import LoadedRun, load_run
 
     k = checks.positive_int("--top", top_k)
     run = checkpoint if isinstance(checkpoint, LoadedRun) else load_run(checkpoint)

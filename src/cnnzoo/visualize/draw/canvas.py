@@ -7,7 +7,6 @@ DejaVu Sans, the one matplotlib ships, named with generic fallbacks.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,16 +129,16 @@ def _points(kind: str, args: tuple) -> list[tuple[float, float]]:
 
 
 def figure_bytes(fig: Any, fmt: str) -> bytes:
-    """The figure as SVG, PNG or PDF bytes (rendered in memory: files are written by io)."""
+    """The figure as SVG, PNG or PDF bytes (rendered in memory; files are written by cnnzoo.io)."""
     import matplotlib
+
+    from ... import io as zoo_io
 
     if fmt not in FORMATS:
         raise OptionError(f"cannot draw to .{fmt}: write .svg, .png or .pdf")
-    buf = io.BytesIO()
     with matplotlib.rc_context(RC):  # type: ignore[arg-type]  # the stub lists literal keys
-        fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt in ("svg", "pdf") else None,
-                    facecolor="white")
-    return buf.getvalue()
+        return zoo_io.figure_bytes(fig, fmt, metadata={"Date": None} if fmt in ("svg", "pdf")
+                                   else None, facecolor="white")
 
 
 def rendered(canvas: Canvas) -> Any:
