@@ -159,3 +159,26 @@ def test_done_when_commands(tmp_path):
         assert main(["draw", *argv, "--out", str(out)]) == 0
         text = "\n".join(svg_texts(out.read_text()))
         assert all(w in text for w in want), (argv, want)
+
+
+STEP_TYPES = {"Conv2d", "PartialConv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+              "Subsampling", "Linear", "RBFOutput"}
+CHAINS = ["lenet5", "lenet5_modern", "alexnet", "alexnet_tv", "zfnet", "vgg16", "vgg19_bn",
+          "plain20", "plain34"]
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_a_chain_draws_every_layer_once_or_inside_a_repeat(name):
+    """Every conv, pooling and fc row of the summary is on the boxes drawing: by its name, or
+    counted in an 'a ... b (x n)' label."""
+    s = cnnzoo.summary(name)
+    steps = [r.name for r in s.layers if r.type in STEP_TYPES]
+    texts = svg_texts(cnnzoo.draw(name, "boxes", format="svg"))
+    drawn = sum(1 for t in texts if t in steps)
+    for t in texts:
+        m = re.fullmatch(r"(\S+) \.\.\. (\S+) \(x (\d+)\)", t)
+        if m:
+            first, last, n = m.group(1), m.group(2), int(m.group(3))
+            assert steps.index(last) - steps.index(first) + 1 == n, t
+            drawn += n
+    assert drawn == len(steps), (name, drawn, len(steps))

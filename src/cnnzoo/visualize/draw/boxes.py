@@ -62,8 +62,8 @@ def draw(net: Network, title: str) -> Canvas:
     towers = _split(layers)
     sizes = [_size(sh, g) for sh, g in zip(shapes, towers)]
     under = [f"{n}\n{shape_text(sh)}" + (f"\n{g} towers of {sh[0] // g}" if g > 1 else "")
-             for n, sh, g in zip(["input"] + [l_.name for l_ in layers], shapes, towers)]
-    above = [""] + [_op(l_) for l_ in layers]
+             for n, sh, g in zip(["input"] + net.layer_names(), shapes, towers)]
+    above = [""] + [_op(l_, n) for l_, n in zip(layers, net.layer_counts())]
     width = [max(sz[0] + sz[2] * 0.7, text_size(u, SMALL)[0]) for sz, u in zip(sizes, under)]
     xs = [width[0] / 2]
     for i in range(1, len(shapes)):
@@ -85,12 +85,12 @@ def draw(net: Network, title: str) -> Canvas:
     return c
 
 
-def _op(layer: Layer) -> str:
+def _op(layer: Layer, times: int) -> str:
     lines = [op_text(layer.row)]
     if layer.extra_words():
         lines.append(", ".join(layer.extra_words()))
     if layer.params:
-        lines.append(params_text(layer.params))
+        lines.append(params_text(layer.params, times))
     return "\n".join(lines)
 
 

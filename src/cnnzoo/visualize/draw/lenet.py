@@ -16,7 +16,7 @@ _MAX_SIDE = 1.45  # inches: the largest map
 _STACK = 8  # at most this many maps drawn in a stack
 
 
-def _connection(layer: Layer) -> str:
+def _connection(layer: Layer, times: int) -> str:
     r = layer.row
     k = kind(r)
     if k == "pool":
@@ -29,14 +29,17 @@ def _connection(layer: Layer) -> str:
     details = [kernel_text(r)] + layer.extra_words()
     lines = [word, ", ".join(d for d in details if d)]
     if r.params:
-        lines.append(params_text(r.params))
+        lines.append(params_text(r.params, times))
     return "\n".join(line for line in lines if line)
 
 
 def _label(name: str, shape: tuple[int, ...]) -> str:
     spatial = len(shape) == 3 and (shape[1] > 1 or shape[2] > 1)
     word = "feature maps" if spatial else "layer"
-    return f"{name.upper()}: {word}\n{shape_text(shape)}"
+    head, repeated, count = name.partition(" (x ")  # "conv3_2 ... conv3_3 (x 2)": a repeat
+    if repeated:
+        return f"{head.upper()} (x {count}\n{word} {shape_text(shape)}"
+    return f"{head.upper()}: {word}\n{shape_text(shape)}"
 
 
 def _side(h: int, largest: int) -> float:
@@ -59,11 +62,11 @@ def draw(net: Network, title: str) -> Canvas:
     s = net.summary
     first = s.input_size
     shapes: list[tuple[int, ...]] = [tuple(first)] + [tuple(l_.out or ()) for l_ in layers]
-    names = ["input"] + [l_.name for l_ in layers]
+    names = ["input"] + net.layer_names()
     largest = max(first[1], first[2])
     foot = [_footprint(sh, largest) for sh in shapes]
     labels = [_label(n, sh) for n, sh in zip(names, shapes)]
-    conns = [""] + [_connection(l_) for l_ in layers]
+    conns = [""] + [_connection(l_, n) for l_, n in zip(layers, net.layer_counts())]
     col = [max(f[0], text_size(lab)[0]) for f, lab in zip(foot, labels)]
     centers = [col[0] / 2]
     for i in range(1, len(shapes)):
