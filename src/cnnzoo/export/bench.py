@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from .. import checks
 from ..errors import OptionError
 from ..limits import MAX_EXPORT_BATCH, PRECISIONS, RUNTIMES
+from ..registry import model_info
 from .fold import calibrate_batchnorm
 from .machine import describe, describe_line, matmul_peak_gflops
 from .precision import (
@@ -57,11 +58,6 @@ from .runtimes import (
 from .runtimes import optimize as optimize_fp32
 from .source import Source, load_source
 
-# cnnzoo name -> torchvision builder, for the networks torchvision has in the same form.
-_TORCHVISION = {"alexnet_tv": "alexnet", "googlenet_tv": "googlenet",
-                **{f"vgg{d}{bn}": f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")},
-                **{f"resnet{d}": f"resnet{d}" for d in (18, 34, 50, 101, 152)}}
-
 
 @dataclass
 class Contender:
@@ -74,24 +70,26 @@ class Contender:
 
 def torchvision_twin(source: Source) -> tuple[nn.Module | None, str]:
     """torchvision's network with the source's weights, or (None, why not)."""
-    builder = _TORCHVISION.get(source.name)
+    spec = model_info(source.name).torchvision  # what the family declares (None: no counterpart)
     options = dict(getattr(source.model, "zoo_options", {}) or {})
-    if builder is None:
+    if spec is None:
         return None, f"torchvision has no {source.name}"
-    if source.name.startswith("resnet") and options.get("variant") != "v1.5":
-        return None, (f"torchvision's {source.name} is ResNet v1.5 and this is v1: "
-                      "bench with --option variant=v1.5 for the torchvision ratio")
+    for key, value in spec.options.items():
+        if options.get(key) != value:
+            return None, (f"torchvision's {spec.builder} has {key}={value}, this {source.name} "
+                          f"{key}={options.get(key, 'default')}: bench with --option {key}={value} "
+                          "for the torchvision ratio")
     try:
         import torchvision
     except ImportError:
         return None, "torchvision is not installed"
     from ..interop.layout import load_by_position
 
-    kwargs: dict[str, Any] = {"weights": None, "num_classes": _num_classes(source.model)}
-    if builder == "googlenet":
-        kwargs.update(aux_logits=bool(options.get("aux_logits", False)), init_weights=False,
-                      transform_input=bool(options.get("transform_input", False)))
-    twin = getattr(torchvision.models, builder)(**kwargs).eval()
+    kwargs: dict[str, Any] = {"weights": None, "num_classes": _num_classes(source.model),
+                              **spec.builder_kwargs}
+    for flag in (*spec.flags_from_keys, *spec.shared_flags):  # the same switches on both sides
+        kwargs[flag] = bool(options.get(flag, False))
+    twin = getattr(torchvision.models, spec.builder)(**kwargs).eval()
     # The position-by-position map from_torchvision uses, run the other way.
     state = {k: v for k, v in source.model.state_dict().items()}
     load_by_position(twin, state, source.name)
@@ -110,8 +108,6 @@ def real_images(source: Source, n: int) -> Tensor:
 
 
 def _macs(source: Source) -> int | None:
-    from ..registry import model_info
-
     info = model_info(source.name) if hasattr(source.model, "zoo_name") else None
     if info is not None and info.macs and not getattr(source.model, "zoo_options", None) \
             and tuple(source.input_size) == tuple(info.input_size):

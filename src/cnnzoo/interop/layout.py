@@ -49,16 +49,20 @@ def state_sizes(state: Mapping[str, Tensor]) -> tuple[int, int]:
     return int(matrices[-1].shape[0]), int(kernels[0].shape[1])
 
 
-def torchvision_options(name: str, state: Mapping[str, Tensor], source: nn.Module | None = None) -> dict[str, Any]:
-    """The builder options that give cnnzoo's `name` torchvision's layout for this state_dict."""
-    if name.startswith("resnet"):
-        return {"variant": "v1.5"}
-    if name == "googlenet_tv":
-        options: dict[str, Any] = {"aux_logits": any(k.startswith("aux1.") for k in state)}
-        if source is not None and hasattr(source, "transform_input"):
-            options["transform_input"] = bool(source.transform_input)
-        return options
-    return {}
+def torchvision_options(spec: Any, state: Mapping[str, Tensor], source: nn.Module | None = None
+                        ) -> dict[str, Any]:
+    """The builder options that give a network torchvision's layout for this state_dict, from
+    what its family declares (spec: its ModelInfo.torchvision, a cnnzoo.registry.Torchvision, or
+    None): fixed options, flags read from the keys, flags copied from torchvision's model."""
+    if spec is None:
+        return {}
+    options: dict[str, Any] = dict(spec.options)
+    for option, prefix in spec.flags_from_keys.items():
+        options[option] = any(k.startswith(prefix) for k in state)
+    for flag in spec.shared_flags:
+        if source is not None and hasattr(source, flag):
+            options[flag] = bool(getattr(source, flag))
+    return options
 
 
 def load_by_position(model: nn.Module, state: Mapping[str, Tensor], name: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from torch import Tensor, nn
 
 from ..errors import CnnzooError
-from ..registry import load_torchvision_state
+from ..registry import load_torchvision_state, model_info
 from .layout import checked_state, strip_prefix, torchvision_options
 
 # Bottleneck/basic stage depths of torchvision's ResNets -> cnnzoo name.
@@ -65,4 +65,5 @@ def from_torchvision(model_or_state_dict: nn.Module | Mapping[str, Tensor],
     state = strip_prefix(source.state_dict() if source is not None else checked_state(model_or_state_dict))
     if name is None:
         name = _infer_name(state)
-    return load_torchvision_state(name, state, torchvision_options(name, state, source))
+    spec = model_info(name).torchvision  # UnknownNameError for a name that is not registered
+    return load_torchvision_state(name, state, torchvision_options(spec, state, source))

@@ -106,4 +106,5 @@ register(ModelInfo(
     top5_error_note="1 CNN, ILSVRC-2012 validation (paper Table 2); 17.0 on ILSVRC-2010 test",
     description="AlexNet as published: two towers as groups=2 on conv2/4/5, LRN, overlapping "
                 "pooling, 227x227 input",
+    paper_table=("alexnet",), lineage=True,
 ), alexnet)

@@ -310,4 +310,5 @@ register(ModelInfo(
     top5_error=None, top5_error_note=TOP5_NOTE,
     description="GoogLeNet (Inception v1) as published: Table 1, real 5x5 branch, LRN, "
                 "two auxiliary classifiers (training only)",
+    paper_table=("googlenet",), lineage=True,
 ), googlenet)

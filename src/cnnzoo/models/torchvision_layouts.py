@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ..errors import OptionError
 from ..layers import Concat, Flatten, check_input, normal_init
 from ..options import DROPOUT, Choice, Flag, check_options, takes
-from ..registry import ModelInfo, register
+from ..registry import ModelInfo, Torchvision, register
 from .alexnet import PAPER as _ALEXNET_PAPER
 from .alexnet import URL as _ALEXNET_URL
 from .googlenet import PAPER as _GOOGLENET_PAPER
@@ -263,6 +263,7 @@ register(ModelInfo(
     num_classes=1000, params=61_100_840, macs=714_188_480, fixed_size=False,
     description="torchvision's AlexNet layout (One weird trick variant: 64-192-384-256-256, no LRN, "
                 "no groups, adaptive pooling); loads torchvision weights by key",
+    torchvision=Torchvision("alexnet"),
 ), alexnet_tv)
 register(ModelInfo(
     name="googlenet_tv", family="googlenet", paper=_GOOGLENET_PAPER, url=_GOOGLENET_URL, year=2014,
@@ -273,4 +274,7 @@ register(ModelInfo(
     description="torchvision's GoogLeNet: BatchNorm, 3x3 in place of 5x5, no LRN, "
                 "aux heads off by default",
     pretrained_options={"transform_input": True},  # torchvision's ported weights expect [-1, 1] input
+    torchvision=Torchvision("googlenet", flags_from_keys={"aux_logits": "aux1."},
+                            shared_flags=("transform_input",),
+                            builder_kwargs={"init_weights": False}),  # no init: weights are copied in
 ), googlenet_tv)
