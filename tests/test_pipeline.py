@@ -23,7 +23,8 @@ from PIL import Image
 from cnnzoo.data import BatchAugment, augment_for, load_dataset, training_data
 from cnnzoo.data.images import MAX_PIXELS, decode_image, fit_image, to_channels
 from cnnzoo.errors import CheckpointError, CnnzooError, DataError, OptionError
-from cnnzoo.pipeline import InputPipeline, LoadedRun, load_run
+from cnnzoo.pipeline import InputPipeline
+from cnnzoo.runs import LoadedRun, load_run
 
 
 def one_line(excinfo) -> str:

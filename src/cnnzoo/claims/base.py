@@ -19,7 +19,15 @@ HOLDS = "holds"
 CORRECTED = "holds with a correction"
 FAILS = "does not hold"
 UNCHECKABLE = "not checkable here"
-VERDICTS = (HOLDS, CORRECTED, FAILS, UNCHECKABLE)
+# the experiment ran, but its spread over seeds (or its schedule) cannot decide the statement:
+# the verdict would flip within the seed spread, or the networks did not train at all
+NOT_RESOLVED = "not resolved at this scale"
+NOT_OBSERVED = "not observed"  # the effect the statement names did not occur on either side (0 vs 0)
+VERDICTS = (HOLDS, CORRECTED, FAILS, NOT_RESOLVED, NOT_OBSERVED, UNCHECKABLE)
+NOT_RUN = "not run"  # a report's entry for a claim this run did not measure (never a judge's verdict)
+
+# From weakest to strongest: a claim made of several parts is only as strong as its weakest part.
+_STRENGTH = (FAILS, NOT_RESOLVED, NOT_OBSERVED, UNCHECKABLE, CORRECTED, HOLDS)
 
 MODES = ("tiny", "quick", "full")
 
@@ -27,16 +35,35 @@ MODES = ("tiny", "quick", "full")
 @dataclass(frozen=True)
 class Verdict:
     """verdict: one of VERDICTS; reason: why, with the numbers; correction: what to say instead
-    (only for CORRECTED, and for UNCHECKABLE: what would be needed)."""
+    (only for CORRECTED, and for UNCHECKABLE: what would be needed); part: which part of the
+    statement this verdict judges ("" for the whole claim); deciding: the number(s) the rule
+    compared, by name; parts: the verdicts of the parts (for a claim with several)."""
 
     verdict: str
     reason: str
     correction: str = ""
+    part: str = ""
+    deciding: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[Verdict, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.verdict in VERDICTS, self.verdict
         assert self.verdict not in (CORRECTED, UNCHECKABLE) or self.correction, \
             "a corrected or uncheckable verdict says which correction / what is missing"
+
+
+def part(name: str, verdict: str, reason: str, correction: str = "", **deciding: Any) -> Verdict:
+    """The verdict of one part of a claim, with the number(s) that decided it."""
+    return Verdict(verdict, reason, correction, part=name, deciding=deciding)
+
+
+def combine(parts: list[Verdict]) -> Verdict:
+    """One claim's verdict from the verdicts of its parts: the weakest part's verdict (a statement
+    with two halves holds only when both do), every part's reason and correction, by part."""
+    weakest = min(parts, key=lambda p: _STRENGTH.index(p.verdict)).verdict
+    reason = "; ".join(f"{p.part}: {p.verdict} ({p.reason})" for p in parts)
+    correction = " ".join(f"{p.part}: {p.correction}" for p in parts if p.correction)
+    return Verdict(weakest, reason, correction, parts=tuple(parts))
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..analysis import render
+from ..errors import CnnzooError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,8 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only these claims, by id or number (see --list)")
     parser.add_argument("--out", metavar="DIR", default="claims-report",
                         help="where to write claims.json, claims.md, claims.html and figures/ "
-                             "(default: claims-report); a report of the same mode already there "
-                             "keeps the claims not run again")
+                             "(default: claims-report); a report of the same commit and mode already "
+                             "there keeps the claims not run again; one of another commit or mode "
+                             "is refused with --only")
+    parser.add_argument("--threads", type=int, metavar="N", default=None,
+                        help="CPU threads for PyTorch (recorded in the report: a report's numbers "
+                             "are bit-identical only for the same commit and thread count)")
     parser.add_argument("--list", action="store_true", help="list the claims and exit")
 
 
@@ -31,5 +36,10 @@ def run(args: argparse.Namespace) -> int:
         ids = [part for part in (p.strip() for p in args.only.split(",")) if part]
         for i in ids:
             get_claim(i)  # unknown ids fail here, in one line, before anything runs
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CnnzooError(f"--threads {args.threads}: give a whole number of threads, 1 or more")
+        import torch  # here, not at start-up: `cnnzoo claims --help` must not import torch
+        torch.set_num_threads(args.threads)
     run_claims(ids, mode="full" if args.full else "quick", out=args.out)
     return 0

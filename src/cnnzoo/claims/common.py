@@ -9,6 +9,7 @@ through `cnnzoo.data.load_dataset`).
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -32,26 +33,61 @@ class Data:
     train_labels: Tensor
     test_images: Tensor
     test_labels: Tensor
+    files: dict[str, str] = field(default_factory=dict)  # file name -> SHA-256
 
 
 @functools.lru_cache(maxsize=1)
 def load_data() -> Data:
     """Fashion-MNIST (Debian's copy, no download) when present, else the embedded sample."""
     from ..data import load_dataset
+    from ..data.datasets import SAMPLE_DIR
+    from ..data.idx import locate
     try:
         train = load_dataset("fashion-mnist", "train", download=False)
         test = load_dataset("fashion-mnist", "test", download=False)
         name = "Fashion-MNIST"
+        paths = [*locate("fashion-mnist", "train", None, False), *locate("fashion-mnist", "test", None, False)]
     except CnnzooError:
         train, test = load_dataset("sample", "train"), load_dataset("sample", "test")
         name = "the embedded Fashion-MNIST sample"
-    return Data(name, train.images, train.labels, test.images, test.labels)
+        paths = sorted(SAMPLE_DIR.glob("*-ubyte*"))
+    files = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    return Data(name, train.images, train.labels, test.images, test.labels, files)
+
+
+# The images the running claim drew (by split: the set of indices) and the sizes it asked for but
+# could not get: run_claim resets this before each claim and records it as the claim's `data`.
+_USED: dict[str, set[int]] = {"train": set(), "test": set()}
+_SHORT: list[str] = []
+
+
+def reset_data_record() -> None:
+    _USED["train"].clear()
+    _USED["test"].clear()
+    _SHORT.clear()
+
+
+def data_record() -> dict[str, Any] | None:
+    """The data the running claim used: name, files with their SHA-256, the number of distinct
+    training and test images drawn, and every requested size that was not available."""
+    if not (_USED["train"] or _USED["test"]):
+        return None
+    data = load_data()
+    return {"name": data.name, "files": dict(data.files), "train_images": len(_USED["train"]),
+            "test_images": len(_USED["test"]), "not_available": list(_SHORT)}
 
 
 def subset(images: Tensor, labels: Tensor, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """n examples drawn at random (without replacement, fixed by seed)."""
+    """n examples drawn at random (without replacement, fixed by seed); fewer when fewer exist
+    (recorded in the claim's data record, so the report can say so)."""
+    data = load_data()
+    split = "train" if labels is data.train_labels else "test" if labels is data.test_labels else ""
+    if n > len(labels):
+        _SHORT.append(f"{n:,} {split or 'data'} images asked for, {len(labels):,} available in {data.name}")
     n = min(n, len(labels))
     idx = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
+    if split:
+        _USED[split].update(idx.tolist())
     return images[idx], labels[idx]
 
 

@@ -6,8 +6,6 @@ import base64
 import html
 import json
 import os
-import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +13,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .. import io as safe_io
 from ..errors import CnnzooError, UnknownNameError, close_matches
-from .base import CLAIMS, CORRECTED, FAILS, HOLDS, UNCHECKABLE, Claim, Measured, Table, Verdict, check_mode
+from .base import (
+    CLAIMS,
+    CORRECTED,
+    FAILS,
+    HOLDS,
+    NOT_OBSERVED,
+    NOT_RESOLVED,
+    NOT_RUN,
+    UNCHECKABLE,
+    Claim,
+    Measured,
+    Table,
+    Verdict,
+    check_mode,
+)
+from .runinfo import check_mergeable, environment
 
 
 @dataclass
@@ -31,6 +42,7 @@ class ClaimResult:
     mode: str
     figures: dict[str, bytes] = field(default_factory=dict)  # name -> PNG bytes
     date: str = field(default_factory=lambda: _now())  # when it was measured
+    data: dict[str, Any] | None = None  # the data the experiment used (common.data_record)
 
     @property
     def command(self) -> str:
@@ -40,12 +52,19 @@ class ClaimResult:
         return {name: f"figures/{self.claim.id}-{name}.png" for name in self.figures}
 
     def to_dict(self) -> dict[str, Any]:
+        from .rules import RULES
         m = self.measured
+        rule = RULES[self.claim.id]
         return {
             "id": self.claim.id, "number": self.claim.number, "title": self.claim.title,
-            "statement": self.claim.statement, "source": self.claim.source,
+            "statement": self.claim.statement, "source": self.claim.source, "kind": rule.kind,
             "verdict": self.verdict.verdict, "reason": self.verdict.reason,
             "correction": self.verdict.correction,
+            "verdicts": [{"part": p.part, "verdict": p.verdict, "reason": p.reason,
+                          "correction": p.correction, "deciding": p.deciding} for p in self.verdict.parts],
+            "rule": rule.to_dict(self.mode), "paper": rule.paper,
+            "previous_rules": previous_verdicts(self),
+            "data": self.data,
             "measured": {k: {"value": v, "unit": m.units.get(k, "")} for k, v in m.values.items()},
             "references": m.references, "seeds": m.seeds, "method": m.method,
             "tables": [{"title": t.title, "headers": t.headers, "rows": t.rows} for t in m.tables],
@@ -73,7 +92,22 @@ def get_claim(key: str | int) -> Claim:
 
 
 def _load() -> None:
-    from . import early, later  # noqa: F401 - they register their claims on import
+    from . import deep, early, early_training, later  # noqa: F401 - they register their claims on import
+
+
+def previous_verdicts(r: ClaimResult) -> list[dict[str, str]]:
+    """The verdict under each replaced rule that the claim's rule keeps (docs/claims/RULES.md)."""
+    from . import deep, early_training
+    from .rules import RULES
+    out = []
+    for date, judge_name in RULES[r.claim.id].previous:
+        judge = getattr(early_training, judge_name, None) or getattr(deep, judge_name)
+        try:
+            v = judge(r.measured.values)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue  # values of another version: the old rule cannot read them
+        out.append({"rule_of": date, "verdict": v.verdict, "reason": v.reason})
+    return out
 
 
 def _png(fig: Any) -> bytes:
@@ -84,15 +118,17 @@ def _png(fig: Any) -> bytes:
 
 
 def run_claim(claim: Claim, mode: str = "quick") -> ClaimResult:
-    """Run one claim's experiment and judge it."""
+    """Run one claim's experiment and judge it, recording the data it drew."""
+    from .common import data_record, reset_data_record
     check_mode(mode)
+    reset_data_record()
     start = time.perf_counter()
     measured = claim.run(mode)
     seconds = time.perf_counter() - start
     verdict = claim.judge(measured.values)
     figures = {name: _png(fig) for name, fig in measured.figures.items()}
     measured.figures = {}
-    return ClaimResult(claim, measured, verdict, seconds, mode, figures)
+    return ClaimResult(claim, measured, verdict, seconds, mode, figures, data=data_record())
 
 
 def run_claims(ids: Sequence[str | int] | None = None, mode: str = "quick",
@@ -104,6 +140,9 @@ def run_claims(ids: Sequence[str | int] | None = None, mode: str = "quick",
     claims = list_claims() if not ids else [get_claim(i) for i in ids]
     if out is not None:
         _prepare_folder(Path(out))  # a bad --out is refused before minutes of experiments
+        if len(claims) < len(CLAIMS):
+            check_mergeable(Path(out), mode)  # as is adding to a report of another commit or mode
+    started = time.perf_counter()
     results = []
     for c in claims:
         if echo:
@@ -116,7 +155,7 @@ def run_claims(ids: Sequence[str | int] | None = None, mode: str = "quick",
         echo(verdict_table(results))
         echo(verdict_notes(results))
     if out is not None:
-        write_report(results, out)
+        write_report(results, out, wall_seconds=time.perf_counter() - started)
         if echo:
             echo(f"Report: {Path(out) / 'claims.html'} (also claims.md, claims.json, figures/)")
     return results
@@ -125,14 +164,6 @@ def run_claims(ids: Sequence[str | int] | None = None, mode: str = "quick",
 # --- writers ---------------------------------------------------------------------------------
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def environment() -> dict[str, Any]:
-    return {"date": _now(),
-            "python": sys.version.split()[0], "torch": torch.__version__,
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-            "cpu_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else ""}
 
 
 def verdict_table(results: Sequence[ClaimResult]) -> str:
@@ -144,43 +175,68 @@ def verdict_table(results: Sequence[ClaimResult]) -> str:
 
 
 def verdict_notes(results: Sequence[ClaimResult]) -> str:
-    """One paragraph per claim under the table: the correction (or what is missing) where the
-    verdict has one, else the reason with its numbers."""
+    """Under the table, per claim and part: the verdict, then its correction (or what is missing)
+    where it has one, else its reason with the numbers."""
     import textwrap
     notes = []
     for r in results:
-        v = r.verdict
-        label, text = ("Correction", v.correction) if v.verdict == CORRECTED else \
-            ("Needs", v.correction) if v.verdict == UNCHECKABLE else ("Reason", v.reason)
-        notes.append(textwrap.fill(f"{r.claim.number:2d} {r.claim.id} ({v.verdict}). {label}: {text}",
-                                   width=100, subsequent_indent="   "))
+        notes.append(f"{r.claim.number:2d} {r.claim.id} ({r.verdict.verdict})")
+        for p in r.verdict.parts or (r.verdict,):
+            text = p.correction if p.verdict in (CORRECTED, UNCHECKABLE) else p.reason
+            notes.append(textwrap.fill(f"- {p.part or 'verdict'}: {p.verdict}. {text}", width=100,
+                                       initial_indent="   ", subsequent_indent="     "))
     return "\n".join(notes)
 
 
-def write_report(results: Sequence[ClaimResult], out: str | Path, keep: bool = True) -> Path:
-    """Write the report of `results` to out/. keep: a report of the same mode already in `out`
-    keeps its other claims (a claim measured again replaces its old result), so claims run one
-    at a time (`--only`) add up to one report."""
+def write_report(results: Sequence[ClaimResult], out: str | Path, keep: bool = True,
+                 wall_seconds: float | None = None) -> Path:
+    """Write the report of `results` to out/. keep: a report of the same commit and mode already
+    in `out` keeps its other claims (a claim measured again replaces its old result), so claims
+    run one at a time (`--only`) add up to one report of one commit; a report of another commit
+    or mode is replaced. Every claim appears: one not measured says "not run" and why."""
     out = Path(out)
     mode = results[0].mode if results else ""
+    env = environment(wall_seconds)
+    earlier_seconds = 0.0
     if keep and results:
         fresh = {r.claim.id for r in results}
-        earlier = [r for r in read_results(out, missing_ok=True) if r.mode == mode and r.claim.id not in fresh]
+        try:
+            check_mergeable(out, mode)
+            earlier = [r for r in read_results(out, missing_ok=True) if r.mode == mode and r.claim.id not in fresh]
+        except CnnzooError:
+            earlier = []  # another commit or mode: this run starts a new report
         if earlier:
             results = sorted([*earlier, *results], key=lambda r: r.claim.number)
+            earlier_seconds = sum(r.seconds for r in earlier)
+    results = sorted(results, key=lambda r: r.claim.number)
+    if env["total_seconds"] is not None:
+        env["total_seconds"] = round(env["total_seconds"] + earlier_seconds, 1)
     _prepare_folder(out)
-    env = environment()
+    entries = sorted([r.to_dict() for r in results] + not_run(results, mode), key=lambda c: c["number"])
     doc = {"environment": env, "mode": mode,
-           "seconds": round(sum(r.seconds for r in results), 1),
-           "claims": [r.to_dict() for r in results]}
+           "seconds": round(sum(r.seconds for r in results), 1), "claims": entries}
     fix = "free space or give another --out"
     for r in results:
         for name, path in r.figure_files().items():
             safe_io.write_bytes(out / path, r.figures[name], fix=fix)
     safe_io.write_text(out / "claims.json", json.dumps(doc, indent=2) + "\n", fix=fix)
-    safe_io.write_text(out / "claims.md", to_markdown(results, env), fix=fix)
-    safe_io.write_text(out / "claims.html", to_html(results, env), fix=fix)
+    safe_io.write_text(out / "claims.md", to_markdown(results, env, entries), fix=fix)
+    safe_io.write_text(out / "claims.html", to_html(results, env, entries), fix=fix)
     return out
+
+
+def not_run(results: Sequence[ClaimResult], mode: str) -> list[dict[str, Any]]:
+    """An entry for every claim this report did not measure, saying so and why."""
+    from .rules import RULES
+    done = {r.claim.id for r in results}
+    return [{"id": c.id, "number": c.number, "title": c.title, "statement": c.statement,
+             "source": c.source, "kind": RULES[c.id].kind, "verdict": NOT_RUN,
+             "reason": f"not run in this report: it was not among the claims asked for (--only); run "
+                       f"`cnnzoo claims --only {c.id}{' --full' if mode == 'full' else ''}` with "
+                       f"the same commit and --out to add it",
+             "correction": "", "verdicts": [], "rule": RULES[c.id].to_dict(mode), "paper": RULES[c.id].paper,
+             "data": None, "measured": {}, "seeds": [], "command": f"cnnzoo claims --only {c.id}"}
+            for c in list_claims() if c.id not in done]
 
 
 def _prepare_folder(out: Path) -> None:
@@ -215,12 +271,15 @@ def read_results(out: str | Path, missing_ok: bool = False) -> list[ClaimResult]
                 method=entry.get("method", ""), seeds=list(entry.get("seeds", [])),
                 references=dict(entry.get("references", {})),
                 tables=[Table(t["title"], t["headers"], t["rows"]) for t in entry.get("tables", [])])
-            verdict = Verdict(entry["verdict"], entry["reason"], entry.get("correction", ""))
+            verdict = Verdict(entry["verdict"], entry["reason"], entry.get("correction", ""), parts=tuple(
+                Verdict(p["verdict"], p["reason"], p.get("correction", ""), part=p["part"],
+                        deciding=dict(p.get("deciding", {}))) for p in entry.get("verdicts", [])))
             prefix = f"figures/{claim.id}-"
             figures = {f[len(prefix):-len(".png")]: (Path(out) / f).read_bytes()
                        for f in entry.get("figures", []) if f.startswith(prefix) and (Path(out) / f).is_file()}
             results.append(ClaimResult(claim, measured, verdict, float(entry["seconds"]), entry["mode"],
-                                       figures, entry.get("date", doc.get("environment", {}).get("date", ""))))
+                                       figures, entry.get("date", doc.get("environment", {}).get("date", "")),
+                                       entry.get("data")))
         except (CnnzooError, KeyError, TypeError, ValueError, AttributeError, AssertionError, OSError):
             continue  # an entry of another version, or edited by hand: measured again when asked
     return results
@@ -247,15 +306,43 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([cells(headers), "|" + "---|" * len(headers), *map(cells, rows)])
 
 
-def to_markdown(results: Sequence[ClaimResult], env: dict[str, Any]) -> str:
+SUMMARY_HEADERS = ("#", "Claim", "Part", "Paper", "Ours", "Rule", "Verdict", "Reason")
+SECTIONS = (("Experiments", ("experiment", "estimate")), ("Implementation checks", ("implementation check",)))
+
+
+def _ours(deciding: dict[str, Any], seeds: Sequence[int]) -> str:
+    text = ", ".join(f"{k.replace('_', ' ')} {_value(v)}" for k, v in deciding.items())
+    return text + (f" (n = {len(seeds)} seeds)" if len(seeds) > 1 else "")
+
+
+def summary_rows(entries: Sequence[dict[str, Any]], kinds: Sequence[str]) -> list[list[str]]:
+    """One row per part of every claim of these kinds: the paper's figure, ours (the deciding
+    numbers), the rule, the verdict and its reason; one row for a claim not run."""
+    rows = []
+    for e in entries:
+        if e["kind"] not in kinds:
+            continue
+        if not e["verdicts"]:
+            rows.append([str(e["number"]), e["title"], "", e["paper"], "", "", e["verdict"], e["reason"]])
+        for p in e["verdicts"]:
+            comparison = next((q["comparison"] for q in e["rule"]["parts"] if q["part"] == p["part"]), "")
+            rows.append([str(e["number"]), e["title"], p["part"], e["paper"], _ours(p["deciding"], e["seeds"]),
+                         comparison, p["verdict"], p["reason"] + (f" Correction: {p['correction']}"
+                                                                 if p["correction"] else "")])
+    return rows
+
+
+def _run_line(env: dict[str, Any], mode: str) -> str:
+    return (f"Mode {mode}; {env['date']}; commit {env['commit']}; CPU {env['cpu']}; {env['threads']} "
+            f"thread(s); device {env['device']}; torch {env['torch']}; total "
+            f"{env['total_seconds'] if env['total_seconds'] is not None else '?'} s.")
+
+
+def to_markdown(results: Sequence[ClaimResult], env: dict[str, Any], entries: Sequence[dict[str, Any]]) -> str:
     mode = results[0].mode if results else ""
-    lines = ["# The lineage's claims, measured", "",
-             f"Mode: {mode}; {env['date']}; torch {env['torch']}; {env['cpu_threads']} CPU "
-             f"thread(s){'; GPU ' + env['gpu'] if env['gpu'] else ''}; total "
-             f"{sum(r.seconds for r in results):.0f} s. Each claim reruns with its command.", "",
-             _md_table(["#", "Claim", "Verdict", "Seconds"],
-                       [[r.claim.number, f"[{r.claim.title}](#{r.claim.id})", r.verdict.verdict,
-                         f"{r.seconds:.1f}"] for r in results]), ""]
+    lines = ["# The lineage's claims, measured", "", _run_line(env, mode) + " Each claim reruns with its command.", ""]
+    for title, kinds in SECTIONS:
+        lines += [f"## {title}", "", _md_table(SUMMARY_HEADERS, summary_rows(entries, kinds)), ""]
     for r in results:
         m = r.measured
         lines += [f"## {r.claim.number}. {r.claim.title}", f'<a id="{r.claim.id}"></a>', "",
@@ -269,15 +356,23 @@ def to_markdown(results: Sequence[ClaimResult], env: dict[str, Any]) -> str:
             lines += [f"![{r.claim.id} {name}]({path})", ""]
         if m.references:
             lines += ["**The papers' numbers.** " + "; ".join(f"{k}: {v}" for k, v in m.references.items()), ""]
-        lines += [f"**Verdict: {r.verdict.verdict}.** {r.verdict.reason}."]
-        if r.verdict.correction:
-            lines += ["", f"**{'Correction' if r.verdict.verdict == CORRECTED else 'Why'}.** {r.verdict.correction}"]
+        lines += [f"**Verdict: {r.verdict.verdict}.**", ""]
+        for p, rule in _parts_with_rules(r):
+            lines += [f"- *{p.part}*: **{p.verdict}**. {p.reason}. Deciding: {_ours(p.deciding, m.seeds)}. "
+                      f"Rule: \"{rule['quote']}\" judged by {rule['metric']}: {rule['comparison']}."
+                      + (f" {'Correction' if p.verdict == CORRECTED else 'Why'}: {p.correction}"
+                         if p.correction else "")]
+        lines += ["", f"**Data.** {_data_text(r.data)}", ""]
+        for old in previous_verdicts(r):
+            lines += [f"Under the replaced rule of {old['rule_of']} (docs/claims/RULES.md): {old['verdict']} "
+                      f"({old['reason']}).", ""]
         lines += ["", f"Seeds: {m.seeds or 'none (deterministic)'}. Command: `{r.command}` "
                       f"({r.seconds:.1f} s, {r.date}).", ""]
     return "\n".join(lines)
 
 
-_BADGE = {HOLDS: "#1b7f3b", CORRECTED: "#b26a00", FAILS: "#b3261e", UNCHECKABLE: "#5f6368"}
+_BADGE = {HOLDS: "#1b7f3b", CORRECTED: "#b26a00", FAILS: "#b3261e", UNCHECKABLE: "#5f6368",
+          NOT_RESOLVED: "#6b4fa0", NOT_OBSERVED: "#5f6368", NOT_RUN: "#9aa0a6"}
 
 _CSS = """
 body{font-family:Georgia,'DejaVu Serif',serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
@@ -311,25 +406,39 @@ def _html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _parts_with_rules(r: ClaimResult) -> list[tuple[Verdict, dict[str, Any]]]:
+    from .rules import RULES
+    rule = RULES[r.claim.id].to_dict(r.mode)["parts"]
+    return [(p, next((q for q in rule if q["part"] == p.part), {"quote": "", "metric": "", "comparison": ""}))
+            for p in r.verdict.parts]
+
+
+def _data_text(data: dict[str, Any] | None) -> str:
+    if not data:
+        return "none (no images: counts, shapes or random inputs)."
+    short = f" Not available: {'; '.join(data['not_available'])}." if data.get("not_available") else ""
+    files = ", ".join(f"{Path(k).name} {v[:12]}" for k, v in data["files"].items())
+    return (f"{data['name']}: {data['train_images']:,} training and {data['test_images']:,} test images "
+            f"used (SHA-256 of the files: {files}).{short}")
+
+
 def _badge(verdict: str) -> str:
     return f'<span class="badge" style="background:{_BADGE[verdict]}">{_h(verdict)}</span>'
 
 
-def to_html(results: Sequence[ClaimResult], env: dict[str, Any]) -> str:
+def to_html(results: Sequence[ClaimResult], env: dict[str, Any], entries: Sequence[dict[str, Any]]) -> str:
     mode = results[0].mode if results else ""
-    total = sum(r.seconds for r in results)
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>The lineage's claims, measured</title>", f"<style>{_CSS}</style></head><body>",
         "<h1>The lineage's claims, measured</h1>",
         '<p class="meta">From LeNet-5 to ResNet, the claims these networks are taught with, each '
-        "tested by an experiment on cnnzoo's own models. "
-        f"Mode <b>{_h(mode)}</b>, {_h(env['date'])}, torch {_h(env['torch'])}, "
-        f"{env['cpu_threads']} CPU thread(s){', GPU ' + _h(env['gpu']) if env['gpu'] else ', no GPU'}; "
-        f"{total:.0f} s in all.</p>",
-        _summary_table(results),
+        "tested by an experiment on cnnzoo's own models, judged by a rule fixed before the run "
+        f"(docs/claims/RULES.md). {_h(_run_line(env, mode))}</p>",
     ]
+    for title, kinds in SECTIONS:
+        parts += [f"<h2>{_h(title)}</h2>", _summary_table(summary_rows(entries, kinds))]
     for r in results:
         parts.append(_html_claim(r))
     parts.append('<p class="meta">Written by <code>cnnzoo claims</code>. Every number above was '
@@ -338,13 +447,14 @@ def to_html(results: Sequence[ClaimResult], env: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _summary_table(results: Sequence[ClaimResult]) -> str:
-    rows = "".join(
-        f'<tr><td class="num">{r.claim.number}</td><td><a href="#{_h(r.claim.id)}">'
-        f"{_h(r.claim.title)}</a></td><td>{_badge(r.verdict.verdict)}</td>"
-        f'<td class="num">{r.seconds:.1f}</td></tr>' for r in results)
-    return ("<table><thead><tr><th>#</th><th>Claim</th><th>Verdict</th><th>Seconds</th></tr>"
-            f"</thead><tbody>{rows}</tbody></table>")
+def _summary_table(rows: Sequence[Sequence[str]]) -> str:
+    def row(cells: Sequence[str]) -> str:
+        number, title, part, paper, ours, rule, verdict, reason = cells
+        return (f'<tr><td class="num">{_h(number)}</td><td>{_h(title)}</td><td>{_h(part)}</td>'
+                f"<td>{_h(paper)}</td><td>{_h(ours)}</td><td>{_h(rule)}</td><td>{_badge(verdict)}</td>"
+                f'<td class="reason">{_h(reason)}</td></tr>')
+    head = "".join(f"<th>{_h(h)}</th>" for h in SUMMARY_HEADERS)
+    return f'<table class="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(map(row, rows))}</tbody></table>'
 
 
 def _html_claim(r: ClaimResult) -> str:
@@ -368,11 +478,18 @@ def _html_claim(r: ClaimResult) -> str:
         out.append("<p><b>The papers' numbers.</b></p><ul>"
                    + "".join(f"<li>{_h(k)}: {_h(v)}</li>" for k, v in m.references.items()) + "</ul>")
     out.append(f'<h3>Verdict</h3><div class="verdict" style="border-color:{colour}">'
-               f"<p>{_badge(r.verdict.verdict)} {_h(r.verdict.reason)}.</p>")
-    if r.verdict.correction:
-        label = "Correction" if r.verdict.verdict == CORRECTED else "Why"
-        out.append(f"<p><b>{label}:</b> {_h(r.verdict.correction)}</p>")
-    out.append("</div>")
+               f"<p>{_badge(r.verdict.verdict)}</p><ul>")
+    for p, rule in _parts_with_rules(r):
+        label = "Correction" if p.verdict == CORRECTED else "Why"
+        out.append(f"<li><b>{_h(p.part)}</b>: {_badge(p.verdict)} {_h(p.reason)}. <br>Deciding: "
+                   f"{_h(_ours(p.deciding, m.seeds))}. Rule: &ldquo;{_h(rule['quote'])}&rdquo; judged by "
+                   f"{_h(rule['metric'])}: {_h(rule['comparison'])}."
+                   + (f" <b>{label}:</b> {_h(p.correction)}" if p.correction else "") + "</li>")
+    out.append("</ul></div>")
+    out.append(f"<p><b>Data.</b> {_h(_data_text(r.data))}</p>")
+    for old in previous_verdicts(r):
+        out.append(f"<p class=\"meta\">Under the replaced rule of {_h(old['rule_of'])} "
+                   f"(docs/claims/RULES.md): {_badge(old['verdict'])} {_h(old['reason'])}.</p>")
     out.append(f'<p class="meta">Seeds: {_h(m.seeds or "none (deterministic)")}. Rerun: '
                f"<code>{_h(r.command)}</code> ({r.seconds:.1f} s, {_h(r.date)}).</p></section>")
     return "\n".join(out)

@@ -37,9 +37,8 @@ from torch import nn
 
 from .. import io
 from ..errors import CheckpointError, CnnzooError
-from .schema import validate_meta
+from .schema import FORMAT, validate_meta
 
-FORMAT = "cnnzoo-checkpoint"
 # 2: meta.json records the SHA-256 of each tensor file ("files"); 3: model.safetensors' own
 # metadata records the SHA-256 of each field of meta.json (SEAL_KEY), so that an edit is seen
 VERSION = 3
