@@ -46,10 +46,16 @@ def _expected(s, style: str) -> set[str]:
     return want
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_the_svg_text_is_the_summary(name):
+CHAIN_FAMILIES = ("lenet", "alexnet", "zfnet", "vgg")
+CASES = [(n, st) for n in MODELS for st in (STYLES if cnnzoo.model_info(n).family in CHAIN_FAMILIES
+                                            or n.startswith("plain") else ("blocks",))]
+
+
+@pytest.mark.parametrize("name,style", [
+    pytest.param(n, st, marks=pytest.mark.slow) if n == "resnet1202" else (n, st) for n, st in CASES])
+def test_the_svg_text_is_the_summary(name, style):
     s = cnnzoo.summary(name)
-    canvas, net, style = drawing(name)
+    canvas, net, style = drawing(name, style)
     svg = figure_bytes(rendered(canvas), "svg").decode()
     texts = svg_texts(svg)
     joined = "\n".join(texts)
@@ -182,3 +188,12 @@ def test_a_chain_draws_every_layer_once_or_inside_a_repeat(name):
             assert steps.index(last) - steps.index(first) + 1 == n, t
             drawn += n
     assert drawn == len(steps), (name, drawn, len(steps))
+
+
+def test_a_run_folder_draws_its_trained_network(stopped_run, tmp_path, capsys):
+    out = tmp_path / "run.svg"
+    assert main(["draw", str(stopped_run), "--out", str(out)]) == 0
+    text = "\n".join(svg_texts(out.read_text()))
+    assert "lenet5_modern" in text and "6@28x28" in text and "Max pooling" in text
+    assert main(["draw", str(stopped_run), "--option", "pooling=avg"]) == 1
+    assert "--option goes with a model NAME" in capsys.readouterr().err

@@ -413,18 +413,23 @@ def add_eval(p: argparse.ArgumentParser) -> None:
 
 def _runtime(args: argparse.Namespace) -> str | None:
     """--runtime NAME, or --fast alone: the fast path's best installed runtime; None: plain eager."""
-    if args.runtime is not None:
-        return args.runtime
-    return "auto" if args.fast else None
+    runtime = args.runtime if args.runtime is not None else \
+        "auto" if args.fast or args.precision not in (None, "fp32") else None
+    if runtime is not None and args.precision is not None:
+        from .export.precision import check_precision
+
+        check_precision(args.precision, runtime)  # refused before anything is loaded
+    return runtime
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .train.evaluate import evaluate, format_report, report_json
 
     _set_threads(args.threads)
+    runtime = _runtime(args)
     result = evaluate(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir,
                       split=args.split, batch_size=args.batch_size, device=args.device,
-                      confusion_png=args.out, runtime=_runtime(args))
+                      confusion_png=args.out, runtime=runtime, precision=args.precision or "fp32")
     print(report_json(result) if args.format == "json" else format_report(result))
     if args.format == "json" and result.get("confusion_note"):
         print(f"note: {result['confusion_note']}", file=sys.stderr)
@@ -463,11 +468,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise OptionError(f"give image files after the checkpoint {checkpoint} (or --model NAME "
                           "and image files)")
     _set_threads(args.threads)
+    runtime = _runtime(args)
     run = load_run(checkpoint, args.model, device=device_of(args), weights=args.weights)
     if run.random:
         print(f"cnnzoo: warning: {run.name} has random weights: its classes mean nothing "
               "(give a CHECKPOINT)", file=sys.stderr)
-    results = predict(run, images, top_k=args.top, runtime=_runtime(args))
+    results = predict(run, images, top_k=args.top, runtime=runtime, precision=args.precision or "fp32",
+                      say=lambda line: print(line, file=sys.stderr))
     print(json.dumps(results, indent=2) if args.format == "json" else format_predictions(results))
     return 0
 

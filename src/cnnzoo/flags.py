@@ -30,6 +30,7 @@ from .limits import (
     MAX_WARMUP_EPOCHS,
     MAX_WEIGHT_DECAY,
     OPTIMIZERS,
+    PRECISIONS,
     RUNTIMES,
     SCHEDULES,
 )
@@ -179,6 +180,10 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
          action="store_true"),
     Flag("--runtime", "the fast path's runtime: " + ", ".join(("auto", *RUNTIMES)),
          type=_text, metavar="NAME"),
+    Flag("--precision", "the fast path's precision (implies --fast): fp32; bf16 or int8 where the "
+         "CPU runs them natively, checked against fp32 on the run's held-out images; auto: the "
+         "fastest that keeps >= 99% top-1 agreement and <= 0.5 point of accuracy",
+         choices=("auto", *PRECISIONS)),
     # summary
     Flag("--depth", "show blocks deeper than N name levels as one row", COUNT, "N"),
     Flag("--train", "training mode (GoogLeNet's auxiliary heads run)", action="store_true"),
@@ -347,6 +352,7 @@ def add_device_flags(parser: argparse.ArgumentParser, fast: bool = False) -> Non
     if fast:
         add_flag(parser, "--fast")
         add_flag(parser, "--runtime")
+        add_flag(parser, "--precision")
 
 
 

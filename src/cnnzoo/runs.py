@@ -83,12 +83,13 @@ class LoadedRun:
         """An image file as this run's model input (its own pipeline): `run.load_image(path)`."""
         return self.pipeline.load_image(source)
 
-    def optimized(self, runtime: str = "auto", batch: int = 8) -> nn.Module:
+    def optimized(self, runtime: str = "auto", batch: int = 8, precision: str = "fp32") -> nn.Module:
         """The model through cnnzoo.export.optimize, prepared for this run's input (channels and
-        size, which can differ from the registry's) and for batches of `batch` images."""
-        from .export import optimize
+        size, which can differ from the registry's) and for batches of `batch` images; in a lower
+        precision calibrated and guarded on the run's own data (export.precision.optimize_run)."""
+        from .export.precision import optimize_run
 
-        return optimize(self.model, runtime, input_size=(self.channels, *self.size), batch=batch)
+        return optimize_run(self, runtime, precision, batch)
 
     def load_data(self, dataset: str | None = None, split: str = "test",
                   data_dir: str | Path | None = None) -> tuple[Any, InputPipeline]:

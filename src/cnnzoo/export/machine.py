@@ -57,8 +57,9 @@ def describe_line(info: dict[str, Any] | None = None) -> str:
             f"{info['threads']} threads, torch {info['torch']}{load}")
 
 
-def matmul_peak_gflops(seconds: float = 1.0) -> float:
-    """The machine's measured fp32 dense-arithmetic ceiling (GFLOP/s) with torch's thread count.
+def matmul_peak_gflops(seconds: float = 1.0, dtype: torch.dtype = torch.float32) -> float:
+    """The machine's measured fp32 (or bf16: dtype) dense-arithmetic ceiling (GFLOP/s) with
+    torch's thread count.
 
     The best rate of a few dense kernels, each timed for its share of `seconds` (fastest call):
     torch.mm (MKL or OpenBLAS) on 512- and 1024-square matrices and a 3x3 convolution (256
@@ -67,11 +68,12 @@ def matmul_peak_gflops(seconds: float = 1.0) -> float:
     93 for 1024, 111 for the convolution), and a model's convolutions reach the fastest, so only
     the maximum is a ceiling a runtime's rate can be compared with.
     """
-    x = torch.randn(1, 256, 56, 56).contiguous(memory_format=torch.channels_last)
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(1, 256, 56, 56, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).eval().to(dtype)
+    conv = conv.to(memory_format=torch.channels_last)
     kernels: list[tuple[Any, float]] = [(lambda: conv(x), 2 * 256 * 256 * 9 * 56 * 56)]
     for n in (512, 1024):
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         kernels.append((lambda a=a, b=b: torch.mm(a, b), 2 * n ** 3))
     rates = []
     with torch.inference_mode():
