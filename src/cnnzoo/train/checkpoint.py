@@ -49,7 +49,6 @@ MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
 # A run folder's checkpoints: RUN/checkpoints/last and RUN/checkpoints/epoch-NNNN (train.rundir.RunDir).
 CHECKPOINTS, LAST = "checkpoints", "last"
 STATE_FILE, STATE_TENSORS = "state.json", "state.safetensors"
-MAX_JSON_BYTES = io.MAX_JSON_BYTES
 _EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
 
 
@@ -352,7 +351,7 @@ def read_json(path: str | Path, meta: dict[str, Any] | None = None) -> Any:
     against meta's SHA-256 when given (state.json)."""
     path = Path(path)
     try:
-        data = _read_bytes(path, MAX_JSON_BYTES)
+        data = _read_bytes(path, io.MAX_JSON_BYTES)
         if meta is not None and (meta.get("files") or {}).get(path.name) is not None:
             verify(path, data, meta)
         return _parse_json(path, data)
@@ -521,7 +520,7 @@ def _read_pair(folder: Path) -> tuple[bytes, bytes]:
             with _reading(folder / name):
                 fds.append(os.open(name, os.O_RDONLY, dir_fd=dfd))
         out = []
-        for name, fd, limit in zip((META_FILE, MODEL_FILE), fds, (MAX_JSON_BYTES, None)):
+        for name, fd, limit in zip((META_FILE, MODEL_FILE), fds, (io.MAX_JSON_BYTES, None)):
             size = os.fstat(fd).st_size
             if limit is not None and size > limit:
                 raise CheckpointError(f"{folder / name} is {size:,} bytes, more than the {limit:,} "
