@@ -264,7 +264,7 @@ def test_relative_data_dir_is_stored_absolute(tmp_path, monkeypatch):
     assert trainer.config.data_dir == str(tmp_path / "some" / "data")
 
 
-def test_out_under_a_regular_file_or_read_only_is_one_line(tmp_path):
+def test_out_under_a_regular_file_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(CnnzooError) as e:
@@ -272,14 +272,81 @@ def test_out_under_a_regular_file_or_read_only_is_one_line(tmp_path):
     one_line(e.value)
     with pytest.raises(CnnzooError):
         train("lenet5_modern", out=str(blocker), epochs=1, **FAST)
-    if os.geteuid() == 0:
-        return  # root writes anywhere: the read-only case cannot be made here
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    with pytest.raises(CnnzooError) as e:
-        train("lenet5_modern", out=str(ro / "run"), epochs=1, **FAST)
-    one_line(e.value)
+
+
+_READ_ONLY_TRAIN = """
+import sys
+from cnnzoo.errors import CnnzooError
+from cnnzoo.train.loop import train
+try:
+    train("lenet5_modern", out=sys.argv[1], epochs=1, **{fast!r})
+except CnnzooError as e:
+    print(str(e))
+    sys.exit(3)
+"""
+
+
+def _nobody():
+    """(uid, gid) of the unprivileged user `nobody`, or None."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def test_out_in_a_read_only_folder_is_one_line(tmp_path):
+    """Root writes anywhere, so as root (CI) the refusal is checked in a process running as
+    `nobody`; where that cannot run (no such user, or this Python is not readable by it) the
+    test says so as a skip instead of passing without checking."""
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        with pytest.raises(CnnzooError) as e:
+            train("lenet5_modern", out=str(ro / "run"), epochs=1, **FAST)
+        one_line(e.value)
+        return
+    ids = _nobody()
+    if ids is None:
+        pytest.skip("running as root and there is no user 'nobody' to check a read-only folder as")
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="cnnzoo-ro-"))  # /tmp, reachable by nobody (tmp_path is not)
+    try:
+        base.chmod(0o755)
+        home = base / "home"
+        home.mkdir()
+        os.chown(home, *ids)
+        ro = base / "ro"
+        ro.mkdir(mode=0o555)
+        ro.chmod(0o555)
+        env = {**os.environ, "HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
+
+        def as_nobody() -> None:
+            os.setgid(ids[1])
+            os.setuid(ids[0])
+
+        try:
+            probe = subprocess.run([sys.executable, "-c", "import cnnzoo.train.loop"], env=env,
+                                   preexec_fn=as_nobody, capture_output=True, text=True)
+            why = probe.stderr.strip().splitlines()[-1:] if probe.returncode else None
+        except OSError as e:  # the interpreter itself is not readable by nobody
+            why = [str(e)]
+        if why is not None:
+            pytest.skip(f"running as root, and 'nobody' cannot run this Python with cnnzoo ({why}): "
+                        "the read-only refusal is not checked here")
+        done = subprocess.run([sys.executable, "-c", _READ_ONLY_TRAIN.format(fast=FAST),
+                               str(ro / "run")], env=env, preexec_fn=as_nobody,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 3, (done.returncode, done.stderr[-2000:])
+        message = done.stdout.strip()
+        assert message and "\n" not in message and "Traceback" not in done.stderr
+        assert not (ro / "run").exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_disk_full_keeps_the_previous_checkpoint(run, monkeypatch):

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from . import cache
 from .machine import cpu_flags
-from .runtimes import _quiet_logging, onnx_bytes, ort_session
+from .runtimes import onnx_bytes, ort_session, quiet_logging
 
 INT8_RUNTIMES = ("onnxruntime", "openvino")
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -78,7 +78,7 @@ def _quantize(fp32: bytes, calibration: Tensor, narrow: bool) -> bytes:
     # quantize_static writes its result (and, calibrating, an augmented model) as files: into a
     # private temporary folder, removed afterwards; the result comes back as bytes
     model = onnx.load_from_string(fp32)
-    with tempfile.TemporaryDirectory(prefix="cnnzoo-int8-") as folder, _quiet_logging():
+    with tempfile.TemporaryDirectory(prefix="cnnzoo-int8-") as folder, quiet_logging():
         target = Path(folder) / "int8.onnx"
         quantize_static(model, target, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         reduce_range=narrow, activation_type=QuantType.QUInt8,
@@ -112,7 +112,7 @@ def int8_runner(runtime: str, data: bytes) -> Callable[[Tensor], Tensor]:
 
     import openvino as ov
 
-    with _quiet_logging():
+    with quiet_logging():
         converted = ov.convert_model(io.BytesIO(data))
     compiled = ov.Core().compile_model(converted, "CPU", {
         "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(torch.get_num_threads())})

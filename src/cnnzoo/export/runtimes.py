@@ -295,7 +295,7 @@ def _compile(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[
 
 def onnx_bytes(model: nn.Module, example: Tensor, *, dynamic_batch: bool = True, opset: int | None = None) -> bytes:
     """The model as a serialized ONNX ModelProto (torch.onnx's dynamo exporter)."""
-    with warnings.catch_warnings(), _quiet_logging():
+    with warnings.catch_warnings(), quiet_logging():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model, (example,), dynamo=True, input_names=["input"], output_names=["logits"],
@@ -307,7 +307,7 @@ def onnx_bytes(model: nn.Module, example: Tensor, *, dynamic_batch: bool = True,
     return buffer.getvalue()
 
 
-class _quiet_logging:
+class quiet_logging:
     """torch.onnx logs each export step at WARNING level; a user needs none of it."""
 
     def __enter__(self) -> None:
@@ -360,7 +360,7 @@ def openvino_converted(model: nn.Module, example: Tensor) -> Any:
     import openvino as ov
 
     shape = ov.PartialShape([-1, *example.shape[1:]])
-    with warnings.catch_warnings(), _quiet_logging():
+    with warnings.catch_warnings(), quiet_logging():
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notices
         return ov.convert_model(model, example_input=example, input=[shape])
 

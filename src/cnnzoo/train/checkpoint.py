@@ -44,7 +44,6 @@ MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
 # A run folder's checkpoints: RUN/checkpoints/last and RUN/checkpoints/epoch-NNNN (train.rundir.RunDir).
 CHECKPOINTS, LAST = "checkpoints", "last"
 STATE_FILE, STATE_TENSORS = "state.json", "state.safetensors"
-MAX_JSON_BYTES = io.MAX_JSON_BYTES
 _EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
 
 
@@ -237,7 +236,7 @@ def read_json(path: str | Path) -> Any:
     """A small JSON document of a run folder (CheckpointError if missing or corrupt)."""
     path = Path(path)
     try:
-        return _parse_json(path, _read_bytes(path, MAX_JSON_BYTES))
+        return _parse_json(path, _read_bytes(path, io.MAX_JSON_BYTES))
     except _Vanished:
         raise CheckpointError(f"{path} is missing: the checkpoint is incomplete") from None
 
@@ -394,7 +393,7 @@ def _read_pair(folder: Path) -> tuple[bytes, bytes]:
             with _reading(folder / name):
                 fds.append(os.open(name, os.O_RDONLY, dir_fd=dfd))
         out = []
-        for name, fd, limit in zip((META_FILE, MODEL_FILE), fds, (MAX_JSON_BYTES, None)):
+        for name, fd, limit in zip((META_FILE, MODEL_FILE), fds, (io.MAX_JSON_BYTES, None)):
             size = os.fstat(fd).st_size
             if limit is not None and size > limit:
                 raise CheckpointError(f"{folder / name} is {size:,} bytes, more than the {limit:,} "

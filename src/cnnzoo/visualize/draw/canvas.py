@@ -19,6 +19,23 @@ RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "cnnzoo", "font.fa
       "font.size": FONT, "savefig.dpi": 150}
 
 
+MAX_WIDTH = 11.0  # inches: a sequence wider than this continues on a new row
+
+
+def wrap(xs: list[float], half: list[float]) -> list[tuple[int, float]]:
+    """(row, shift) of each item of a left-to-right sequence (centres xs, half widths half), so
+    that no row is wider than MAX_WIDTH: a row ends before the item that would cross it, and the
+    next row starts where the previous item was (x - shift), keeping the room for the label of
+    the connection between them."""
+    out: list[tuple[int, float]] = []
+    row, shift = 0, 0.0
+    for i, x in enumerate(xs):
+        if i and x + half[i] - shift > MAX_WIDTH and xs[i - 1] > shift:
+            row, shift = row + 1, xs[i - 1]
+        out.append((row, shift))
+    return out
+
+
 def text_size(text: str, size: float = FONT) -> tuple[float, float]:
     """(width, height) in inches a line of text takes, a little generous."""
     lines = text.split("\n")
