@@ -200,8 +200,8 @@ def test_a_link_planted_in_the_cache_is_never_written_through(tmp_path, monkeypa
     import torch
 
     import cnnzoo
-    from cnnzoo.export import installed_runtimes, optimize
     from cnnzoo.export import cache as runtime_cache
+    from cnnzoo.export import installed_runtimes, optimize
 
     if "onnxruntime" not in installed_runtimes():
         pytest.skip("onnxruntime is not installed")
