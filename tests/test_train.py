@@ -18,6 +18,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from cnnzoo.errors import CheckpointError
+from cnnzoo.limits import MAX_LR
 from cnnzoo.train.checkpoint import epoch_checkpoints, load_model
 from cnnzoo.train.loop import TrainingDiverged, train
 
@@ -114,7 +115,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path)
     train("lenet5_modern", out=str(out), stop_after=1, schedule="constant", warmup_epochs=0.0, **FAST)
     good = weights(out)
     config = json.loads((out / "config.json").read_text())
-    config["lr"] = 1e12  # the next epoch blows up
+    config["lr"] = MAX_LR  # the largest learning rate cnnzoo accepts: the next epoch blows up
     (out / "config.json").write_text(json.dumps(config))
     with pytest.raises(TrainingDiverged, match=r"(nan|inf).*step"):
         train(resume=str(out), quiet=True, progress=False)
