@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..errors import OptionError
 from . import PRECISIONS, cache
 from .machine import BF16_FLAGS, cpu_flags
-from .quantize import INT8_RUNTIMES, VNNI_FLAGS, int8_onnx, int8_runner, reduce_range, tensor_digest
+from .quantize import INT8_RUNTIMES, RECIPE, VNNI_FLAGS, int8_onnx, int8_runner, reduce_range, tensor_digest
 from .runtimes import (
     OptimizedModel,
     check_dtype,
@@ -228,7 +228,7 @@ def optimize(model: nn.Module, runtime: str = "auto", *, precision: str = "fp32"
         guard = None
         if held_out is not None:
             key = hashlib.sha256(json.dumps([cache.model_key(fp32.model, size, torch.float32, p),
-                                             low.runtime, tensor_digest(held_out.images),
+                                             low.runtime, RECIPE, tensor_digest(held_out.images),
                                              "" if calibration is None else tensor_digest(calibration)]).encode())
             guard = _cached_guard(key.hexdigest()[:32], functools.partial(
                 measure_guard, p, low.runtime, fp32.model, low._run, held_out))

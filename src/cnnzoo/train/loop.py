@@ -271,7 +271,7 @@ class Trainer:
         self.partial: dict[str, Any] | None = None
         self.partial_time = 0.0
         restart = self.resume_dir is not None and not self.rundir.has_checkpoint()
-        orphans = self.rundir.saved_epochs() if restart else []
+        orphans = self.rundir.restart_epochs() if restart else []
         if orphans and not self._same_config(c):
             # stopped between the two writes of its first save: epoch-NNNN has the weights but no
             # training state. Starting again with the run's own config.json recomputes the same
@@ -447,7 +447,8 @@ class Trainer:
         state_path = folder / ckpt.STATE_FILE
         if not state_path.is_file():
             raise CheckpointError(f"{folder} has no training state ({ckpt.STATE_FILE}): it cannot be resumed")
-        state = TrainState.from_json(ckpt.read_json(state_path), state_path)
+        state = TrainState.from_json(ckpt.read_json(state_path, meta), state_path)
+        ckpt.check_config(RunDir(self.run_dir).config, {**meta, "path": str(folder)}, epochs_may_differ=True)
         if meta.get("epoch") is not None and meta["epoch"] != state.epoch:
             raise CheckpointError(f"{state_path}: field 'epoch' is {state.epoch} but {folder / ckpt.META_FILE} "
                                   f"says {meta['epoch']}: the two files are from different checkpoints")

@@ -119,9 +119,10 @@ def _model_page(name: str, net: Any, files: list[tuple[str, str]], claims: Path 
 
     info = model_info(name)
     s = net.summary
-    figures = "".join(f'<figure><img src="{escape(f)}" alt="{escape(name)} drawn in the {style} '
-                      f'style"><figcaption>{style} style: <code>cnnzoo draw {escape(name)} --style '
-                      f'{style}</code></figcaption></figure>' for style, f in files)
+    figures = "".join(f'<figure><a href="{escape(f)}"><img src="{escape(f)}" alt="{escape(name)} '
+                      f'drawn in the {style} style"></a><figcaption>{style} style (click for its '
+                      f'natural size): <code>cnnzoo draw {escape(name)} --style {style}</code>'
+                      '</figcaption></figure>' for style, f in files)
     heads = "".join(f"<li>{escape(h.name)}: {h.params:,} parameters, reads {escape(h.after)}; "
                     "runs in training only</li>" for h in net.heads)
     body = (f'<p><a href="../index.html">&#x2190; the lineage</a></p><h1>{escape(name)}</h1>'
