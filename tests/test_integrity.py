@@ -154,3 +154,66 @@ def test_tensorboard_where_a_file_is_in_the_way_leaves_nothing(tmp_path):
     assert "\n" not in str(e.value)
     assert sorted(p.name for p in out.iterdir()) == ["tensorboard"]
     assert (out / "tensorboard").read_text() == "mine"
+
+
+# --- the prepared-runtime cache: nothing used without its checksum -------------------------------
+@pytest.mark.parametrize("runtime, suffix", [("onnxruntime", ".onnx"), ("openvino", ".bin")])
+def test_a_cache_entry_from_another_model_or_edited_is_rebuilt_and_said(tmp_path, monkeypatch,
+                                                                         capsys, runtime, suffix):
+    import torch
+
+    import cnnzoo
+    from cnnzoo.export import installed_runtimes, optimize
+
+    if runtime not in installed_runtimes():
+        pytest.skip(f"{runtime} is not installed")
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path))
+    cache = tmp_path / "fast"
+    torch.manual_seed(0)
+    mine = cnnzoo.create_model("lenet5_modern").eval()
+    torch.manual_seed(1)
+    other = cnnzoo.create_model("lenet5_modern").eval()
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        expected = mine(x)
+    optimize(mine, runtime)
+    entry = max(cache.glob(f"*{suffix}"), key=lambda p: p.stat().st_mtime)
+    optimize(other, runtime)
+    theirs = next(p for p in cache.glob(f"*{suffix}") if p != entry)
+    for tamper in ("copy", "flip"):
+        if tamper == "copy":  # another run's prepared file copied over this one's entry
+            shutil.copyfile(theirs, entry)
+        else:  # 1 KiB overwritten inside the file
+            data = bytearray(entry.read_bytes())
+            data[len(data) // 2:len(data) // 2 + 1024] = bytes(1024)
+            entry.write_bytes(bytes(data))
+        capsys.readouterr()
+        with torch.no_grad():
+            torch.testing.assert_close(optimize(mine, runtime)(x), expected, rtol=1e-4, atol=1e-4)
+        assert "does not match its recorded SHA-256" in capsys.readouterr().err
+        with torch.no_grad():  # rebuilt: used again, silently
+            torch.testing.assert_close(optimize(mine, runtime)(x), expected, rtol=1e-4, atol=1e-4)
+        assert "SHA-256" not in capsys.readouterr().err
+
+
+def test_a_link_planted_in_the_cache_is_never_written_through(tmp_path, monkeypatch):
+    import torch
+
+    import cnnzoo
+    from cnnzoo.export import cache as runtime_cache
+    from cnnzoo.export import installed_runtimes, optimize
+
+    if "onnxruntime" not in installed_runtimes():
+        pytest.skip("onnxruntime is not installed")
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "c"))
+    model = cnnzoo.create_model("lenet5_modern").eval()
+    key = runtime_cache.model_key(model, (1, 32, 32), torch.float32, "onnxruntime")
+    (tmp_path / "c" / "fast").mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / "c" / "fast" / f"{key}.onnx").symlink_to(victim)
+    (tmp_path / "c" / "fast" / f"{key}.onnx.sha256.json").symlink_to(victim)
+    optimize(model, "onnxruntime")
+    assert victim.read_text() == "keep me"
+    # the planted names were the very entry (nothing written beside them), left as they were
+    assert all(p.is_symlink() for p in (tmp_path / "c" / "fast").glob("*.onnx*"))
