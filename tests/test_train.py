@@ -18,6 +18,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from cnnzoo.errors import CheckpointError
+from cnnzoo.limits import MAX_LR
 from cnnzoo.train.checkpoint import epoch_checkpoints, load_model
 from cnnzoo.train.loop import TrainingDiverged, train
 from run_cases import reseal
@@ -115,7 +116,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path)
     train("lenet5_modern", out=str(out), stop_after=1, schedule="constant", warmup_epochs=0.0, **FAST)
     good = weights(out)
     config = json.loads((out / "config.json").read_text())
-    config["lr"] = 100.0  # the largest lr cnnzoo takes: the next epoch blows up
+    config["lr"] = MAX_LR  # the largest learning rate cnnzoo accepts: the next epoch blows up
     (out / "config.json").write_text(json.dumps(config))
     last = out / "checkpoints" / "last"  # an edited config.json is refused: edit the run's record too
     meta = json.loads((last / "meta.json").read_text())

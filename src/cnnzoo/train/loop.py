@@ -43,12 +43,13 @@ from ..export.machine import native_bf16
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .distributed import local_slice, setup, teardown
-from .evaluate import autocast, evaluate_arrays
+from .evaluate import evaluate_arrays
 from .metrics import Meter, csv_text
 from .optim import Schedule, build_optimizer
 from .progress import Progress, duration
 from .rundir import RunDir, RunFolderError
 from .state import TrainState, check_tensors
+from .step import train_step
 from .threads import apply as apply_threads
 from .threads import describe as describe_threads
 
@@ -178,6 +179,7 @@ class Trainer:
         self.rundir: RunDir | None = None
         self.tb: Any = None
         self._held: RunDir | None = None
+        self.progress = Progress(enabled=False)  # replaced by _setup; run()'s clean-up clears it
 
     # --- output ----------------------------------------------------------------------------
     def log(self, text: str) -> None:
@@ -510,12 +512,11 @@ class Trainer:
             with _StopFlag() as stop:
                 return self._loop(stop)
         finally:
-            if hasattr(self, "progress"):
-                self.progress.clear()
+            self.progress.clear()
             if self.tb is not None:
                 self.tb.close()
             self._release()
-            if hasattr(self, "dist"):
+            if hasattr(self, "dist"):  # set by _setup once the process group exists
                 teardown(self.dist)
 
     def _announce(self) -> None:
@@ -548,21 +549,15 @@ class Trainer:
         x = self.pipeline(x)
         if c.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, c.amp):
-            out = self.net(x)
+
+        def loss_of(out: Any, y: Tensor) -> Tensor:
             if isinstance(out, tuple):  # GoogLeNet: (logits, aux1, aux2)
-                logits = out[0]
-                loss = self.criterion(logits, y) + aux_weight * sum(self.criterion(a, y) for a in out[1:])
-            else:
-                logits = out
-                loss = self.criterion(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        if renorm is not None:
-            renorm()
-        return loss, logits
+                return self.criterion(out[0], y) + aux_weight * sum(self.criterion(a, y) for a in out[1:])
+            return self.criterion(out, y)
+
+        loss, out = train_step(self.net, x, y, self.optimizer, loss_of, scaler=self.scaler,
+                               amp=c.amp, after=renorm)
+        return loss, out[0] if isinstance(out, tuple) else out
 
     def _loop(self, stop: _StopFlag) -> dict[str, Any]:
         c = self.config
