@@ -217,3 +217,39 @@ def test_a_link_planted_in_the_cache_is_never_written_through(tmp_path, monkeypa
     assert victim.read_text() == "keep me"
     # the planted names were the very entry (nothing written beside them), left as they were
     assert all(p.is_symlink() for p in (tmp_path / "c" / "fast").glob("*.onnx*"))
+
+
+# --- foreign weights: never another data set's class names --------------------------------------
+def test_fine_tuned_weights_of_another_head_size_get_neutral_names(tmp_path, capsys):
+    import hashlib
+
+    import torch
+    import torchvision
+
+    from cnnzoo.runs import load_run
+
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet18(weights=None, num_classes=10).eval()  # fine-tuned: 10 classes
+    tmp = tmp_path / "tmp.pth"
+    torch.save(tv.state_dict(), tmp)
+    path = tmp_path / f"resnet18-{hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]}.pth"
+    tmp.rename(path)
+    run = load_run(model="resnet18", weights=path)
+    assert "10 outputs" in capsys.readouterr().err
+    assert [run.pipeline.class_name(k) for k in (0, 9)] == ["class 0", "class 9"]  # not "tench"
+    run = load_run(model="resnet18", weights=_imagenet_head(tmp_path))
+    assert run.pipeline.class_name(0) == "tench" and "outputs" not in capsys.readouterr().err
+
+
+def _imagenet_head(folder: Path) -> Path:
+    import hashlib
+
+    import torch
+    import torchvision
+
+    tv = torchvision.models.resnet18(weights=None).eval()
+    tmp = folder / "tmp.pth"
+    torch.save(tv.state_dict(), tmp)
+    path = folder / f"resnet18-{hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]}.pth"
+    tmp.rename(path)
+    return path
