@@ -189,8 +189,15 @@ class Trainer:
 
     # --- setup -----------------------------------------------------------------------------
     def _setup(self) -> None:
-        from ..data import training_data
+        """Everything a run needs, in this order: the device, the run folder, the data and the
+        model, then the counters (from the checkpoint when resuming)."""
+        self._setup_device()
+        self._setup_folder()
+        self._setup_model()
+        self._setup_counters()
 
+    def _setup_device(self) -> None:
+        """Threads, the process group and the device, what --amp needs of it, determinism."""
         c = self.config
         self.threads = apply_threads(c.threads)
         self.dist, self.device = setup(c.device)
@@ -213,6 +220,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.progress = Progress(enabled=self.show_progress and self.dist.is_main and not self.quiet)
 
+    def _setup_folder(self) -> None:
+        c = self.config
         # A resumed run is locked before anything of it is read; a new one is only checked here
         # (nothing is written until the data and the model are ready).
         self.notes: list[str] = []
@@ -221,6 +230,12 @@ class Trainer:
         if c.tensorboard and self.dist.is_main:
             self.rundir.check_tensorboard()  # before anything is written
 
+    def _setup_model(self) -> None:
+        """The data (in memory, on the device when that is a GPU), the model, its optimizer,
+        DDP/compile wrapping and the learning-rate schedule."""
+        from ..data import training_data  # the data sets' readers load with the run
+
+        c = self.config
         data = training_data(c.dataset, c.data_dir, c.model, image_size=c.image_size,
                              augment=c.augment, in_channels=c.in_channels, datasets=self.datasets)
         self.data = data
@@ -260,6 +275,10 @@ class Trainer:
         self.schedule = Schedule(c.schedule, c.epochs * self.steps_per_epoch,
                                  round(c.warmup_epochs * self.steps_per_epoch))
 
+    def _setup_counters(self) -> None:
+        """The run's counters, then a resume's checkpoint read over them, or a new folder taken."""
+        c = self.config
+        assert self.rundir is not None  # set by _setup_folder
         # Counters (overwritten by a resume).
         self.epoch = 0  # completed epochs
         self.step_in_epoch = 0
