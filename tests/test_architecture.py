@@ -31,3 +31,40 @@ def test_each_limit_and_choice_is_defined_once():
                 if isinstance(target, ast.Name) and target.id in names:
                     copies.append(f"{path.relative_to(SRC)}:{node.lineno} {target.id}")
     assert not copies, f"limits defined outside cnnzoo/limits.py: {copies}"
+
+
+def _measure():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "measure_architecture.py"
+    spec = importlib.util.spec_from_file_location("measure_architecture", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_import_graph_has_no_cycle():
+    """The import graph of src/cnnzoo, imports inside functions included (ast, not importlib),
+    has no cycle: each module sits on one floor and imports only from below."""
+    measure = _measure()
+    graph = measure.import_graph(SRC)
+    assert "cnnzoo.cli" in graph["cnnzoo.__main__"]  # the graph is read, not empty
+    assert measure.cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle(tmp_path):
+    """The check above can fail: a package whose two modules import each other (one of them
+    inside a function) is reported."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from . import b\n")
+    (pkg / "b.py").write_text("def f():\n    from .a import f\n    return f\n")
+    (pkg / "c.py").write_text("from .b import f\n")
+    measure = _measure()
+    assert measure.cycles(measure.import_graph(pkg)) == [["pkg.a", "pkg.b"]]
+
+
+def test_no_private_name_is_imported_across_modules():
+    assert _measure().measure(SRC)["private_names_imported_across_modules"] == []

@@ -1,6 +1,6 @@
 """One vocabulary across subcommands (issue #14) and numbers checked before anything runs (#11).
 
-Every flag of every (sub)command must be declared from cli.FLAGS (same name, same validator), old
+Every flag of every (sub)command must be declared from cnnzoo.flags.FLAGS (same name, same validator), old
 spellings must keep working with a one-line notice, and a bad number must be one line on stderr
 and exit status 2 while the command line is parsed: nothing runs, no folder is created.
 """
@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from cnnzoo import cli
-from cnnzoo.cli import DEPRECATED, FLAGS, build_parser
+from cnnzoo.cli import build_parser
+from cnnzoo.flags import DEPRECATED, FLAGS
 
 Parsers = Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]
 
@@ -71,7 +72,7 @@ def test_every_command_is_reachable_and_has_flags():
 def test_every_flag_is_drawn_from_the_table(path, parser):
     for action in options(parser):
         vocabulary = getattr(action, "vocabulary", None)
-        assert vocabulary, f"{' '.join(path)} {action.option_strings}: not declared from cli.FLAGS"
+        assert vocabulary, f"{' '.join(path)} {action.option_strings}: not declared from cnnzoo.flags.FLAGS"
         if vocabulary.startswith("deprecated:"):
             old = DEPRECATED[vocabulary.split(":", 1)[1]]
             assert action.option_strings == [old.name] and action.help == argparse.SUPPRESS

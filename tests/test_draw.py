@@ -46,10 +46,16 @@ def _expected(s, style: str) -> set[str]:
     return want
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_the_svg_text_is_the_summary(name):
+CHAIN_FAMILIES = ("lenet", "alexnet", "zfnet", "vgg")
+CASES = [(n, st) for n in MODELS for st in (STYLES if cnnzoo.model_info(n).family in CHAIN_FAMILIES
+                                            or n.startswith("plain") else ("blocks",))]
+
+
+@pytest.mark.parametrize("name,style", [
+    pytest.param(n, st, marks=pytest.mark.slow) if n == "resnet1202" else (n, st) for n, st in CASES])
+def test_the_svg_text_is_the_summary(name, style):
     s = cnnzoo.summary(name)
-    canvas, net, style = drawing(name)
+    canvas, net, style = drawing(name, style)
     svg = figure_bytes(rendered(canvas), "svg").decode()
     texts = svg_texts(svg)
     joined = "\n".join(texts)
@@ -98,7 +104,8 @@ def test_each_shortcut_option_is_drawn_its_own_way(option, marks):
 
 def _choices(name: str) -> list[tuple[str, object]]:
     """Every value of each Choice or Flag option of a model (numbers: a dropout rate)."""
-    from cnnzoo.options import Choice, Flag, option_specs
+    from cnnzoo.options import Choice, Flag
+    from cnnzoo.registry import option_specs
 
     out: list[tuple[str, object]] = []
     for key, spec in option_specs(name).items():
@@ -158,3 +165,35 @@ def test_done_when_commands(tmp_path):
         assert main(["draw", *argv, "--out", str(out)]) == 0
         text = "\n".join(svg_texts(out.read_text()))
         assert all(w in text for w in want), (argv, want)
+
+
+STEP_TYPES = {"Conv2d", "PartialConv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+              "Subsampling", "Linear", "RBFOutput"}
+CHAINS = ["lenet5", "lenet5_modern", "alexnet", "alexnet_tv", "zfnet", "vgg16", "vgg19_bn",
+          "plain20", "plain34"]
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_a_chain_draws_every_layer_once_or_inside_a_repeat(name):
+    """Every conv, pooling and fc row of the summary is on the boxes drawing: by its name, or
+    counted in an 'a ... b (x n)' label."""
+    s = cnnzoo.summary(name)
+    steps = [r.name for r in s.layers if r.type in STEP_TYPES]
+    texts = svg_texts(cnnzoo.draw(name, "boxes", format="svg"))
+    drawn = sum(1 for t in texts if t in steps)
+    for t in texts:
+        m = re.fullmatch(r"(\S+) \.\.\. (\S+) \(x (\d+)\)", t)
+        if m:
+            first, last, n = m.group(1), m.group(2), int(m.group(3))
+            assert steps.index(last) - steps.index(first) + 1 == n, t
+            drawn += n
+    assert drawn == len(steps), (name, drawn, len(steps))
+
+
+def test_a_run_folder_draws_its_trained_network(stopped_run, tmp_path, capsys):
+    out = tmp_path / "run.svg"
+    assert main(["draw", str(stopped_run), "--out", str(out)]) == 0
+    text = "\n".join(svg_texts(out.read_text()))
+    assert "lenet5_modern" in text and "6@28x28" in text and "Max pooling" in text
+    assert main(["draw", str(stopped_run), "--option", "pooling=avg"]) == 1
+    assert "--option goes with a model NAME" in capsys.readouterr().err

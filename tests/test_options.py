@@ -14,8 +14,8 @@ import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.errors import CnnzooError, OptionError, UnknownNameError, UnknownOptionError
 from cnnzoo.limits import MAX_CHANNELS, MAX_CLASSES
-from cnnzoo.options import Choice, Flag, Number, option_specs, parse_options, parse_value
-from cnnzoo.registry import builder_options
+from cnnzoo.options import Choice, Flag, Number, parse_options, parse_value
+from cnnzoo.registry import builder_options, option_specs
 
 
 def _bad_values(spec) -> list[str]:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
+from cnnzoo.limits import MAX_CLASSES
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.schema import validate_meta
@@ -41,10 +42,27 @@ def _json_round_trip(doc):
 
 
 def refused_cleanly(call) -> None:
+    """The call must refuse its input with one CnnzooError line: an accepted input fails."""
     try:
         call()
     except CnnzooError as e:
         assert str(e) and "\n" not in str(e), repr(e)
+    else:
+        pytest.fail("the input was accepted: expected a one-line CnnzooError")
+
+
+def handled_cleanly(call, outcomes: list[str]) -> None:
+    """A generated document may still be a valid one (a field replaced by an allowed value), so it
+    is either accepted (and used, as a reader would) or refused with one CnnzooError line; any
+    other exception, or a message of several lines, fails. The outcome is appended to `outcomes`,
+    so that a run can check it refused something (a reader that accepts everything fails there)."""
+    try:
+        call()
+    except CnnzooError as e:
+        assert str(e) and "\n" not in str(e), repr(e)
+        outcomes.append("refused")
+    else:
+        outcomes.append("accepted")
 
 
 @pytest.fixture(scope="module")
@@ -97,24 +115,28 @@ def _run(examples: int, docs) -> None:
     optimizer = _optimizer()
     common = dict(max_examples=examples, suppress_health_check=list(HealthCheck), deadline=None)
 
+    outcomes: dict[str, list[str]] = {"meta": [], "state": [], "config": []}
+
     @settings(**common)
     @given(mutated(meta, META_KEYS))
     def fuzz_meta(doc):
-        refused_cleanly(lambda: _check_meta(doc))
+        handled_cleanly(lambda: _check_meta(doc), outcomes["meta"])
 
     @settings(**common)
     @given(mutated(state, STATE_KEYS))
     def fuzz_state(doc):
-        refused_cleanly(lambda: _check_state(doc, optimizer))
+        handled_cleanly(lambda: _check_state(doc, optimizer), outcomes["state"])
 
     @settings(**common)
     @given(mutated(config, CONFIG_KEYS))
     def fuzz_config(doc):
-        refused_cleanly(lambda: _check_config(doc))
+        handled_cleanly(lambda: _check_config(doc), outcomes["config"])
 
     fuzz_meta()
     fuzz_state()
     fuzz_config()
+    for kind, seen in outcomes.items():  # the readers refused some of what they were given
+        assert "refused" in seen, f"every generated {kind} document was accepted"
 
 
 def test_malformed_documents_are_refused_in_one_line(docs):
@@ -140,5 +162,17 @@ def test_the_real_documents_are_accepted(docs):
                                  st.lists(st.integers(0, 6), max_size=3)), max_size=4))
 def test_malformed_state_tensors_are_refused_in_one_line(spec):
     tensors = {k: torch.zeros(shape, dtype=dtype) for k, (dtype, shape) in spec.items()}
-    refused_cleanly(lambda: check_tensors(tensors, "state.safetensors", optimizer=_optimizer(),
-                                          world_size=1, global_step=5))
+    handled_cleanly(lambda: check_tensors(tensors, "state.safetensors", optimizer=_optimizer(),
+                                          world_size=1, global_step=5), [])
+
+
+def test_documents_broken_on_purpose_are_refused(docs):
+    """refused_cleanly's own cases: each document is invalid by construction, so acceptance fails."""
+    meta, state, config = docs
+    refused_cleanly(lambda: _check_meta({**meta, "num_classes": MAX_CLASSES + 1}))
+    refused_cleanly(lambda: _check_meta({**meta, "format": "not-cnnzoo"}))
+    refused_cleanly(lambda: _check_state({**state, "epoch": -5}, _optimizer()))
+    refused_cleanly(lambda: _check_config({**config, "lr": -1.0}))
+    refused_cleanly(lambda: _check_config({**config, "not_a_field": 1}))
+    refused_cleanly(lambda: check_tensors({"other": torch.zeros(2)}, "state.safetensors",
+                                          optimizer=_optimizer(), world_size=1, global_step=5))

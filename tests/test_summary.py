@@ -579,7 +579,7 @@ def test_cli_option_errors_are_one_line(argv, capsys):
 
 
 def test_every_option_of_every_model_refuses_a_bad_value_in_one_line(capsys):
-    from cnnzoo.options import option_specs
+    from cnnzoo.registry import option_specs
 
     tried = 0
     for name in ALL:

@@ -18,7 +18,7 @@ _LAZY = {
     "from_torchvision": "interop",
     "optimize": "export", "run_claims": "claims",
     "TrainConfig": "train", "evaluate": "train", "predict": "train",
-    "load_run": "pipeline", "load_image": "pipeline", "InputPipeline": "pipeline",
+    "load_run": "runs", "load_image": "runs", "InputPipeline": "pipeline",
     "deconv": "visualize", "feature_maps": "visualize", "filter_evolution": "visualize",
     "layer_filters": "visualize", "draw": "visualize.draw", "occlusion": "visualize", "top_activations": "visualize",
 }

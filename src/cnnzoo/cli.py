@@ -1,7 +1,7 @@
 """The command line: parses arguments and calls the library; nothing else lives here.
 
-One vocabulary: every flag of every subcommand is drawn from `FLAGS` (name, validator, help,
-default), so `--top` is "how many to show" everywhere (the K strongest, or in evolution the
+One vocabulary: every flag of every subcommand is drawn from `cnnzoo.flags.FLAGS` (name,
+validator, help, default), so `--top` is "how many to show" everywhere (the K strongest, or in evolution the
 first K filters; each command's help says which), `--out` is where results go, `--input`
 is the input size, `--format` picks the printed format and `--device`/`--threads` say where
 tensors run. Old spellings (`DEPRECATED`) keep working for one release and say so on stderr.
@@ -20,7 +20,6 @@ models-by-recipe read the torch-free catalog (catalog.json, written from the reg
 from __future__ import annotations
 
 import argparse
-import builtins
 import json
 import os
 import sys
@@ -29,23 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import checks
 from ._version import __version__
 from .errors import CnnzooError, OptionError
-from .limits import (
-    AMP_MODES,
-    MAX_BATCH,
-    MAX_COUNT,
-    MAX_EPOCHS,
-    MAX_LR,
-    MAX_SEED,
-    MAX_SIDE,
-    MAX_THREADS,
-    MAX_WARMUP_EPOCHS,
-    MAX_WEIGHT_DECAY,
-    OPTIMIZERS,
-    RUNTIMES,
-    SCHEDULES,
+from .flags import (
+    DEPRECATED_WORDS,
+    FLAGS,
+    AugmentAction,
+    add_deprecated,
+    add_device_flags,
+    add_flag,
+    add_format_flags,
+    device_of,
+    parse_augment,
 )
 
 DESCRIPTION = """\
@@ -69,320 +63,7 @@ found while running, 2 for a bad command line (both say what to do in one line o
 CATALOG = Path(__file__).with_name("catalog.json")
 
 
-# --- the vocabulary ------------------------------------------------------------------------------
-def _typed(kind: type, check: Callable[..., Any], **bounds: Any) -> Callable[[str], Any]:
-    """An argparse type: text -> number, then the range check of cnnzoo.checks."""
-    word = "whole number" if kind is int else "number"
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {word}, got {text!r}") from None
-        try:
-            return check("value", value, **bounds)
-        except OptionError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    parse.__name__ = f"{check.__name__}{bounds or ''}"
-    return parse
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    """'3,224,224', '224,224' or '224' (C,H,W; the model's channels where omitted)."""
-    try:
-        values = checks.int_list("value", text.replace("x", ","))
-    except OptionError as e:
-        raise argparse.ArgumentTypeError(f"{e}; write C,H,W, e.g. 3,224,224") from None
-    if not 1 <= len(values) <= 3:
-        raise argparse.ArgumentTypeError(f"write C,H,W (or H,W or one side), got {text!r}")
-    checks.int_list("value", values, minimum=1)
-    if max(values) > MAX_SIDE:
-        raise argparse.ArgumentTypeError(f"sizes must be at most {MAX_SIDE}, got {text!r}")
-    return values
-
-
-def _indices(text: str) -> tuple[int, ...]:
-    """'0,1,2': channel indices."""
-    try:
-        return checks.int_list("value", text, minimum=0)
-    except OptionError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _limit(text: str) -> int | None:
-    """A positive count of images, or 'all' (None)."""
-    if text.strip().lower() == "all":
-        return None
-    return _COUNT(text)
-
-
-def _batch(text: str) -> int | str:
-    """A positive batch size, or 'dynamic' (an exported model's batch left free)."""
-    if text.strip().lower() == "dynamic":
-        return "dynamic"
-    return _COUNT(text)
-
-
-def _key_value(text: str) -> str:
-    key, sep, _ = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"write KEY=VALUE, e.g. shortcut=A, got {text!r}")
-    return text
-
-
-def _augment(text: str) -> str:
-    parts = [p.strip() for p in text.lower().split(",")]
-    if parts == ["none"] or (parts and set(parts) <= {"crop", "flip"} and len(set(parts)) == len(parts)):
-        return ",".join(parts)
-    raise argparse.ArgumentTypeError(f"write crop,flip | crop | flip | none, got {text!r}")
-
-
-# values that were renamed: (flag, old word) -> the word to write now. The old word is read as
-# the new one, with a notice, wherever the new one is among the flag's choices (_Parser).
-DEPRECATED_WORDS: dict[tuple[str, str], str] = {("--format", "text"): "table"}  # visualize's
-
-
-def _device(text: str) -> str:
-    if text == "auto" or text == "cpu" or text == "mps" or text == "cuda" or (
-            text.startswith("cuda:") and text[5:].isdigit()):
-        return text
-    raise argparse.ArgumentTypeError(f"write auto, cpu, cuda, cuda:N or mps, got {text!r}")
-
-
-_COUNT = _typed(int, checks.positive_int, maximum=MAX_COUNT)
-
-
-def _text(text: str) -> str:
-    """Any text flag (a path, a name, a list): an empty value is refused, never read as 'not
-    given' (`--out ''` would otherwise write to the default place)."""
-    try:
-        return checks.text("value", text)
-    except OptionError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One flag of the vocabulary: the same name, validator and meaning in every subcommand."""
-
-    name: str                       # --name
-    help: str
-    type: Callable[[str], Any] | None = None
-    metavar: str | None = None
-    default: Any = None
-    action: str | builtins.type[argparse.Action] | None = None  # store_true, append, ...
-    choices: tuple[str, ...] | None = None
-    nargs: str | None = None
-    const: Any = None
-
-
-FLAGS: dict[str, Flag] = {f.name: f for f in [
-    # what to run on
-    Flag("--model", "a registered model (see `cnnzoo list`), built with random weights unless "
-         "--weights is given", type=_text, metavar="NAME"),
-    Flag("--weights", "pretrained weights for --model: 'torchvision' (from torch's hub cache) "
-         "or a weight FILE", type=_text, metavar="torchvision|FILE"),
-    Flag("--option", "a model option, e.g. shortcut=A (repeatable; `cnnzoo list NAME --options` "
-         "lists them)", _key_value, "KEY=VALUE", action="append"),
-    Flag("--options", "list each model's options (--option KEY=VALUE) with their defaults and "
-         "allowed values", action="store_true"),
-    Flag("--input", "input size as C,H,W (or H,W, or one side)", _sizes, "C,H,W"),
-    Flag("--dataset", "data set: sample, fashion-mnist, mnist, cifar10, cifar100, imagefolder",
-         type=_text, metavar="NAME"),
-    Flag("--data-dir", "folder holding a local copy of the data set", type=_text, metavar="DIR"),
-    Flag("--split", "which split", choices=("test", "train"), default="test"),
-    Flag("--image", "a picture file of any size and mode (PNG, JPEG, ...)", type=_text, metavar="IMAGE"),
-    Flag("--layer", "a layer name, e.g. conv5 (`cnnzoo summary NAME` shows them)", type=_text, metavar="NAME"),
-    Flag("--channel", "one feature map (channel index)", _typed(int, checks.integer, minimum=0),
-         "K"),
-    Flag("--channels", "these feature maps (channel indices)", _indices, "C1,C2,..."),
-    # how many, and where results go
-    Flag("--top", "how many to show: the K strongest classes, channels or maps (evolution: the "
-         "first K filters)", _COUNT, "K"),
-    Flag("--limit", "look at the first N images only ('all': every image)", _limit, "N|all"),
-    Flag("--batch-size", "images per batch", _typed(int, checks.positive_int, maximum=MAX_BATCH), "N"),
-    Flag("--out", "where to write the result", type=_text, metavar="PATH"),
-    Flag("--format", "what to print", choices=("table", "json")),
-    # where tensors run
-    Flag("--device", "where tensors run: auto (a GPU if there is one), cpu, cuda, cuda:N, mps",
-         _device, "DEVICE", default="auto"),
-    Flag("--threads", "CPU threads for PyTorch (default: $OMP_NUM_THREADS if set, else "
-         "PyTorch's choice)", _typed(int, checks.positive_int, maximum=MAX_THREADS), "N"),
-    Flag("--fast", "run the model through cnnzoo's fast inference path (same numbers, faster)",
-         action="store_true"),
-    Flag("--runtime", "the fast path's runtime: " + ", ".join(("auto", *RUNTIMES)),
-         type=_text, metavar="NAME"),
-    # summary
-    Flag("--depth", "show blocks deeper than N name levels as one row", _COUNT, "N"),
-    Flag("--train", "training mode (GoogLeNet's auxiliary heads run)", action="store_true"),
-    Flag("--paper", "add the figures the paper prints, row by row, with the differences",
-         action="store_true"),
-    Flag("--reference", "ratios to this model", type=_text, metavar="NAME", default="alexnet"),
-    # train
-    Flag("--resume", "continue the run in DIR exactly where it stopped (or extend it with "
-         "--epochs)", type=_text, metavar="DIR"),
-    Flag("--epochs", "epochs to train", _typed(int, checks.positive_int, maximum=MAX_EPOCHS), "N"),
-    Flag("--optimizer", "optimizer", choices=OPTIMIZERS),
-    Flag("--lr", "peak learning rate", _typed(float, checks.positive_float, maximum=MAX_LR), "LR"),
-    Flag("--momentum", "SGD momentum (AdamW's beta1)",
-         _typed(float, checks.real, minimum=0.0, below=1.0), "M"),
-    Flag("--weight-decay", "weight decay", _typed(float, checks.real, minimum=0.0, maximum=MAX_WEIGHT_DECAY),
-         "WD"),
-    Flag("--schedule", "learning-rate schedule", choices=SCHEDULES),
-    Flag("--warmup-epochs", "linear warm-up length in epochs",
-         _typed(float, checks.real, minimum=0.0, maximum=MAX_WARMUP_EPOCHS), "E"),
-    Flag("--label-smoothing", "label smoothing", _typed(float, checks.real, minimum=0.0, below=1.0),
-         "S", default=0.0),
-    Flag("--augment", "batch augmentation: crop,flip | crop | flip | none", _augment,
-         "SPEC"),
-    Flag("--amp", "mixed precision: bf16 on a GPU or on a CPU with AVX-512 BF16/AMX (about 2x "
-         "faster for resnet20 on such a CPU), fp16 on a GPU", choices=AMP_MODES,
-         default="off"),
-    Flag("--channels-last", "channels-last memory format", action="store_true"),
-    Flag("--compile", "torch.compile the model", action="store_true"),
-    Flag("--seed", "random seed", _typed(int, checks.integer, minimum=0, maximum=MAX_SEED), "N",
-         default=0),
-    Flag("--deterministic", "deterministic algorithms (slower)", action="store_true"),
-    Flag("--eval-every", "evaluate on the test split every N epochs (and after the last)", _COUNT,
-         "N", default=1),
-    Flag("--keep-epochs", "per-epoch checkpoints to keep (default: all)", _COUNT, "N"),
-    Flag("--tensorboard", "also log to TensorBoard (DIR/tensorboard)", action="store_true"),
-    # visualize
-    Flag("--whole-map", "keep the whole feature map instead of its strongest unit",
-         action="store_true"),
-    Flag("--size", "the grey square's side in input pixels", _COUNT, "PX"),
-    Flag("--stride", "the grey square's step in input pixels", _COUNT, "PX"),
-    Flag("--target", "class index or name to follow (default: the prediction)", type=_text, metavar="CLASS"),
-    # claims
-    Flag("--full", "the long versions of the experiments", action="store_true"),
-    Flag("--only", "only these, by id or number", type=_text, metavar="ID[,ID]"),
-    Flag("--list", "list them and exit", action="store_true"),
-    # export (bench takes --batch-size: images per call)
-    Flag("--batch", "the exported file's batch dimension: a fixed N, or 'dynamic' (any batch "
-         "size at run time); not the images per call, which is --batch-size", _batch, "dynamic|N"),
-    Flag("--opset", "ONNX opset", _typed(int, checks.integer, minimum=7, maximum=100), "N"),
-    Flag("--rounds", "interleaved measuring rounds", _COUNT, "N"),
-    Flag("--seconds", "seconds per contender per round",
-         _typed(float, checks.positive_float, maximum=3600.0), "S"),
-    Flag("--bf16", "also measure in bf16 (CPUs with native bf16 only)", action="store_true"),
-    # draw, atlas
-    Flag("--style", "how to draw: lenet (LeNet-5's Fig. 2), boxes (AlexNet's volumes), blocks "
-         "(modules; default: the family paper's)", choices=("lenet", "boxes", "blocks")),
-    Flag("--claims", "a claims report folder (`cnnzoo claims --out DIR`) to link to", type=_text,
-         metavar="DIR"),
-]}
-
-
-@dataclass(frozen=True)
-class Deprecated:
-    """An old spelling kept for one release: stores into the new flag's place, with a notice."""
-
-    name: str
-    replacement: str          # what to write instead, shown in the notice
-    dest: str
-    value: Any = None         # stored as is (nargs=0), or None: the argument, parsed by `type`
-    type: Callable[[str], Any] | None = None
-    command: str | None = None  # where the spelling is old only in one command
-
-    @property
-    def key(self) -> str:
-        return f"{self.name} ({self.command})" if self.command else self.name
-
-
-DEPRECATED: dict[str, Deprecated] = {d.key: d for d in [
-    Deprecated("--json", "--format json", "format", value="json"),
-    Deprecated("--confusion", "--out", "out", type=_text),
-    Deprecated("--image-size", "--input", "input", type=lambda t: (_COUNT(t),)),
-    Deprecated("--num-channels", "--top", "top", type=_COUNT),
-    Deprecated("--count", "--top", "top", type=_COUNT),
-    Deprecated("--no-augment", "--augment none", "augment", value="none"),
-    # pictures now go through the run's own input pipeline, fitted as in training
-    Deprecated("--fit", "nothing: the picture is fitted as the model was trained", "fit",
-               type=str),
-    # featuremaps' --limit was "show at most N maps"; --limit now means images looked at
-    Deprecated("--limit", "--top", "top", type=_COUNT, command="featuremaps"),
-    # bench's images per call were --batch; --batch-size is that everywhere else
-    Deprecated("--batch", "--batch-size", "batch_size", type=_COUNT, command="bench"),
-]}
-
-
-class _DeprecatedAction(argparse.Action):
-    def __init__(self, option_strings: list[str], dest: str, spelling: Deprecated, **kwargs: Any):
-        self.spelling = spelling
-        super().__init__(option_strings, dest, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        old = self.spelling
-        print(f"cnnzoo: warning: {option_string} is deprecated and will be removed in the next "
-              f"release; write {old.replacement}", file=sys.stderr)
-        setattr(namespace, self.dest, old.value if self.nargs == 0 else values)
-
-
-class _AugmentAction(argparse.Action):
-    """--augment SPEC; a bare --augment (the old on/off switch) means the recipe's, with a notice."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        if values is None:
-            print("cnnzoo: warning: --augment without a value is deprecated and will be removed in "
-                  "the next release; write --augment crop,flip | crop | flip | none",
-                  file=sys.stderr)
-            values = True
-        setattr(namespace, self.dest, values)
-
-
-def add_flag(parser: Any, name: str, **overrides: Any) -> argparse.Action:
-    """Declare FLAGS[name] on a parser (or group). Only help, metavar, default, choices and
-    required may be specialised by a command: the validator is the vocabulary's."""
-    allowed = {"help", "metavar", "default", "choices", "required"}
-    if set(overrides) - allowed:
-        raise TypeError(f"{name}: only {sorted(allowed)} may be overridden")
-    flag = FLAGS[name]
-    kwargs: dict[str, Any] = dict(help=flag.help, default=flag.default)
-    for key in ("type", "metavar", "choices", "nargs", "const"):
-        if getattr(flag, key) is not None:
-            kwargs[key] = getattr(flag, key)
-    if flag.action is not None:
-        kwargs["action"] = flag.action
-        if flag.action in ("store_true",):
-            kwargs.pop("default")
-    kwargs.update(overrides)
-    action = parser.add_argument(flag.name, **kwargs)
-    action.vocabulary = name  # read by the vocabulary tests
-    return action
-
-
-def add_deprecated(parser: Any, name: str,
-                   type: Callable[[str], Any] | None = None) -> argparse.Action:
-    """Declare the old spelling DEPRECATED[name] (hidden from --help)."""
-    old = DEPRECATED[name]
-    kwargs: dict[str, Any] = dict(dest=old.dest, spelling=old, help=argparse.SUPPRESS,
-                                  default=argparse.SUPPRESS)
-    if old.value is not None:
-        kwargs["nargs"] = 0
-    else:
-        kwargs["type"] = type or old.type
-    action = parser.add_argument(old.name, action=_DeprecatedAction, **kwargs)
-    action.vocabulary = f"deprecated:{name}"
-    return action
-
-
-def _formats(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str,
-             what: str = "what to print") -> None:
-    add_flag(parser, "--format", choices=choices, default=default, help=what)
-    add_deprecated(parser, "--json")
-
-
-def _runs_tensors(parser: argparse.ArgumentParser, fast: bool = False) -> None:
-    add_flag(parser, "--device")
-    add_flag(parser, "--threads")
-    if fast:
-        add_flag(parser, "--fast")
-        add_flag(parser, "--runtime")
-
-
+# --- the parser -------------------------------------------------------------------------------------
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Shows each flag's default where there is one, and keeps the examples' line breaks."""
 
@@ -465,14 +146,13 @@ def read_catalog() -> list[dict[str, Any]]:
 
 def add_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
-    _formats(p, ("table", "json"), "table")
+    add_format_flags(p, ("table", "json"), "table")
     add_flag(p, "--options")
 
 
 def _live_option_rows(name: str) -> list[dict[str, Any]]:
     """A model's --option names with their defaults and allowed values (imports the models)."""
-    from .options import option_specs
-    from .registry import builder_options
+    from .registry import builder_options, option_specs
 
     defaults = builder_options(name)
     rows = []
@@ -532,7 +212,7 @@ def add_summary(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="a registered model (see `cnnzoo list`)")
     add_flag(p, "--input", help="input size as C,H,W (or H,W, or one side; default: the model's own)")
     add_flag(p, "--depth")
-    _formats(p, ("table", "markdown", "json", "csv"), "table")
+    add_format_flags(p, ("table", "markdown", "json", "csv"), "table")
     add_flag(p, "--train")
     add_flag(p, "--option")
     add_flag(p, "--paper")
@@ -544,6 +224,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.paper:
         from .analysis.paper import format_paper
 
+        # the paper's table is at the paper's own input size, all rows, eval mode: a flag it
+        # cannot honour is refused rather than silently ignored
+        ignored = [f for f, v in (("--input", args.input), ("--depth", args.depth),
+                                  ("--train", args.train)) if v]
+        if ignored:
+            raise OptionError(f"--paper compares with the paper's table at its own input size, "
+                              f"every row, eval mode: drop {', '.join(ignored)} (or drop --paper)")
         print(format_paper(args.name, args.format, **_model_options(args.name, args.option)))
         return 0
     print(format_summary(args.name, args.input, args.depth, args.format, args.train, args.option or ()))
@@ -554,7 +241,7 @@ def add_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="registered models (default: the lineage)")
     add_flag(p, "--input", help="one input size for all, C,H,W (default: each model's own)")
     add_flag(p, "--reference")
-    _formats(p, ("table", "markdown", "json", "csv"), "table")
+    add_format_flags(p, ("table", "markdown", "json", "csv"), "table")
     add_flag(p, "--option", help="a model option for every compared model, e.g. variant=v1.5 "
              "(repeatable)")
 
@@ -640,7 +327,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     for name in ("--epochs", "--batch-size", "--optimizer", "--lr", "--momentum", "--weight-decay",
                  "--schedule", "--warmup-epochs", "--label-smoothing"):
         add_flag(p, name)
-    augment = p.add_argument("--augment", type=_augment, nargs="?", action=_AugmentAction,
+    augment = p.add_argument("--augment", type=parse_augment, nargs="?", action=AugmentAction,
                              metavar="SPEC", help=FLAGS["--augment"].help + " (default: the recipe's)")
     augment.vocabulary = "--augment"  # type: ignore[attr-defined]
     add_deprecated(p, "--no-augment")
@@ -649,7 +336,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     add_deprecated(p, "--image-size")
     for name in ("--amp", "--channels-last", "--compile", "--seed", "--deterministic"):
         add_flag(p, name)
-    _runs_tensors(p)
+    add_device_flags(p)
     add_flag(p, "--eval-every")
     add_flag(p, "--keep-epochs")
     add_flag(p, "--tensorboard")
@@ -712,7 +399,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _model_options(name: str, pairs: Sequence[str] | None) -> dict[str, Any]:
     """--option KEY=VALUE pairs, parsed and checked against the model's options (one line if bad)."""
-    from .options import model_options
+    from .registry import model_options
 
     return model_options(name, pairs)
 
@@ -727,31 +414,29 @@ def add_eval(p: argparse.ArgumentParser) -> None:
              "confusion-DATASET-SPLIT.png in the run folder, skipped with a note when "
              "the run is read-only)")
     add_deprecated(p, "--confusion")
-    _formats(p, ("table", "json"), "table")
-    _runs_tensors(p, fast=True)
+    add_format_flags(p, ("table", "json"), "table")
+    add_device_flags(p, fast=True)
 
 
 def _runtime(args: argparse.Namespace) -> str | None:
     """--runtime NAME, or --fast alone: the fast path's best installed runtime; None: plain eager."""
-    if args.runtime is not None:
-        return args.runtime
-    return "auto" if args.fast else None
+    runtime = args.runtime if args.runtime is not None else \
+        "auto" if args.fast or args.precision not in (None, "fp32") else None
+    if runtime is not None and args.precision is not None:
+        from .export.precision import check_precision
 
-
-def _where(args: argparse.Namespace) -> str:
-    """--device auto -> a GPU when there is one, else the CPU (the engine's one rule)."""
-    from .train.distributed import pick_device
-
-    return str(pick_device(args.device))
+        check_precision(args.precision, runtime)  # refused before anything is loaded
+    return runtime
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .train.evaluate import evaluate, format_report, report_json
 
     _set_threads(args.threads)
+    runtime = _runtime(args)
     result = evaluate(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir,
                       split=args.split, batch_size=args.batch_size, device=args.device,
-                      confusion_png=args.out, runtime=_runtime(args))
+                      confusion_png=args.out, runtime=runtime, precision=args.precision or "fp32")
     print(report_json(result) if args.format == "json" else format_report(result))
     if args.format == "json" and result.get("confusion_note"):
         print(f"note: {result['confusion_note']}", file=sys.stderr)
@@ -766,8 +451,8 @@ def add_predict(p: argparse.ArgumentParser) -> None:
              "mechanism only, unless --weights)")
     add_flag(p, "--weights")
     add_flag(p, "--top", default=5, help="how many of the most probable classes to show")
-    _formats(p, ("table", "json"), "table")
-    _runs_tensors(p, fast=True)
+    add_format_flags(p, ("table", "json"), "table")
+    add_device_flags(p, fast=True)
 
 
 # The library's messages name its Python arguments; on the command line they are flags.
@@ -782,7 +467,7 @@ def _cli_words(message: str) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .pipeline import load_run
+    from .runs import load_run
     from .train.predict import format_predictions, predict
 
     checkpoint, images = (None, args.paths) if args.model else (args.paths[0], args.paths[1:])
@@ -790,11 +475,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise OptionError(f"give image files after the checkpoint {checkpoint} (or --model NAME "
                           "and image files)")
     _set_threads(args.threads)
-    run = load_run(checkpoint, args.model, device=_where(args), weights=args.weights)
+    runtime = _runtime(args)
+    run = load_run(checkpoint, args.model, device=device_of(args), weights=args.weights)
     if run.random:
         print(f"cnnzoo: warning: {run.name} has random weights: its classes mean nothing "
               "(give a CHECKPOINT)", file=sys.stderr)
-    results = predict(run, images, top_k=args.top, runtime=_runtime(args))
+    results = predict(run, images, top_k=args.top, runtime=runtime, precision=args.precision or "fp32",
+                      say=lambda line: print(line, file=sys.stderr))
     print(json.dumps(results, indent=2) if args.format == "json" else format_predictions(results))
     return 0
 
@@ -852,7 +539,7 @@ def _json_as_format(add: Callable[[argparse.ArgumentParser], None]
         add(parser)
         if "--json" in parser._option_string_actions:
             _drop(parser, "--json")
-            _formats(parser, ("table", "json"), "table")
+            add_format_flags(parser, ("table", "json"), "table")
     return declare
 
 

@@ -50,3 +50,6 @@ SCHEDULES = ("step", "cosine", "onecycle", "constant")
 AMP_MODES = ("off", "bf16", "fp16")
 # The runtimes the fast path (export.runtimes.optimize) can put behind a model.
 RUNTIMES = ("eager", "compile", "onnxruntime", "openvino")
+# The precisions the fast path computes in (export.precision), besides "auto"; which of them a
+# CPU runs natively is read from its flags there.
+PRECISIONS = ("fp32", "bf16", "int8")

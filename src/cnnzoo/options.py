@@ -9,9 +9,9 @@ the builder, with the `@takes(...)` decorator. `create_model`, the CLI (`--optio
   `UnknownOptionError` (both an `UnknownNameError` and an `OptionError`) with close matches;
 - any other bad value (wrong type, out of range) raises `OptionError` saying what is allowed.
 
-Typical use from a command:
+Typical use from a command (a registered model's options are looked up in cnnzoo.registry):
 
-    options = model_options(name, args.option)   # parse + check, before anything is written
+    options = registry.model_options(name, args.option)   # parse + check, before anything is written
     model = create_model(name, **options)
 """
 from __future__ import annotations
@@ -220,35 +220,3 @@ def takes(**specs: Option) -> Callable[[_Builder], _Builder]:
         return build  # type: ignore[return-value]
 
     return decorate
-
-
-def option_specs(name: str) -> dict[str, Option]:
-    """The options a registered model takes (without num_classes/in_channels), with their specs."""
-    from .registry import _entry  # the registry imports this module
-
-    specs = getattr(_entry(name).builder, "option_specs", {})
-    return {k: v for k, v in specs.items() if k not in COMMON}
-
-
-def validate(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """A registered model's options checked (unknown names, bad values), as create_model will."""
-    from .registry import _entry
-
-    specs = getattr(_entry(name).builder, "option_specs", None)
-    if specs is None:  # a builder without declared options: only its signature is known
-        from .registry import builder_options
-        specs = {**COMMON, **{k: _Any() for k in builder_options(name)}}
-    return check_options(name, options, specs)
-
-
-def model_options(name: str, pairs: Iterable[str] | None, flag: str = "--option") -> dict[str, Any]:
-    """`--option KEY=VALUE` pairs for model `name`, parsed and checked: what commands call."""
-    return validate(name, parse_options(pairs, flag))
-
-
-class _Any(Option):
-    def check(self, name: str, value: Any) -> Any:
-        return value
-
-    def describe(self) -> str:
-        return "any value"

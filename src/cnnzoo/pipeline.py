@@ -1,4 +1,4 @@
-"""How images reach a model, and a trained run loaded with it: InputPipeline and load_run.
+"""How images reach a model: InputPipeline (a trained run loaded with it is cnnzoo.runs).
 
 An InputPipeline is everything between pixels and a model's input, written once at training time
 into the checkpoint's meta.json (meta["pipeline"] = pipeline.to_meta()) and read back by every
@@ -19,7 +19,7 @@ LeNet-5's own scaling (background -0.1, ink 1.175) is stored as the equivalent m
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .errors import CheckpointError, CnnzooError, InputShapeError, OptionError
+from .errors import CheckpointError, InputShapeError, OptionError
 from .limits import MAX_CLASSES, MAX_SIDE
 
 FITS = ("pad", "resize", "crop")
@@ -439,189 +439,3 @@ def _legacy(meta: dict[str, Any], where: str) -> dict[str, Any]:
             "fit": "pad" if mode == "pad" else "resize", "mean": mean, "std": std,
             "scaling": "lenet" if lenet else "standardize", "classes": meta.get("classes"),
             "data_mean": None if lenet else mean, "data_std": None if lenet else std}
-
-
-# --- a run, loaded ------------------------------------------------------------------------------
-@dataclass
-class LoadedRun:
-    """A model ready to use, with how to feed it: what load_run returns.
-
-    model: in eval mode. pipeline: its InputPipeline. meta: the checkpoint's metadata ({} for
-    random weights). name: the registered model name. random: True for random weights.
-    dataset, data_dir: the data set it was trained on and where it was read from (None if unknown).
-    checkpoint: the checkpoint folder (None for random weights).
-    """
-
-    model: nn.Module
-    pipeline: InputPipeline
-    meta: dict[str, Any]
-    name: str
-    random: bool = False
-    dataset: str | None = None
-    data_dir: str | None = None
-    checkpoint: str | None = None
-
-    def __repr__(self) -> str:
-        where = f", {self.checkpoint}" if self.checkpoint else ""
-        return f"LoadedRun({self.label}{where}; {self.pipeline!r})"
-
-    @property
-    def label(self) -> str:
-        """How figures name the network: 'alexnet (random weights)' or
-        'lenet5 (trained on sample, epoch 3)'."""
-        if self.random:
-            return f"{self.name} (random weights)"
-        epoch = self.meta.get("epoch")
-        extra = ", ".join(v for v in (self.dataset and f"trained on {self.dataset}",
-                                      epoch is not None and f"epoch {epoch}") if v)
-        return self.name + (f" ({extra})" if extra else "")
-
-    # The pipeline's fields, for callers that only need one of them.
-    @property
-    def channels(self) -> int:
-        return self.pipeline.channels
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.pipeline.size
-
-    @property
-    def mean(self) -> tuple[float, ...]:
-        return self.pipeline.mean
-
-    @property
-    def std(self) -> tuple[float, ...]:
-        return self.pipeline.std
-
-    @property
-    def classes(self) -> list[str] | None:
-        return list(self.pipeline.classes) if self.pipeline.classes is not None else None
-
-    def class_name(self, k: int) -> str:
-        return self.pipeline.class_name(k)
-
-    def load_image(self, source: str | Path | bytes) -> ModelImage:
-        """An image file as this run's model input (its own pipeline): `run.load_image(path)`."""
-        return self.pipeline.load_image(source)
-
-    def optimized(self, runtime: str = "auto", batch: int = 8) -> nn.Module:
-        """The model through cnnzoo.export.optimize, prepared for this run's input (channels and
-        size, which can differ from the registry's) and for batches of `batch` images."""
-        from .export import optimize
-
-        return optimize(self.model, runtime, input_size=(self.channels, *self.size), batch=batch)
-
-    def load_data(self, dataset: str | None = None, split: str = "test",
-                  data_dir: str | Path | None = None) -> tuple[Any, InputPipeline]:
-        """(ArrayDataset, pipeline) for a split of a data set (default: the run's own, from where
-        it was read), loaded at the size the run was trained at. For random weights the
-        pipeline is built from the data set and the model is rebuilt for its channels."""
-        from .data import load_dataset
-
-        name = dataset or self.dataset
-        if not name:
-            why = ("random weights have no data set of their own" if self.random
-                   else "the checkpoint does not say which data set it was trained on")
-            raise CnnzooError(f"which data set? pass --dataset ({why})")
-        same = self.dataset is not None and _same_dataset(name, self.dataset)
-        folder = data_dir if data_dir is not None else (self.data_dir if same else None)
-        data = load_dataset(name, split, data_dir=folder, image_size=self.pipeline.data_size[0])
-        if self.random:
-            from .registry import create_model
-
-            if data.channels != self.channels:
-                self.model = create_model(self.name, in_channels=data.channels).eval()
-            train = data if split == "train" else load_dataset(
-                name, "train", data_dir=folder, image_size=self.pipeline.data_size[0])
-            self.pipeline = InputPipeline.for_training(train, self.name)
-            return data, self.pipeline
-        if data.channels != self.channels:
-            raise CnnzooError(f"{data.name} images have {data.channels} channel(s) but the "
-                              f"checkpoint's {self.name} takes {self.channels}: use the data set it "
-                              f"was trained on ({self.dataset or 'see its meta.json'})")
-        if self.pipeline.classes is not None and len(data.classes) != len(self.pipeline.classes):
-            raise CnnzooError(f"data set {name!r} has {len(data.classes)} classes but the "
-                              f"checkpoint's {self.name} was trained for {len(self.pipeline.classes)}:"
-                              " pick a matching --dataset")
-        return data, self.pipeline
-
-    def batches(self, data: Any, limit: int | None = None, batch_size: int = 100,
-                progress: str | None = None) -> Iterator[tuple[Tensor, Tensor]]:
-        """(model inputs, labels) for the first `limit` images of an ArrayDataset, in order.
-
-        progress: a name ("top9") to show a progress line on stderr when it is a terminal."""
-        from .train.progress import ImageProgress
-
-        n = len(data) if limit is None else min(limit, len(data))
-        bar = ImageProgress(progress is not None, progress or "")
-        try:
-            for i in range(0, n, batch_size):
-                j = min(i + batch_size, n)
-                with torch.no_grad():
-                    yield self.pipeline(data.images[i:j]), data.labels[i:j]
-                bar(j, n)
-        finally:
-            bar.clear()
-
-
-def _same_dataset(a: str, b: str) -> bool:
-    from .data.datasets import canonical_name
-
-    try:
-        return canonical_name(a) == canonical_name(b)
-    except CnnzooError:
-        return False
-
-
-def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
-             device: str | torch.device = "cpu", weights: str | Path | None = None) -> LoadedRun:
-    """The ONE way from a run folder, a checkpoint folder or its model.safetensors (or a
-    registered model name, with random or pretrained weights) to a model in eval mode with its
-    input pipeline.
-
-    Both given: the checkpoint must hold that model. Nothing in the run folder is modified.
-    weights ("torchvision" or a torchvision weights file, with `model` only): the pretrained
-    network with the preprocessing and ImageNet class names that came with its weights.
-    CheckpointError (one line) for a missing, corrupt or inconsistent checkpoint.
-    """
-    from .registry import create_model, model_info
-
-    if checkpoint is None and model is None:
-        raise CnnzooError("give a CHECKPOINT (a run folder) or --model NAME (random weights)")
-    if weights is not None and checkpoint is not None:
-        raise OptionError("--weights goes with --model NAME, not with a run folder (a run's "
-                          "checkpoint holds its own weights): drop one of them")
-    if checkpoint is None:
-        assert model is not None
-        model_info(model)  # an unknown name fails with close matches
-        if weights is not None:
-            from .weights import weights_info
-
-            info = weights_info(model)
-            net = create_model(model, weights=weights).eval().to(device)
-            pipeline = InputPipeline.for_pretrained(info.mean, info.std, info.resize, info.crop,
-                                                    info.classes)
-            return LoadedRun(net, pipeline, {"weights": str(weights)}, model, random=False)
-        net = create_model(model).eval().to(device)
-        return LoadedRun(net, InputPipeline.for_random(model), {}, model, random=True)
-    from .train.checkpoint import load_model
-
-    if model is not None:
-        model_info(model)
-    net, meta = load_model(checkpoint, map_location=device)
-    if model is not None and meta.get("model") != model:
-        raise CheckpointError(f"{checkpoint} is a checkpoint of {meta.get('model')!r}, not "
-                              f"{model!r}: drop --model or give a {model} checkpoint")
-    folder = meta.get("path") or str(checkpoint)
-    pipeline = InputPipeline.from_meta(meta, where=str(Path(folder) / "meta.json"))
-    config: dict[str, Any] = meta["config"] if isinstance(meta.get("config"), dict) else {}
-    dataset = meta.get("dataset") if isinstance(meta.get("dataset"), str) else None
-    data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
-    return LoadedRun(net.eval(), pipeline, meta, str(meta.get("model")), dataset=dataset,
-                     data_dir=data_dir, checkpoint=str(folder))
-
-
-def load_image(path: str | Path | bytes, run: LoadedRun | InputPipeline) -> ModelImage:
-    """An image file as a run's model input: `cnnzoo.load_image("shirt.png", run=run)`."""
-    pipeline = run.pipeline if isinstance(run, LoadedRun) else run
-    return pipeline.load_image(path)

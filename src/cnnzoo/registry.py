@@ -9,20 +9,14 @@ import fnmatch
 import importlib
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from torch import nn
 
 from .errors import OptionError, UnknownNameError, close_matches
-from .options import validate
-
-# Family modules, imported on first use of the registry (they register themselves on import).
-_FAMILY_MODULES = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet", "torchvision_layouts")
-# Lineage order of the families: list_models keeps each family's names together in this order
-# (torchvision_layouts registers alexnet_tv and googlenet_tv, listed with their families).
-_LINEAGE = ("lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet")
+from .options import COMMON, Option, check_options, parse_options
 
 
 @dataclass(frozen=True)
@@ -64,6 +58,35 @@ class ModelInfo:
     # Which of params/macs cnnzoo computed from its own network (checked against the summary)
     # rather than took from docs/paper-facts.md: e.g. frozenset({"macs"}).
     computed: frozenset[str] = frozenset()
+    # Builder options torchvision's pretrained ImageNet weights are used with (create_model(...,
+    # weights=...)): googlenet_tv's ported weights expect [-1, 1] input, {"transform_input": True}.
+    pretrained_options: dict[str, Any] = field(default_factory=dict)
+    # The table of its paper that describes this network, for `cnnzoo summary --paper`
+    # (cnnzoo.analysis.paper): (kind, *arguments), e.g. ("vgg", "vgg16"), ("resnet", "resnet18",
+    # 18, False); () for a variant no paper prints a table of.
+    paper_table: tuple[Any, ...] = ()
+    # True for the one network that stands for its family in the lineage (`cnnzoo compare`'s default).
+    lineage: bool = False
+    # torchvision's counterpart (same tensors in the same order), or None: read by interop and bench.
+    torchvision: Torchvision | None = None
+
+
+@dataclass(frozen=True)
+class Torchvision:
+    """How a registered network corresponds to torchvision's model of the same layout.
+
+    builder: torchvision.models.<builder>. options: cnnzoo builder options that give torchvision's
+    layout (ResNets: {"variant": "v1.5"}). flags_from_keys: boolean options read from a state_dict,
+    option -> key prefix that turns it on (googlenet_tv: {"aux_logits": "aux1."}). shared_flags:
+    boolean options that are attributes of torchvision's model too, copied across
+    (googlenet_tv: ("transform_input",)). builder_kwargs: fixed keywords for torchvision's builder.
+    """
+
+    builder: str
+    options: dict[str, Any] = field(default_factory=dict)
+    flags_from_keys: dict[str, str] = field(default_factory=dict)
+    shared_flags: tuple[str, ...] = ()
+    builder_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,8 +110,10 @@ def _load_families() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in _FAMILY_MODULES:
-            importlib.import_module(f"cnnzoo.models.{module}")
+        # cnnzoo.models imports every family module, in lineage order, and each registers its
+        # networks here: the registry is the table below them and names none of them. Imported
+        # on first use, so that importing the registry (and the CLI's help) builds no model code.
+        importlib.import_module("cnnzoo.models")
 
 
 def _entry(name: str) -> _Entry:
@@ -108,8 +133,10 @@ def _entry(name: str) -> _Entry:
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching an fnmatch pattern, in registration (lineage) order."""
     _load_families()
-    names = sorted(_REGISTRY, key=lambda n: _LINEAGE.index(_REGISTRY[n].info.family)
-                   if _REGISTRY[n].info.family in _LINEAGE else len(_LINEAGE))  # stable sort
+    # families in the order they were first registered (cnnzoo.models imports them in lineage
+    # order); a family's later additions (alexnet_tv, googlenet_tv) are listed with it
+    families = list(dict.fromkeys(entry.info.family for entry in _REGISTRY.values()))
+    names = sorted(_REGISTRY, key=lambda n: families.index(_REGISTRY[n].info.family))  # stable sort
     return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
@@ -142,10 +169,17 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
         if num_classes is not None or in_channels is not None or options:
             raise OptionError("pretrained weights fix the network (1000 classes, 3 channels, "
                               "torchvision's layout): drop num_classes, in_channels and options")
-        from .weights import load_weights
+        # torch.load and the torchvision layout: read only when pretrained weights are asked for
+        from .interop.layout import checked_state, state_sizes, strip_prefix, torchvision_options
+        from .weights import read_weights
 
-        model = load_weights(name, weights)
-        model.zoo_name = name  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
+        loaded, record = read_weights(name, weights)
+        state = strip_prefix(checked_state(loaded))
+        model = load_torchvision_state(
+            name, state, {**torchvision_options(model_info(name).torchvision, state),
+                          **model_info(name).pretrained_options})
+        record = {**record, "num_classes": str(state_sizes(state)[0])}  # a fine-tuned head may differ
+        model.zoo_weights = record  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
         return model
     entry = _entry(name)
     info = entry.info
@@ -160,6 +194,44 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
     model.zoo_name = name  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
     model.zoo_options = dict(options)  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
     return model
+
+
+def load_torchvision_state(name: str, state: Mapping[str, Any], options: Mapping[str, Any]) -> nn.Module:
+    """Model `name` built with `options` for a torchvision-layout state_dict's classes and channels,
+    holding its tensors (mapped by position, every shape checked), in eval mode."""
+    from .interop.layout import load_by_position, state_sizes  # the registry's own helpers, below it
+
+    num_classes, in_channels = state_sizes(state)
+    model = create_model(name, num_classes=num_classes, in_channels=in_channels, **options)
+    load_by_position(model, state, name)
+    return model.eval()
+
+
+def option_specs(name: str) -> dict[str, Option]:
+    """The options a registered model takes (without num_classes/in_channels), with their specs."""
+    specs = getattr(_entry(name).builder, "option_specs", {})
+    return {k: v for k, v in specs.items() if k not in COMMON}
+
+
+def validate(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A registered model's options checked (unknown names, bad values), as create_model will."""
+    specs = getattr(_entry(name).builder, "option_specs", None)
+    if specs is None:  # a builder without declared options: only its signature is known
+        specs = {**COMMON, **{k: _Any() for k in builder_options(name)}}
+    return check_options(name, options, specs)
+
+
+def model_options(name: str, pairs: Iterable[str] | None, flag: str = "--option") -> dict[str, Any]:
+    """`--option KEY=VALUE` pairs for model `name`, parsed and checked: what commands call."""
+    return validate(name, parse_options(pairs, flag))
+
+
+class _Any(Option):
+    def check(self, name: str, value: Any) -> Any:
+        return value
+
+    def describe(self) -> str:
+        return "any value"
 
 
 def with_defaults(info: ModelInfo, **changes: Any) -> ModelInfo:

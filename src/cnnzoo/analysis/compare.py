@@ -18,7 +18,8 @@ from ..registry import list_models, model_info
 from . import render
 from .summary import FORMATS, summary
 
-LINEAGE = ("lenet5", "alexnet", "zfnet", "vgg16", "googlenet", "resnet152")
+# One network per family, in lineage order: each family declares its own (ModelInfo.lineage).
+LINEAGE = tuple(name for name in list_models() if model_info(name).lineage)
 
 
 @dataclass

@@ -17,10 +17,12 @@ bias of each unit.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UnknownNameError, close_matches
+from ..registry import builder_options, list_models, model_info
 from . import render
 from .summary import FORMATS, Row, Summary, summary
 
@@ -176,7 +178,6 @@ def _googlenet() -> PaperTable:
 
 def _vgg(name: str) -> PaperTable:
     from ..models.vgg import CONFIGS
-    from ..registry import builder_options
     config = builder_options(name)["config"]
     rows: list[PaperRow] = []
     block, i = 1, 0
@@ -263,30 +264,24 @@ def _cifar(name: str, depth: int, plain: bool) -> PaperTable:
                        "shortcuts."])
 
 
+# The tables, by the kind a network declares on its ModelInfo (paper_table = (kind, *arguments)).
+_TABLES: dict[str, Callable[..., PaperTable]] = {
+    "lenet5": _lenet, "alexnet": _alexnet, "zfnet": _zfnet, "googlenet": _googlenet, "vgg": _vgg,
+    "resnet": _resnet, "cifar": _cifar}
+
+
 def _table(name: str) -> PaperTable | None:
-    if name == "lenet5":
-        return _lenet()
-    if name == "alexnet":
-        return _alexnet()
-    if name in ("zfnet", "zfnet_wide"):
-        return _zfnet(name == "zfnet_wide")
-    if name == "googlenet":
-        return _googlenet()
-    if name.startswith("vgg"):
-        return _vgg(name)
-    for prefix in ("resnet", "plain"):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            depth = int(name[len(prefix):])
-            if depth in _RESNET_FLOPS:
-                return _resnet(name, depth, prefix == "plain")
-            return _cifar(name, depth, prefix == "plain")
-    return None
+
+    declared = model_info(name).paper_table
+    if not declared:
+        return None
+    kind, *arguments = declared
+    return _TABLES[kind](*arguments)
 
 
 def paper_table(name: str) -> PaperTable:
     """The paper's own table for a registered model; UnknownNameError for a model whose paper
     prints none (it names the models that have one)."""
-    from ..registry import model_info
     model_info(name)  # an unknown model name fails here, with its close matches
     table = _table(name)
     if table is None:
@@ -299,7 +294,6 @@ def paper_table(name: str) -> PaperTable:
 
 def papers_with_tables() -> list[str]:
     """The registered models whose paper prints a table to compare with."""
-    from ..registry import list_models
     return [name for name in list_models() if _table(name) is not None]
 
 

@@ -30,8 +30,8 @@ from torch import nn
 from .. import checks
 from ..errors import CnnzooError, InputShapeError, OptionError
 from ..graph import Call, Graph, Node, Unknown, Window
-from ..options import parse_options, validate
-from ..registry import ModelInfo, create_model, model_info
+from ..options import parse_options
+from ..registry import ModelInfo, create_model, model_info, validate
 from . import render
 from .geometry import Pair, fmt_pair
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from .._lazy import lazy_names
 
 # imported on first use: `cnnzoo export --help` and `bench --help` need no torch
-from ..limits import RUNTIMES  # noqa: F401  (re-exported: cnnzoo.export.RUNTIMES)
+from ..limits import PRECISIONS, RUNTIMES  # noqa: F401  (re-exported: cnnzoo.export.RUNTIMES)
 
 _LAZY = {"calibrate_batchnorm": "fold", "fold_batchnorm": "fold",
          "MissingRuntimeError": "runtimes", "OptimizedModel": "runtimes", "installed_runtimes": "runtimes",
-         "optimize": "runtimes"}
-__all__ = sorted([*_LAZY, "RUNTIMES"])
+         "optimize": "precision", "check_precision": "precision", "capabilities": "precision"}
+__all__ = sorted([*_LAZY, "RUNTIMES", "PRECISIONS"])
 
 __getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)

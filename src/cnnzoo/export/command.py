@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..errors import CnnzooError
-from ..limits import RUNTIMES
+from ..limits import PRECISIONS, RUNTIMES
 
 
 def _options(pairs: list[str] | None) -> dict:
@@ -23,13 +23,16 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", default="dynamic", metavar="dynamic|N", help="batch dimension (default dynamic)")
     p.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default: the exporter's)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option (model names only)")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="int8: a QDQ ONNX file "
+                   "(per-channel int8 weights, uint8 activations) with its quantisation parameters, "
+                   "calibrated on the run's training images (the embedded sample for a model name)")
 
 
 def run_export(args: argparse.Namespace) -> int:
     from .exporter import export
 
     result = export(args.source, args.export_format, args.out, batch=args.batch, opset=args.opset,
-                    options=_options(args.option))
+                    options=_options(args.option), precision=args.precision)
     print(result.report())
     return 0
 
@@ -41,8 +44,10 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                    f"configuration ({', '.join(RUNTIMES)}; default: every installed one)")
     p.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved rounds (default 5)")
     p.add_argument("--seconds", type=float, default=1.0, metavar="S", help="seconds per contender per round")
-    p.add_argument("--bf16", action="store_true", help="also measure the fast path in bf16 (native-bf16 "
-                   "CPUs only), with its top-1 agreement against fp32 on real images")
+    p.add_argument("--bf16", action="store_true", help="the older spelling of --precision bf16")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="fp32",
+                   help="also measure the fast path in this precision (auto: every one the CPU runs "
+                   "natively, and say which auto picks); refused where the CPU would emulate it")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option (model names only)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for every contender")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -58,6 +63,7 @@ def run_bench(args: argparse.Namespace) -> int:
             raise CnnzooError(f"--runtime takes a comma-separated list of {', '.join(RUNTIMES)}")
     say = (lambda text: print(f"bench: {text}", file=sys.stderr)) if sys.stderr.isatty() else None
     result = bench(args.source, batch=args.batch, runtimes=runtimes, rounds=args.rounds,
-                   round_seconds=args.seconds, options=_options(args.option), bf16=args.bf16, progress=say)
+                   round_seconds=args.seconds, options=_options(args.option), bf16=args.bf16,
+                   precision=args.precision, progress=say)
     print(to_json(result) if args.json else format_bench(result))
     return 0

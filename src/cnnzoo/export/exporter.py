@@ -29,8 +29,9 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..errors import CnnzooError, OptionError
-from ..io import write_bytes
+from ..io import check_target, write_bytes
 from ..limits import MAX_EXPORT_BATCH
+from .machine import check_fits
 from .source import Source, load_source
 
 FORMATS = ("onnx", "pt2")
@@ -68,6 +69,13 @@ class ExportResult:
     def report(self) -> str:
         lines = [f"{self.model} -> {self.path} ({self.format}, batch {self.batch}, input "
                  f"{'x'.join(map(str, self.input_size))}, {self.bytes / 1e6:.1f} MB)"]
+        precision = self.metadata.get("precision")
+        if precision:
+            g = precision.get("agreement_with_fp32") if isinstance(precision["guard"], str) else precision["guard"]
+            lines.append(f"  int8 ({precision['format']}); calibrated on {precision['calibration']}")
+            lines.append(f"  against fp32 on {g['images']} images: {g['why']}"
+                         + (f" ({'passes' if g['passed'] else 'FAILS'} the guard)" if g.get("top1") is not None
+                            else "; accuracy guard: did not apply (random weights)"))
         if "batchnorm_statistics" in self.metadata:
             lines.append("  random weights, whose output overflowed: BatchNorm statistics "
                          + self.metadata["batchnorm_statistics"])
@@ -81,7 +89,8 @@ class ExportResult:
                 lines.append(f"  note: eager's own float32 output is {c['eager_error'] / c['scale']:.0%} of its "
                              "scale from the float64 result (rounding amplified layer by layer): this "
                              "check can catch only gross errors")
-        lines.append("exported: outputs match the eager model")
+        lines.append("exported: the file reproduces the int8 network (its distance from fp32 is above)"
+                     if self.metadata.get("precision") else "exported: outputs match the eager model")
         return "\n".join(lines)
 
 
@@ -98,17 +107,27 @@ def parse_batch(batch: int | str) -> int | str:
 
 def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str | Path | None = None, *,
            batch: int | str = "dynamic", opset: int | None = None,
-           options: dict[str, Any] | None = None) -> ExportResult:
+           options: dict[str, Any] | None = None, precision: str = "fp32") -> ExportResult:
     """Export a model (a registered name, a run folder or an nn.Module) and check the file.
 
     format: "onnx" or "pt2". out: the file (default MODEL.onnx / MODEL.pt2 in the current folder;
     an existing file is replaced only after the new one passed its checks). batch: "dynamic" or a
     fixed batch size. opset: the ONNX opset (default: the exporter's). Raises ExportCheckError if
-    the file does not reproduce the eager outputs, OptionError for bad arguments.
+    the file does not reproduce the eager outputs, OptionError for bad arguments. precision
+    "int8" (ONNX, dynamic batch): a QDQ file with its quantisation parameters (_export_int8).
     """
     if format not in FORMATS:
         raise OptionError(f"unknown export format {format!r}: choose one of {', '.join(FORMATS)}")
     batch = parse_batch(batch)
+    if precision not in ("fp32", "int8"):
+        raise OptionError(f"export --precision takes fp32 or int8, not {precision!r}")
+    if precision == "int8":
+        from .precision import check_precision
+
+        check_precision("int8", "onnxruntime")
+        if format != "onnx" or batch != "dynamic" or opset is not None:
+            raise OptionError("--precision int8 writes an ONNX file with a dynamic batch at the "
+                              "exporter's opset: drop --format pt2, --batch and --opset")
     if opset is not None:
         if format != "onnx":
             raise OptionError("--opset applies to ONNX files only")
@@ -125,9 +144,11 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
         raise OptionError(f"--out {path}: {path.parent} is not a folder that exists")
     if path.exists() and not path.is_file() or path.is_symlink():
         raise OptionError(f"--out {path} exists and is not a regular file: give a file name")
+    check_target(path, "--out")  # refused before minutes of export: e.g. inside a run's checkpoints/
     model = source.model.float().eval()
     size = source.input_size
     n = 2 if batch == "dynamic" else int(batch)
+    check_fits(model, size, max(n, 3), f"export {source.name}")  # 3: a dynamic batch is checked at 3 too
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(n, *size, generator=generator)
     metadata = _metadata(source, batch)
@@ -146,7 +167,9 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
     if not finite:
         raise ExportCheckError(f"{source.name}'s own eager output is not finite (inf or nan) with these "
                                "weights, so no export could be checked against it: check the weights")
-    if format == "onnx":
+    if precision == "int8":
+        data, results = _export_int8(source, model, example, metadata)
+    elif format == "onnx":
         data, results = _export_onnx(model, example, batch, opset, metadata)
     else:
         data, results = _export_pt2(model, example, batch, metadata)
@@ -239,6 +262,50 @@ def _export_onnx(model: nn.Module, example: Tensor, batch: int | str, opset: int
             expected = model(x)
         got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
         results.append(_compare("onnx.checker + onnxruntime", model, x, expected, got))
+    return data, results
+
+
+def _export_int8(source: Source, model: nn.Module, example: Tensor,
+                 metadata: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]]]:
+    """The int8 QDQ file: calibrated on the run's training images (a model name: the embedded
+    sample), judged against fp32 on held-out images (the guard, for a trained run), and checked
+    read back: ONNX Runtime on the written file reproduces the int8 network it was written from."""
+    import onnx
+
+    from .bench import real_images
+    from .fold import fold_batchnorm
+    from .precision import CALIBRATION_IMAGES, HeldOut, measure_guard, run_data
+    from .quantize import int8_onnx, int8_runner, reduce_range
+    from .runtimes import ort_session
+
+    prepared, folded = fold_batchnorm(model)
+    if source.run is not None and source.run.dataset:
+        calibration, held = run_data(source.run)
+        where = "training images through the run's input pipeline"
+    else:
+        calibration = real_images(source, CALIBRATION_IMAGES)
+        held = HeldOut(real_images(source, 1000), None, "the embedded sample (not the model's own data)")
+        where = "images of the embedded sample (no data set of the model's own)"
+    data = int8_onnx(prepared, example, calibration)
+    int8 = int8_runner("onnxruntime", data)
+    guard = measure_guard("int8", "onnxruntime", prepared, int8, held).to_dict()
+    metadata["precision"] = {
+        "precision": "int8", "format": "QDQ (QuantizeLinear/DequantizeLinear), weights int8 per channel, "
+        "activations uint8 per tensor, MinMax ranges", "reduce_range": reduce_range(),
+        "batchnorms_folded": folded, "calibration": f"{calibration.shape[0]} {where}",
+        "guard" if held.labels is not None else "agreement_with_fp32": guard,
+        **({} if held.labels is not None else {"guard": "did not apply (random weights)"})}
+    proto = onnx.load_from_string(data)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+    proto.producer_name = "cnnzoo"
+    data = proto.SerializeToString()
+    onnx.checker.check_model(data, full_check=True)
+    session = ort_session(data)
+    results = []
+    for x in _inputs_to_check(example, "dynamic"):
+        got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+        results.append(_compare("int8 file vs int8 network", prepared, x, int8(x), got))
     return data, results
 
 

@@ -57,8 +57,9 @@ def describe_line(info: dict[str, Any] | None = None) -> str:
             f"{info['threads']} threads, torch {info['torch']}{load}")
 
 
-def matmul_peak_gflops(seconds: float = 1.0) -> float:
-    """The machine's measured fp32 dense-arithmetic ceiling (GFLOP/s) with torch's thread count.
+def matmul_peak_gflops(seconds: float = 1.0, dtype: torch.dtype = torch.float32) -> float:
+    """The machine's measured fp32 (or bf16: dtype) dense-arithmetic ceiling (GFLOP/s) with
+    torch's thread count.
 
     The best rate of a few dense kernels, each timed for its share of `seconds` (fastest call):
     torch.mm (MKL or OpenBLAS) on 512- and 1024-square matrices and a 3x3 convolution (256
@@ -67,11 +68,12 @@ def matmul_peak_gflops(seconds: float = 1.0) -> float:
     93 for 1024, 111 for the convolution), and a model's convolutions reach the fastest, so only
     the maximum is a ceiling a runtime's rate can be compared with.
     """
-    x = torch.randn(1, 256, 56, 56).contiguous(memory_format=torch.channels_last)
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(1, 256, 56, 56, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).eval().to(dtype)
+    conv = conv.to(memory_format=torch.channels_last)
     kernels: list[tuple[Any, float]] = [(lambda: conv(x), 2 * 256 * 256 * 9 * 56 * 56)]
     for n in (512, 1024):
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         kernels.append((lambda a=a, b=b: torch.mm(a, b), 2 * n ** 3))
     rates = []
     with torch.inference_mode():
@@ -85,3 +87,43 @@ def matmul_peak_gflops(seconds: float = 1.0) -> float:
                 fastest = min(fastest, time.perf_counter() - start)
             rates.append(flop / fastest / 1e9)
     return max(rates)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can still give (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+# Live copies of the largest activation while a network is checked: the input and output of its
+# largest layer in eager mode, and the same two in the runtime that reproduces it.
+_LIVE_ACTIVATIONS = 4
+
+
+def check_fits(model: Any, input_size: tuple[int, ...], batch: int, what: str) -> None:
+    """Refuse in one line, before allocating, a batch whose activations cannot fit in memory:
+    the largest tensor estimated from the summary (meta tensors: nothing is allocated)."""
+    from math import prod
+
+    from ..analysis.summary import summary
+    from ..errors import OptionError
+
+    free = available_memory()
+    if free is None:
+        return
+    rows = summary(model, input_size).rows
+    largest = max((prod(r.output_shape) for r in rows if r.output_shape), default=prod(input_size))
+    largest = max(largest, prod(input_size))
+    weights = sum(p.numel() for p in model.parameters()) * 4
+    need = _LIVE_ACTIVATIONS * batch * largest * 4 + 2 * weights
+    if need > free:
+        fits = max(1, (free - 2 * weights) // (_LIVE_ACTIVATIONS * largest * 4))
+        raise OptionError(f"{what} at batch {batch} needs about {need / 2**30:.1f} GiB (its largest "
+                          f"activation is {batch * largest * 4 / 2**30:.1f} GiB), more than the "
+                          f"{free / 2**30:.1f} GiB this machine has free: use a batch of at most {fits}")

@@ -110,6 +110,12 @@ class OptimizedModel(nn.Module):
         self.input_size = input_size
         self.fixed_size = fixed_size
         self._run = run
+        # set by precision.optimize: "fp32" / "bf16" / "int8", the accuracy guard's result (or
+        # None where it did not apply), and the lines saying what was picked and why
+        self.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
+        self.guard: Any = None
+        self.guards: dict[str, Any] = {}
+        self.notes: list[str] = []
         # Runtimes are prepared for one H x W; a network that takes other sizes (a run trained
         # at 32x32, say) gets the runtime built again for each new size, once.
         self._by_size: dict[tuple[int, int], Callable[[Tensor], Tensor]] = {input_size[1:]: run}
@@ -135,7 +141,7 @@ class OptimizedModel(nn.Module):
         return super().train(False)
 
     def extra_repr(self) -> str:
-        return f"runtime={self.runtime}, dtype={str(self.dtype).replace('torch.', '')}, folded={self.folded}"
+        return f"runtime={self.runtime}, precision={self.precision}, folded={self.folded}"
 
 
 def input_size_of(model: nn.Module, input_size: Sequence[int] | None = None) -> tuple[tuple[int, int, int], bool]:
@@ -225,6 +231,16 @@ def _fastest(prepared: nn.Module, dtype: torch.dtype, folded: int, size: tuple[i
         if runs:
             return OptimizedModel(prepared, choice["runtime"], dtype, folded, size, fixed, runs[choice["runtime"]])
     runs = _build_all(prepared, dtype, example, candidates)
+    medians = interleaved_medians(runs, example, rounds)
+    best = min(runs, key=lambda r: medians[r])
+    cache.write_choice(f"{remembered}-choice.json", best, medians)
+    return OptimizedModel(prepared, best, dtype, folded, size, fixed, runs[best])
+
+
+def interleaved_medians(runs: dict[str, Callable[[Tensor], Tensor]], example: Tensor,
+                        rounds: int = 5) -> dict[str, float]:
+    """Median seconds per call of each run on `example`, timed in interleaved rounds (one call of
+    each per round) so that a change in machine load does not decide between them."""
     times: dict[str, list[float]] = {r: [] for r in runs}
     with torch.inference_mode():
         for run in runs.values():  # warm-up: first calls allocate and pick kernels
@@ -234,10 +250,7 @@ def _fastest(prepared: nn.Module, dtype: torch.dtype, folded: int, size: tuple[i
                 start = time.perf_counter()
                 run(example)
                 times[r].append(time.perf_counter() - start)
-    medians = {r: sorted(t)[rounds // 2] for r, t in times.items()}
-    best = min(runs, key=lambda r: medians[r])
-    cache.write_choice(f"{remembered}-choice.json", best, medians)
-    return OptimizedModel(prepared, best, dtype, folded, size, fixed, runs[best])
+    return {r: sorted(t)[rounds // 2] for r, t in times.items()}
 
 
 def median_seconds(fn: Callable[[], Any], *, seconds: float = 1.0, warmup: int = 2, min_calls: int = 3) -> float:
@@ -282,7 +295,7 @@ def _compile(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[
 
 def onnx_bytes(model: nn.Module, example: Tensor, *, dynamic_batch: bool = True, opset: int | None = None) -> bytes:
     """The model as a serialized ONNX ModelProto (torch.onnx's dynamo exporter)."""
-    with warnings.catch_warnings(), _quiet_logging():
+    with warnings.catch_warnings(), quiet_logging():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model, (example,), dynamo=True, input_names=["input"], output_names=["logits"],
@@ -294,7 +307,7 @@ def onnx_bytes(model: nn.Module, example: Tensor, *, dynamic_batch: bool = True,
     return buffer.getvalue()
 
 
-class _quiet_logging:
+class quiet_logging:
     """torch.onnx logs each export step at WARNING level; a user needs none of it."""
 
     def __enter__(self) -> None:
@@ -347,7 +360,7 @@ def openvino_converted(model: nn.Module, example: Tensor) -> Any:
     import openvino as ov
 
     shape = ov.PartialShape([-1, *example.shape[1:]])
-    with warnings.catch_warnings(), _quiet_logging():
+    with warnings.catch_warnings(), quiet_logging():
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notices
         return ov.convert_model(model, example_input=example, input=[shape])
 
@@ -368,9 +381,12 @@ def _openvino_cached(model: nn.Module, example: Tensor, dtype: torch.dtype) -> A
 
     key = cache.model_key(model, example.shape[1:], dtype, "openvino")
     xml, weights = cache.path(f"{key}.xml"), cache.path(f"{key}.bin")
-    if xml is not None and weights is not None and xml.is_file() and weights.is_file():
+    xml_data, bin_data = cache.read_bytes(f"{key}.xml"), cache.read_bytes(f"{key}.bin")
+    if xml_data is not None and bin_data is not None:  # both checked against their records
         try:
-            return ov.Core().read_model(str(xml), str(weights))
+            import numpy as np
+
+            return ov.Core().read_model(xml_data.decode(), ov.Tensor(np.frombuffer(bin_data, np.uint8).copy()))
         except Exception:  # noqa: BLE001 - an unreadable cached file is rebuilt below
             pass
     converted = openvino_converted(model, example)

@@ -20,6 +20,7 @@ class Source:
     pipeline: Any = None  # cnnzoo.pipeline.InputPipeline
     random: bool = True
     checkpoint: str | None = None
+    run: Any = None  # the LoadedRun of a run folder: its data calibrate and guard lower precisions
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -32,8 +33,9 @@ class Source:
 
 def load_source(model_or_run: str | Path | nn.Module, options: dict[str, Any] | None = None) -> Source:
     """A Source from an nn.Module, a registered model name or a run/checkpoint path."""
-    from ..pipeline import InputPipeline, load_run
+    from ..pipeline import InputPipeline
     from ..registry import create_model, list_models
+    from ..runs import load_run
 
     if isinstance(model_or_run, nn.Module):
         if options:
@@ -49,6 +51,6 @@ def load_source(model_or_run: str | Path | nn.Module, options: dict[str, Any] | 
                               "run, whose options are fixed: drop --option")
         run = load_run(text)
         return Source(run.model, run.name, run.pipeline, random=False, checkpoint=run.checkpoint
-                      or run.meta.get("path"))
+                      or run.meta.get("path"), run=run)
     load_run(model=text)  # an unknown name: the registry's message with close matches
     raise CnnzooError(f"{text!r} is neither a registered model nor a run folder")  # pragma: no cover

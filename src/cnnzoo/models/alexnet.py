@@ -96,14 +96,15 @@ def alexnet(*, num_classes: int = 1000, in_channels: int = 3, towers: int = 2, d
     return AlexNet(num_classes, in_channels, towers=towers, dropout=dropout, init=init)
 
 
-_PAPER = "ImageNet Classification with Deep Convolutional Neural Networks (Krizhevsky et al.)"
-_URL = "https://papers.nips.cc/paper/4824"
+PAPER = "ImageNet Classification with Deep Convolutional Neural Networks (Krizhevsky et al.)"
+URL = "https://papers.nips.cc/paper/4824"
 
 register(ModelInfo(
-    name="alexnet", family="alexnet", paper=_PAPER, url=_URL, year=2012, input_size=(3, 227, 227),
+    name="alexnet", family="alexnet", paper=PAPER, url=URL, year=2012, input_size=(3, 227, 227),
     num_classes=1000, params=60_965_224, macs=724_406_816,
     top5_error=18.2,
     top5_error_note="1 CNN, ILSVRC-2012 validation (paper Table 2); 17.0 on ILSVRC-2010 test",
     description="AlexNet as published: two towers as groups=2 on conv2/4/5, LRN, overlapping "
                 "pooling, 227x227 input",
+    paper_table=("alexnet",), lineage=True,
 ), alexnet)

@@ -83,7 +83,7 @@ INCEPTION_TABLE: tuple[InceptionRow, ...] = (
     InceptionRow("5a", 256, 160, 320, 32, 128, 128),
     InceptionRow("5b", 384, 192, 384, 48, 128, 128),
 )
-_ROWS = {row.name: row for row in INCEPTION_TABLE}
+ROWS = {row.name: row for row in INCEPTION_TABLE}
 
 
 class GoogLeNetOutputs(NamedTuple):
@@ -196,7 +196,7 @@ class GoogLeNet(nn.Module):
 
         def inception_module(name: str) -> Inception:
             nonlocal channels
-            module = Inception(channels, _ROWS[name], naive)
+            module = Inception(channels, ROWS[name], naive)
             channels = module.out_channels
             return module
 
@@ -299,15 +299,16 @@ def googlenet(*, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool
                      init=init)
 
 
-_PAPER = "Going deeper with convolutions (Szegedy et al.)"
-_URL = "https://arxiv.org/abs/1409.4842"
-_TOP5_NOTE = ("Paper Table 3 gives 10.07% top-5 (val) for 1 model, 1 crop, unconfirmed here "
+PAPER = "Going deeper with convolutions (Szegedy et al.)"
+URL = "https://arxiv.org/abs/1409.4842"
+TOP5_NOTE = ("Paper Table 3 gives 10.07% top-5 (val) for 1 model, 1 crop, unconfirmed here "
               "(docs/paper-facts.md [R]); the famous 6.67% is the 7-model, 144-crop ensemble (test).")
 
 register(ModelInfo(
-    name="googlenet", family="googlenet", paper=_PAPER, url=_URL, year=2014,
+    name="googlenet", family="googlenet", paper=PAPER, url=URL, year=2014,
     input_size=(3, 224, 224), num_classes=1000, params=13_378_280, macs=1_582_671_872,
-    top5_error=None, top5_error_note=_TOP5_NOTE,
+    top5_error=None, top5_error_note=TOP5_NOTE,
     description="GoogLeNet (Inception v1) as published: Table 1, real 5x5 branch, LRN, "
                 "two auxiliary classifiers (training only)",
+    paper_table=("googlenet",), lineage=True,
 ), googlenet)

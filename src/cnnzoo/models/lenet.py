@@ -268,6 +268,7 @@ register(ModelInfo(
     input_scaling="lenet", recipe="lenet_rbf",
     recipe_by_option=(("head", "linear", "lenet"),),
     description="LeNet-5 as published: C3 connection table, trainable subsampling, scaled tanh, RBF output",
+    paper_table=("lenet5",), lineage=True,
 ), lenet5)
 register(ModelInfo(
     name="lenet5_modern", family="lenet", paper=_PAPER, url=_URL, year=1998, input_size=(1, 32, 32),

@@ -53,7 +53,7 @@ from .. import checks
 from ..errors import OptionError
 from ..layers import Add, Flatten, check_input
 from ..options import Choice, Flag, check_options, takes
-from ..registry import ModelInfo, register
+from ..registry import ModelInfo, Torchvision, register
 
 # Stage depths as data. ImageNet (paper Table 1): depth -> (block, blocks per stage conv2_x..conv5_x).
 IMAGENET_STAGES: dict[int, tuple[str, tuple[int, ...]]] = {
@@ -347,7 +347,10 @@ for _name, _depth, _params, _macs, _top5, _note, _desc in _IMAGENET:
     _m, _tol = _rounded(_macs)
     register(ModelInfo(name=_name, input_size=(3, 224, 224), num_classes=1000, description=_desc,
                        params=_params, macs=_m, macs_tolerance=_tol, top5_error=_top5,
-                       top5_error_note=_note, **_COMMON), _imagenet_builder(_depth))
+                       top5_error_note=_note, paper_table=("resnet", _name, _depth, False),
+                       lineage=_name == "resnet152",
+                       torchvision=Torchvision(_name, options={"variant": "v1.5"}),  # its "v1.5"
+                       **_COMMON), _imagenet_builder(_depth))
 
 # Plain twins of ImageNet 18/34 (Table 2): same stacks, no shortcuts.
 for _name, _depth, _params, _macs, _top1 in (("plain18", 18, 11_515_688, "1.795G", "27.94"),
@@ -357,7 +360,8 @@ for _name, _depth, _params, _macs, _top1 in (("plain18", 18, 11_515_688, "1.795G
         name=_name, input_size=(3, 224, 224), num_classes=1000, params=_params, macs=_m,
         macs_tolerance=_tol, top5_error_note=f"the paper reports top-1 {_top1}% (10-crop, Table 2)",
         description=f"plain-{_depth} (ImageNet): resnet{_depth} without shortcuts, the degradation baseline",
-        defaults=dict(shortcut="none"), **_COMMON), _imagenet_builder(_depth))
+        defaults=dict(shortcut="none"), paper_table=("resnet", _name, _depth, True),
+        **_COMMON), _imagenet_builder(_depth))
 
 # CIFAR-10 (Table 6): depth, params (paper-facts [V]), MACs at 32x32 (paper-facts [V]), paper test error %.
 _CIFAR = (
@@ -372,11 +376,12 @@ for _depth, _params, _macs, _err in _CIFAR:
         name=f"resnet{_depth}", input_size=(3, 32, 32), num_classes=10, params=_params, macs=_m,
         macs_tolerance=_tol, recipe="cifar_resnet",
         description=f"ResNet-{_depth} (CIFAR-10, n={_n}, shortcut A): paper test error {_err}%",
-        **_COMMON), _cifar_builder(_depth))
+        paper_table=("cifar", f"resnet{_depth}", _depth, False), **_COMMON), _cifar_builder(_depth))
 for _depth, _params, _macs, _err in _CIFAR[:5]:  # plain nets: 20..110 (Fig. 6)
     _m, _tol = _rounded(_macs)
     register(ModelInfo(
         name=f"plain{_depth}", input_size=(3, 32, 32), num_classes=10, params=_params, macs=_m,
         macs_tolerance=_tol, recipe="cifar_resnet",
         description=f"plain-{_depth} (CIFAR-10): resnet{_depth} without shortcuts (Fig. 6)",
-        defaults=dict(shortcut="none"), **_COMMON), _cifar_builder(_depth))
+        defaults=dict(shortcut="none"), paper_table=("cifar", f"plain{_depth}", _depth, True),
+        **_COMMON), _cifar_builder(_depth))

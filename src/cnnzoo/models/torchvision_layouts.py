@@ -29,12 +29,12 @@ from torch import Tensor, nn
 from ..errors import OptionError
 from ..layers import Concat, Flatten, check_input, normal_init
 from ..options import DROPOUT, Choice, Flag, check_options, takes
-from ..registry import ModelInfo, register
-from .alexnet import _PAPER as _ALEXNET_PAPER
-from .alexnet import _URL as _ALEXNET_URL
-from .googlenet import _PAPER as _GOOGLENET_PAPER
-from .googlenet import _ROWS, _TOP5_NOTE, GoogLeNetOutputs, InceptionRow
-from .googlenet import _URL as _GOOGLENET_URL
+from ..registry import ModelInfo, Torchvision, register
+from .alexnet import PAPER as _ALEXNET_PAPER
+from .alexnet import URL as _ALEXNET_URL
+from .googlenet import PAPER as _GOOGLENET_PAPER
+from .googlenet import ROWS, TOP5_NOTE, GoogLeNetOutputs, InceptionRow
+from .googlenet import URL as _GOOGLENET_URL
 
 # The values each option takes (checked by the builders and the classes alike).
 ALEXNET_OPTIONS = dict(dropout=DROPOUT, init=Choice("default", "paper"))
@@ -174,17 +174,17 @@ class GoogLeNetTV(nn.Module):
         self.conv2 = BasicConv2d(64, 64, 1)
         self.conv3 = BasicConv2d(64, 192, 3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception3a = InceptionTV(192, _ROWS["3a"])
-        self.inception3b = InceptionTV(256, _ROWS["3b"])
+        self.inception3a = InceptionTV(192, ROWS["3a"])
+        self.inception3b = InceptionTV(256, ROWS["3b"])
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception4a = InceptionTV(480, _ROWS["4a"])
-        self.inception4b = InceptionTV(512, _ROWS["4b"])
-        self.inception4c = InceptionTV(512, _ROWS["4c"])
-        self.inception4d = InceptionTV(512, _ROWS["4d"])
-        self.inception4e = InceptionTV(528, _ROWS["4e"])
+        self.inception4a = InceptionTV(480, ROWS["4a"])
+        self.inception4b = InceptionTV(512, ROWS["4b"])
+        self.inception4c = InceptionTV(512, ROWS["4c"])
+        self.inception4d = InceptionTV(512, ROWS["4d"])
+        self.inception4e = InceptionTV(528, ROWS["4e"])
         self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        self.inception5a = InceptionTV(832, _ROWS["5a"])
-        self.inception5b = InceptionTV(832, _ROWS["5b"])
+        self.inception5a = InceptionTV(832, ROWS["5a"])
+        self.inception5b = InceptionTV(832, ROWS["5b"])
         self.aux1 = InceptionAuxTV(512, num_classes) if aux_logits else None
         self.aux2 = InceptionAuxTV(528, num_classes) if aux_logits else None
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -263,13 +263,18 @@ register(ModelInfo(
     num_classes=1000, params=61_100_840, macs=714_188_480, fixed_size=False,
     description="torchvision's AlexNet layout (One weird trick variant: 64-192-384-256-256, no LRN, "
                 "no groups, adaptive pooling); loads torchvision weights by key",
+    torchvision=Torchvision("alexnet"),
 ), alexnet_tv)
 register(ModelInfo(
     name="googlenet_tv", family="googlenet", paper=_GOOGLENET_PAPER, url=_GOOGLENET_URL, year=2014,
     input_size=(3, 224, 224), num_classes=1000, params=6_624_904, macs=1_498_376_192,
     top5_error=None, fixed_size=False,
     top5_error_note="torchvision's layout; its ported weights score 89.530% top-5 accuracy "
-                    "(10.47% error), not a paper number. " + _TOP5_NOTE,
+                    "(10.47% error), not a paper number. " + TOP5_NOTE,
     description="torchvision's GoogLeNet: BatchNorm, 3x3 in place of 5x5, no LRN, "
                 "aux heads off by default",
+    pretrained_options={"transform_input": True},  # torchvision's ported weights expect [-1, 1] input
+    torchvision=Torchvision("googlenet", flags_from_keys={"aux_logits": "aux1."},
+                            shared_flags=("transform_input",),
+                            builder_kwargs={"init_weights": False}),  # no init: weights are copied in
 ), googlenet_tv)

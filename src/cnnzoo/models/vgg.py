@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from ..layers import Flatten, check_input, fc_head, normal_init, paper_lrn
 from ..options import DROPOUT, Choice, Flag, check_options, takes
-from ..registry import ModelInfo, register
+from ..registry import ModelInfo, Torchvision, register
 
 _M = "maxpool"
 
@@ -177,4 +177,7 @@ for _name, _config, _bn, _params, _macs in _VARIANTS:
                     + (", BatchNorm after every conv (torchvision's, not in the paper)" if _bn
                        else ", as published"),
         defaults=dict(config=_config, batch_norm=_bn),
+        paper_table=("vgg", _name), lineage=_name == "vgg16",
+        # torchvision has configurations A, B, D, E (with and without BatchNorm), not A-LRN or C
+        torchvision=Torchvision(_name) if _config in ("A", "B", "D", "E") else None,
     ), vgg)

@@ -120,11 +120,12 @@ register(ModelInfo(
     top5_error_note="1 convnet (their architecture), ILSVRC-2012 validation, arXiv v1/v2 Table 2 "
                     "(16.5 on the test set)",
     description="ZFNet as published: 7x7/2 conv1, 5x5/2 conv2, dense conv3-5, LRN after pooling",
+    paper_table=("zfnet", False), lineage=True,
 ), zfnet)
 register(ModelInfo(
     name="zfnet_wide", family="zfnet", paper=_PAPER, url=_URL, year=2013, input_size=(3, 224, 224),
     num_classes=1000, params=107_627_624, macs=2_476_704_896, computed=frozenset({"params", "macs"}),
     description="ZFNet variant (b): conv3/4/5 widened to 512/1024/512 (107,627,624 parameters "
                 "computed; docs/paper-facts.md gives 107.6M)",
-    defaults=dict(wide=True),
+    defaults=dict(wide=True), paper_table=("zfnet", True),
 ), zfnet)

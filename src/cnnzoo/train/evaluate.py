@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
-from .checkpoint import check_target, run_folder_of
+from ..io import check_target
+from .checkpoint import run_folder_of
 from .distributed import DistInfo
 from .metrics import confusion_matrix, topk_correct
 from .progress import ImageProgress
@@ -148,7 +149,7 @@ class EvalReport(dict):
 def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
              data_dir: str | None = None, split: str = "test", batch_size: int = 500,
              device: str = "auto", confusion_png: str | Path | None = None,
-             runtime: str | None = None, progress: bool = True) -> EvalReport:
+             runtime: str | None = None, progress: bool = True, precision: str = "fp32") -> EvalReport:
     """Evaluate a checkpoint (run folder, checkpoint folder or model.safetensors, or a LoadedRun)
     on a data set.
 
@@ -158,12 +159,14 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     symlink, a device or a FIFO); by default to confusion-<dataset>-<split>.png in the run folder
     (or the checkpoint folder), skipped with a note (result["confusion_note"], confusion_png
     None) when that folder cannot be written: a reader never fails on a read-only run. runtime: run the model through
-    cnnzoo.export.optimize(model, runtime=...). progress: show a progress line on stderr when it
+    cnnzoo.export.optimize(model, runtime=...). precision (with a runtime): "fp32", "bf16",
+    "int8" or "auto" (export.precision); below fp32 the fp32 model is evaluated on the same
+    images too, and the report gives both top-1 and the points lost. progress: show a progress line on stderr when it
     is a terminal. Returns an EvalReport (see evaluate_arrays) plus
     model, dataset, classes, checkpoint and confusion_png.
     """
     from .. import checks
-    from ..pipeline import LoadedRun, load_run
+    from ..runs import LoadedRun, load_run
     from .distributed import pick_device
     from .plots import confusion_png as draw_confusion
 
@@ -187,16 +190,25 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
         raise DataError(f"data set {name!r} has {len(classes)} classes but the checkpoint's "
                         f"{run.name} was trained for {num_classes}: pick a matching --dataset")
     model = run.model
+    choice = None
     if runtime is not None:
         # the runtimes take any batch; the choice among them is timed on up to 32 images (timing
         # 500 ImageNet-size images per candidate and round would take minutes)
-        model = run.optimized(runtime, batch=min(batch_size, 32))
+        model = run.optimized(runtime, batch=min(batch_size, 32), precision=precision)
+        choice = _precision_choice(model)
     bar = ImageProgress(progress)
     try:
         result = evaluate_arrays(model, data.images, data.labels, pipeline, len(classes),
                                  device=dev, batch_size=batch_size, on_batch=bar)
+        if choice is not None and choice["precision"] != "fp32":
+            fp32 = evaluate_arrays(run.model, data.images, data.labels, pipeline, len(classes),
+                                   device=dev, batch_size=batch_size, on_batch=bar)
+            choice.update(top1=result["top1"], top1_fp32=fp32["top1"],
+                          top1_lost_points=fp32["top1"] - result["top1"])
     finally:
         bar.clear()
+    if choice is not None:
+        result["precision"] = choice
     title = f"{run.name} on {name} ({split}): top-1 {result['top1']:.2f}%"
     note = None
     if confusion_png is not None:
@@ -223,6 +235,22 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     return EvalReport(result)
 
 
+def _precision_choice(model: Any) -> dict[str, Any]:
+    from ..export.precision import describe_choice
+
+    return describe_choice(model)
+
+
+def _precision_lines(choice: dict[str, Any]) -> list[str]:
+    lines = ["", *choice["notes"]]
+    if "top1_fp32" in choice:
+        lost = choice["top1_lost_points"]
+        lines.append(f"{choice['precision']} ({choice['runtime']}): top-1 {choice['top1']:.2f}% against "
+                     f"fp32 {choice['top1_fp32']:.2f}% on the same images: "
+                     + (f"{lost:.2f} points lost" if lost >= 0 else f"{-lost:.2f} points gained"))
+    return lines
+
+
 def format_report(result: dict[str, Any]) -> str:
     """The human-readable eval report."""
     lines = [f"{result['model']} ({result['checkpoint']}, epoch {result.get('epoch')}) on "
@@ -236,6 +264,8 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(f"\nconfusion matrix: {result['confusion_png']}")
     elif result.get("confusion_note"):
         lines.append(f"\n{result['confusion_note']}")
+    if result.get("precision"):
+        lines += _precision_lines(result["precision"])
     return "\n".join(lines)
 
 

@@ -17,23 +17,28 @@ from .evaluate import finite_logits
 
 @torch.no_grad()
 def predict(checkpoint: str | Path | Any, images: list[str | Path], top_k: int = 5, *,
-            runtime: str | None = None) -> list[dict[str, Any]]:
+            runtime: str | None = None, precision: str = "fp32",
+            say: Any = None) -> list[dict[str, Any]]:
     """Top-k classes with names and probabilities for each image file.
 
     checkpoint: a run folder, checkpoint folder or model.safetensors, or a LoadedRun.
     top_k: at least 1; more than the model's classes gives all of them (with a note).
-    runtime: run the model through cnnzoo.export.optimize(model, runtime=...) (None: plain).
+    runtime: run the model through cnnzoo.export.optimize(model, runtime=...) (None: plain), in
+    `precision` (export.precision); say(line), when given, receives what the precision choice
+    was and why.
     Each result: image, size [height, width], input (what was done to the file, in words),
     warnings (reasons to doubt the prediction), top [{class, index, probability}].
     """
-    from ..pipeline import LoadedRun, load_run
+    from ..runs import LoadedRun, load_run
 
     k = checks.positive_int("--top", top_k)
     run = checkpoint if isinstance(checkpoint, LoadedRun) else load_run(checkpoint)
     model = run.model
     device = next(iter(run.model.parameters()), torch.empty(0)).device
     if runtime is not None:
-        model = run.optimized(runtime, batch=1)  # predict feeds one image at a time
+        model = run.optimized(runtime, batch=1, precision=precision)  # one image at a time
+        for line in getattr(model, "notes", []) if say is not None else []:
+            say(line)
     results = []
     for path in images:
         image = run.load_image(path)

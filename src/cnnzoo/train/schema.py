@@ -21,6 +21,7 @@ from .. import checks
 from ..errors import CheckpointError, CnnzooError
 from ..limits import MAX_CHANNELS, MAX_CLASSES, MAX_NAME, MAX_SIDE
 
+FORMAT = "cnnzoo-checkpoint"  # meta.json's "format": what marks a cnnzoo checkpoint
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MISSING = object()
 
@@ -138,12 +139,12 @@ def validate_meta(data: Any, where: str | Path) -> dict[str, Any]:
     version, classes (one name per class), dataset, epoch, image_shape, pipeline or the older
     normalization (by InputPipeline.from_meta), files (SHA-256 per tensor file).
     Sizes are bounded, so a hostile file cannot make a reader allocate terabytes."""
-    from .checkpoint import FORMAT
-
     doc = Doc(data, where, "cnnzoo checkpoint metadata")
     if doc.get("format", None) != FORMAT:
         raise CheckpointError(f"{where} is not cnnzoo checkpoint metadata (no \"format\": \"{FORMAT}\")")
-    doc.integer("version", 1, minimum=1, maximum=2)
+    if doc.integer("version", 1, minimum=1, maximum=3) < 2:
+        raise doc.error("version", "is 1: such a checkpoint records no SHA-256 of its weights, and "
+                        "cnnzoo reads nothing without its checksum; use a checkpoint written since")
     doc.text("model")
     options = doc.obj("model_options")
     if not finite_json(options):

@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from ..flags import add_deprecated, add_flag, device_of
+
 _SUBCOMMANDS = {
     "deconv": "project activations back to pixel space with ZFNet's DeconvNet",
     "top9": "the 9 strongest activations of feature maps over a data set, with their projections",
@@ -23,8 +25,6 @@ _SUBCOMMANDS = {
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare the sub-commands, every flag from the CLI's vocabulary (imports nothing heavy)."""
-    from ..cli import add_deprecated, add_flag
-
     sub = p.add_subparsers(dest="visualize_command", metavar="SUBCOMMAND", parser_class=type(p))
     p.set_defaults(print_help=p.print_help)  # bare `cnnzoo visualize`: its help, exit 0
 
@@ -91,9 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _source(args: argparse.Namespace):
-    from ..pipeline import load_run
+    from ..runs import load_run
 
-    src = load_run(args.checkpoint, args.model, device=_where(args))
+    src = load_run(args.checkpoint, args.model, device=device_of(args))
     if src.random:
         print(f"cnnzoo: warning: {src.name} has random weights: the pictures show the mechanism, "
               "not learned features (give a CHECKPOINT for those)", file=sys.stderr)
@@ -107,13 +107,7 @@ def _image(args: argparse.Namespace, src):
     image = src.load_image(args.image)
     for warning in image.warnings:
         print(f"cnnzoo: warning: {args.image}: {warning}", file=sys.stderr)
-    return dataclasses.replace(image, tensor=image.tensor.to(_where(args)))
-
-
-def _where(args: argparse.Namespace) -> str:
-    from ..cli import _where as where
-
-    return where(args)
+    return dataclasses.replace(image, tensor=image.tensor.to(device_of(args)))
 
 
 def _done(args: argparse.Namespace, path, info: dict[str, Any]) -> int:

@@ -4,9 +4,9 @@
 ($TORCH_HOME/hub/checkpoints, default ~/.cache/torch/hub/checkpoints); `weights=PATH` takes a
 given file. The file is checked against the SHA-256 prefix torchvision puts in its file names
 (resnet50-0676ba61.pth: the first 8 hex digits of the file's SHA-256), read with
-`torch.load(weights_only=True)` (never runs pickled code) and loaded through
-`interop.from_torchvision`. Nothing is downloaded: with no file, one line names the exact file
-and where to put it.
+`torch.load(weights_only=True)` (never runs pickled code) and handed to the registry, which builds
+the model and loads the state_dict (cnnzoo.registry.create_model, through interop/layout.py).
+Nothing is downloaded: with no file, one line names the exact file and where to put it.
 
 The table below, the preprocessing (resize 256, centre crop 224, ImageNet mean/std) and the 1,000
 class names (imagenet_classes.txt, in torchvision's index order) are copied from torchvision
@@ -22,7 +22,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..errors import CheckpointError, UnknownNameError, close_matches
 
@@ -92,10 +91,9 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_weights(name: str, weights: str | os.PathLike[str]) -> nn.Module:
-    """Model `name` holding weights "torchvision" (from the hub cache) or a file's, in eval mode."""
-    from ..interop.torchvision import from_torchvision
-
+def read_weights(name: str, weights: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(state_dict, record) of weights "torchvision" (from the hub cache) or a file's, for model
+    `name`: the file found, its SHA-256 checked; record is what model.zoo_weights says."""
     info = weights_info(name)
     if isinstance(weights, str) and weights == "torchvision":
         path = hub_dir() / info.file
@@ -119,9 +117,4 @@ def load_weights(name: str, weights: str | os.PathLike[str]) -> nn.Module:
     except Exception as e:  # any unreadable file: truncated zip, pickled code refused
         raise CheckpointError(f"cannot read {path} as a state_dict ({type(e).__name__}): "
                               f"download {info.file} again from {info.url}") from None
-    model = from_torchvision(state, name=name)
-    if name == "googlenet_tv":
-        # torchvision's ported weights expect [-1, 1] scaled input
-        model.transform_input = True  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
-    model.zoo_weights = {"source": str(path), "sha256": actual, "file": info.file}  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
-    return model
+    return state, {"source": str(path), "sha256": actual, "file": info.file}

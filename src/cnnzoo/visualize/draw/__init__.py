@@ -92,8 +92,8 @@ def draw(model_or_name: Any, style: str | None = None, path: str | Path | None =
     an .svg path (or format="svg") returns the SVG text instead. Raises OptionError for an
     unknown style, a style that cannot draw the network (a branching one in lenet or boxes), or
     an unknown file type."""
+    from ... import io as zoo_io
     from .canvas import figure_bytes, rendered
-    from .files import write_bytes
 
     canvas, _, _ = drawing(model_or_name, style, options=options, input_size=input_size)
     fig = rendered(canvas)
@@ -104,5 +104,5 @@ def draw(model_or_name: Any, style: str | None = None, path: str | Path | None =
         return fig
     data = figure_bytes(fig, fmt)
     if path is not None:
-        write_bytes(path, data)
+        zoo_io.write_bytes(path, data)
     return data.decode("utf-8") if fmt == "svg" else fig

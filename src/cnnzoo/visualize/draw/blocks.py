@@ -41,12 +41,22 @@ def _left(c: Canvas, y: float, lines: list[str]) -> None:
     c.text(LEFT, y, "\n".join(lines), ha="right", va="top", size=SMALL, color="#333333")
 
 
-def _arrow(c: Canvas, y: float, shape: tuple[int, ...] | None) -> float:
-    """The arrow between two units, with the shape it carries; returns the y below it."""
+def _arrow(c: Canvas, y: float, shape: tuple[int, ...] | None,
+           reads: tuple[int, ...] | None = None) -> float:
+    """The arrow between two units, with the shape it carries (and the shape the next unit
+    reads, when a reshape between them flattens it); returns the y below it."""
     c.arrow((X0, y), (X0, y - GAP))
-    if shape:
-        c.text(X0 - 0.08, y - GAP / 2, shape_text(shape), ha="right", size=SMALL, color="#1f4f8f")
+    text = shape_text(shape)
+    if reads and shape and tuple(reads) != tuple(shape):
+        text += f", flattened to {shape_text(reads)}"
+    if text:
+        c.text(X0 - 0.08, y - GAP / 2, text, ha="right", size=SMALL, color="#1f4f8f")
     return y - GAP
+
+
+def _input_of(u: Unit) -> tuple[int, ...] | None:
+    base = u.unit if isinstance(u, Repeat) else u
+    return base.row.input_shape if isinstance(base, Layer) else None
 
 
 def _layer(c: Canvas, y: float, u: Layer, note: list[str]) -> float:
@@ -176,7 +186,7 @@ def draw(net: Network, title: str) -> Canvas:
         if head is not None:
             _head(c, y - GAP / 2, head)
         if i < len(net.units) - 1:
-            y = _arrow(c, y, u.out)
+            y = _arrow(c, y, u.out, _input_of(net.units[i + 1]))
     c.text(X0, y - 0.1, f"output {shape_text(net.units[-1].out)}", va="top", size=SMALL,
            color="#1f4f8f")
     return c

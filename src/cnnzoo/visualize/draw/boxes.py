@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .canvas import FONT, Canvas, text_size
+from .canvas import FONT, Canvas, text_size, wrap
 from .structure import Layer, Network, op_text, params_text, shape_text
 
 SMALL = FONT - 1
@@ -62,48 +62,51 @@ def draw(net: Network, title: str) -> Canvas:
     towers = _split(layers)
     sizes = [_size(sh, g) for sh, g in zip(shapes, towers)]
     under = [f"{n}\n{shape_text(sh)}" + (f"\n{g} towers of {sh[0] // g}" if g > 1 else "")
-             for n, sh, g in zip(["input"] + [l_.name for l_ in layers], shapes, towers)]
-    above = [""] + [_op(l_) for l_ in layers]
+             for n, sh, g in zip(["input"] + net.layer_names(), shapes, towers)]
+    above = [""] + [_op(l_, n) for l_, n in zip(layers, net.layer_counts())]
     width = [max(sz[0] + sz[2] * 0.7, text_size(u, SMALL)[0]) for sz, u in zip(sizes, under)]
     xs = [width[0] / 2]
     for i in range(1, len(shapes)):
         xs.append(xs[-1] + max(width[i - 1] / 2 + width[i] / 2 + 0.3, text_size(above[i], SMALL)[0] + 0.08))
     split_h = max((sz[1] + sz[2] * 0.7 for sz, g in zip(sizes, towers) if g > 1), default=0.0)
+    top = max(sz[1] / 2 + sz[2] * 0.7 + (split_h + 0.2) / 2 * (g > 1) for sz, g in zip(sizes, towers))
+    bottom = -max(sz[1] / 2 + (split_h + 0.2) / 2 * (g > 1) for sz, g in zip(sizes, towers))
+    over = max(text_size(a, SMALL)[1] for a in above)
+    pitch = top - bottom + over + max(text_size(u, SMALL)[1] for u in under) + 0.6
+    rows = wrap(xs, [w / 2 for w in width])
+    px = [x - shift for x, (_, shift) in zip(xs, rows)]
+    py = [-row * pitch for row, _ in rows]
     c = Canvas()
-    faces = []
-    for i, (sz, g) in enumerate(zip(sizes, towers)):
-        faces.append(_map(c, xs[i], sz, g, split_h))
-    top = max(f[-1][1] + f[-1][3] + sizes[i][2] * 0.7 for i, f in enumerate(faces))
-    bottom = min(f[0][1] for f in faces)
+    faces = [_map(c, px[i], py[i], sz, g, split_h) for i, (sz, g) in enumerate(zip(sizes, towers))]
     for i in range(1, len(shapes)):
-        _connect(c, faces[i - 1], faces[i], layers[i - 1], shapes[i - 1], sizes[i - 1])
-        c.text((xs[i - 1] + xs[i]) / 2, top + 0.1, above[i], va="bottom", size=SMALL)
+        _connect(c, faces[i - 1], faces[i], layers[i - 1], shapes[i - 1], sizes[i - 1],
+                 py[i] != py[i - 1])
+        c.text(px[i] - (xs[i] - xs[i - 1]) / 2, py[i] + top + 0.1, above[i], va="bottom", size=SMALL)
     for i, u in enumerate(under):
-        c.text(xs[i], bottom - 0.1, u, va="top", size=SMALL)
-    c.text(0.0, top + 0.2 + max(text_size(a, SMALL)[1] for a in above), title, ha="left",
-           va="bottom", size=FONT + 1, fontweight="bold")
+        c.text(px[i], py[i] + bottom - 0.1, u, va="top", size=SMALL)
+    c.text(0.0, top + 0.2 + over, title, ha="left", va="bottom", size=FONT + 1, fontweight="bold")
     return c
 
 
-def _op(layer: Layer) -> str:
+def _op(layer: Layer, times: int) -> str:
     lines = [op_text(layer.row)]
     if layer.extra_words():
         lines.append(", ".join(layer.extra_words()))
     if layer.params:
-        lines.append(params_text(layer.params))
+        lines.append(params_text(layer.params, times))
     return "\n".join(lines)
 
 
-def _map(c: Canvas, x: float, size: tuple[float, float, float], towers: int, split_h: float
-         ) -> list[tuple[float, float, float, float]]:
-    """Draw a map's towers centred on x; returns each tower's (x, y, t, h), bottom first."""
+def _map(c: Canvas, x: float, y0: float, size: tuple[float, float, float], towers: int,
+         split_h: float) -> list[tuple[float, float, float, float]]:
+    """Draw a map's towers centred on (x, y0); returns each tower's (x, y, t, h), bottom first."""
     t, h, d = size
     x0 = x - (t + d * 0.7) / 2
     if towers == 1:
-        ys = [-h / 2]
+        ys = [y0 - h / 2]
     else:
         pitch = split_h + 0.2
-        ys = [-h / 2 + (k - (towers - 1) / 2) * pitch for k in range(towers)]
+        ys = [y0 - h / 2 + (k - (towers - 1) / 2) * pitch for k in range(towers)]
     fill = "#f2f5fa" if d else "#e9e9e9"
     for y in ys:
         _cuboid(c, x0, y, t, h, d, fill)
@@ -111,8 +114,9 @@ def _map(c: Canvas, x: float, size: tuple[float, float, float], towers: int, spl
 
 
 def _connect(c: Canvas, src: list, dst: list, layer: Layer, shape: tuple[int, ...],
-             size: tuple[float, float, float]) -> None:
-    """The window of `layer` on each source tower, with lines to the towers it reads into."""
+             size: tuple[float, float, float], broken: bool) -> None:
+    """The window of `layer` on each source tower, with lines to the towers it reads into
+    (broken: the next map starts a new row; the lines leave right and arrive from the left)."""
     grouped = (layer.row.groups or 1) > 1 and len(src) == len(dst)
     per_channel = not layer.row.params and len(src) == len(dst)
     for i, (x, y, t, h) in enumerate(src):
@@ -127,5 +131,11 @@ def _connect(c: Canvas, src: list, dst: list, layer: Layer, shape: tuple[int, ..
             corner = (wx + kd, wy + kd + kh / 2)
         else:
             corner = (x + t + d, y + h / 2)
+        if broken:
+            c.arrow(corner, (x + t + d + 0.35, corner[1]), color="#1f5fbf")
+            continue
         for tx, ty, _, th in targets:
             c.line([corner, (tx, ty + th * 0.5)], color="#1f5fbf", linewidth=0.5)
+    if broken:
+        for tx, ty, _, th in dst:
+            c.arrow((tx - 0.35, ty + th * 0.5), (tx, ty + th * 0.5), color="#1f5fbf")

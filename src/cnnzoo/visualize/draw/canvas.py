@@ -7,7 +7,6 @@ DejaVu Sans, the one matplotlib ships, named with generic fallbacks.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,23 @@ FONT = 8.0  # points: legible at the figure's natural size
 _EM = 0.6  # DejaVu Sans' widest common glyphs are about 0.6 em; used to reserve room for text
 RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "cnnzoo", "font.family": "DejaVu Sans",
       "font.size": FONT, "savefig.dpi": 150}
+
+
+MAX_WIDTH = 11.0  # inches: a sequence wider than this continues on a new row
+
+
+def wrap(xs: list[float], half: list[float]) -> list[tuple[int, float]]:
+    """(row, shift) of each item of a left-to-right sequence (centres xs, half widths half), so
+    that no row is wider than MAX_WIDTH: a row ends before the item that would cross it, and the
+    next row starts where the previous item was (x - shift), keeping the room for the label of
+    the connection between them."""
+    out: list[tuple[int, float]] = []
+    row, shift = 0, 0.0
+    for i, x in enumerate(xs):
+        if i and x + half[i] - shift > MAX_WIDTH and xs[i - 1] > shift:
+            row, shift = row + 1, xs[i - 1]
+        out.append((row, shift))
+    return out
 
 
 def text_size(text: str, size: float = FONT) -> tuple[float, float]:
@@ -130,16 +146,16 @@ def _points(kind: str, args: tuple) -> list[tuple[float, float]]:
 
 
 def figure_bytes(fig: Any, fmt: str) -> bytes:
-    """The figure as SVG, PNG or PDF bytes (rendered in memory: files are written by io)."""
+    """The figure as SVG, PNG or PDF bytes (rendered in memory; files are written by cnnzoo.io)."""
     import matplotlib
+
+    from ... import io as zoo_io
 
     if fmt not in FORMATS:
         raise OptionError(f"cannot draw to .{fmt}: write .svg, .png or .pdf")
-    buf = io.BytesIO()
     with matplotlib.rc_context(RC):  # type: ignore[arg-type]  # the stub lists literal keys
-        fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt in ("svg", "pdf") else None,
-                    facecolor="white")
-    return buf.getvalue()
+        return zoo_io.figure_bytes(fig, fmt, metadata={"Date": None} if fmt in ("svg", "pdf")
+                                   else None, facecolor="white")
 
 
 def rendered(canvas: Canvas) -> Any:

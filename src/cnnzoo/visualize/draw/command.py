@@ -21,15 +21,15 @@ def add_draw_arguments(p: argparse.ArgumentParser, add_flag: Callable[..., Any])
 
 
 def run_draw(args: argparse.Namespace) -> int:
-    from ...options import model_options  # imported here: the drawing pulls in torch
+    from ... import io as zoo_io
+    from ...registry import model_options  # imported here: the drawing pulls in torch
     from . import drawing
     from .canvas import figure_bytes, rendered
-    from .files import write_bytes
 
     target = args.model
     options = None
     if Path(target).is_dir():
-        from ...pipeline import load_run
+        from ...runs import load_run
 
         if args.option:
             raise OptionError("--option goes with a model NAME: a run folder's network is fixed")
@@ -47,7 +47,7 @@ def run_draw(args: argparse.Namespace) -> int:
         raise OptionError(f"--out {out}: write .svg, .png or .pdf")
     canvas, net, style = drawing(model, args.style, options=options, input_size=size)
     out = out or Path(f"{name}-{style}.svg")
-    write_bytes(out, figure_bytes(rendered(canvas), fmt))
+    zoo_io.write_bytes(out, figure_bytes(rendered(canvas), fmt))
     print(f"{out}: {name} in the {style} style ({net.summary.total_params:,} parameters)",
           file=sys.stderr)
     return 0

@@ -89,8 +89,9 @@ def op_text(row: Row) -> str:
     return row.type.removesuffix("()")
 
 
-def params_text(n: int) -> str:
-    return f"{n:,} params" if n != 1 else "1 param"
+def params_text(n: int, times: int = 1) -> str:
+    """"1,792 params"; a layer drawn once for `times` identical ones: "36,928 params each"."""
+    return (f"{n:,} params" if n != 1 else "1 param") + (" each" if times > 1 else "")
 
 
 # --- the units ---------------------------------------------------------------------------------------
@@ -227,6 +228,24 @@ class Network:
         out: list[Layer] = []
         for u in self.units:
             out += _layers_of(_base(u))
+        return out
+
+    def layer_names(self) -> list[str]:
+        """The name to write beside each of `layers()`: a repeat names its first and last layer
+        and its count, "conv3_2 ... conv3_3 (x 2)"."""
+        out: list[str] = []
+        for u in self.units:
+            names = [s.name for s in _layers_of(_base(u))]
+            if isinstance(u, Repeat) and len(names) == 1:
+                names = [f"{u.names[0]} ... {u.names[-1]} (x {u.count})"]
+            out += names
+        return out
+
+    def layer_counts(self) -> list[int]:
+        """How many times each of `layers()` stands in the network (a repeat's count)."""
+        out: list[int] = []
+        for u in self.units:
+            out += [u.count if isinstance(u, Repeat) else 1] * len(_layers_of(_base(u)))
         return out
 
 
