@@ -30,3 +30,23 @@ def copy_run(stopped: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "run"
     shutil.copytree(stopped, copy)
     return copy
+
+
+def reseal(folder: Path) -> None:
+    """Rewrite a checkpoint folder's SHA-256s (meta.json "files") and the seal in its weights'
+    header after a test edited its files on purpose, as a forger who knows the format would: the
+    checks that stand behind the checksums are tested this way."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from cnnzoo.train import checkpoint as ckpt
+
+    meta = json.loads((folder / "meta.json").read_text())
+    files = {name: ckpt.sha256((folder / name).read_bytes())
+             for name in ("state.safetensors", "state.json") if (folder / name).exists()}
+    tensors = load_file(str(folder / "model.safetensors"))
+    data = ckpt.tensor_bytes(tensors, {ckpt.SEAL_KEY: json.dumps(ckpt.seal({**meta, "files": files}))})
+    (folder / "model.safetensors").write_bytes(data)
+    (folder / "meta.json").write_text(json.dumps({**meta, "files": {**files, "model.safetensors":
+                                                                      ckpt.sha256(data)}}))

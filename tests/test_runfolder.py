@@ -21,7 +21,7 @@ from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.loop import train
 from cnnzoo.train.rundir import RunDir
 from cnnzoo.train.state import TrainState
-from run_cases import FAST
+from run_cases import FAST, reseal
 
 CLI = [sys.executable, "-m", "cnnzoo"]
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -54,7 +54,7 @@ def edit_json(path: Path, **changes) -> None:
 def test_flipped_bytes_in_weights_are_refused_by_load_and_resume(run):
     last = run / "checkpoints" / "last"
     meta = json.loads((last / "meta.json").read_text())
-    assert set(meta["files"]) == {"model.safetensors", "state.safetensors"}
+    assert set(meta["files"]) == {"model.safetensors", "state.safetensors", "state.json"}
     data = bytearray((last / "model.safetensors").read_bytes())
     data[-3] ^= 0x01  # one bit of one weight: still a valid safetensors file
     (last / "model.safetensors").write_bytes(bytes(data))
@@ -72,10 +72,8 @@ def test_nan_weights_are_refused(run):
     tensors = load_file(str(last / "model.safetensors"))
     key = next(k for k, v in tensors.items() if v.is_floating_point())
     tensors[key][0] = float("nan")
-    data = ckpt.tensor_bytes(tensors)
-    (last / "model.safetensors").write_bytes(data)
-    edit_json(last / "meta.json", files={**json.loads((last / "meta.json").read_text())["files"],
-                                         "model.safetensors": ckpt.sha256(data)})
+    (last / "model.safetensors").write_bytes(ckpt.tensor_bytes(tensors))
+    reseal(last)  # the checksums fixed up: only the values are wrong
     with pytest.raises(CheckpointError, match="NaN") as e:
         ckpt.load_model(run)
     one_line(e.value)
@@ -101,6 +99,9 @@ def test_weight_files_follow_the_umask(run):
 def test_impossible_state_is_refused_and_nothing_is_overwritten(run, field, value, words):
     state = run / "checkpoints" / "last" / "state.json"
     edit_json(state, **{field: value})
+    with pytest.raises(CheckpointError, match="state.json is corrupt: its SHA-256"):
+        train(resume=str(run), quiet=True, progress=False)  # the checksum sees the edit first
+    reseal(state.parent)  # the checksums fixed up: the check behind them refuses it too
     before = listing(run)
     with pytest.raises(CheckpointError, match=words) as e:
         train(resume=str(run), quiet=True, progress=False)
@@ -112,10 +113,8 @@ def _rewrite_state_tensors(run: Path, change) -> None:
     last = run / "checkpoints" / "last"
     tensors = load_file(str(last / "state.safetensors"))
     change(tensors)
-    data = ckpt.tensor_bytes(tensors)
-    (last / "state.safetensors").write_bytes(data)
-    meta = json.loads((last / "meta.json").read_text())
-    edit_json(last / "meta.json", files={**meta["files"], "state.safetensors": ckpt.sha256(data)})
+    (last / "state.safetensors").write_bytes(ckpt.tensor_bytes(tensors))
+    reseal(last)
 
 
 @pytest.mark.parametrize("change, words", [
@@ -462,8 +461,8 @@ def test_sigkill_inside_a_checkpoint_write_loses_nothing(tmp_path, save):
     assert list((out / "checkpoints").glob(".last.tmp-*")), "the kill did not land inside the write"
     if save == 2:  # the first epoch's checkpoint is intact and readable meanwhile
         assert ckpt.load_model(out)[1]["epoch"] == 1
-    else:  # killed inside the very first checkpoint: nothing to read yet, one line says so
-        with pytest.raises(CheckpointError, match="without a finished checkpoint"):
+    else:  # killed inside the first save of `last`: epoch-0001 is complete, one line says so
+        with pytest.raises(CheckpointError, match="holds complete epoch checkpoints: give .*epoch-0001"):
             ckpt.load_model(out)
     train(resume=str(out), quiet=True, progress=False)
     assert not list((out / "checkpoints").glob(".*tmp-*"))  # the owner removed the leftover

@@ -18,8 +18,10 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from cnnzoo.errors import CheckpointError
+from cnnzoo.limits import MAX_LR
 from cnnzoo.train.checkpoint import epoch_checkpoints, load_model
 from cnnzoo.train.loop import TrainingDiverged, train
+from run_cases import reseal
 
 FAST = dict(dataset="sample", epochs=3, batch_size=256, quiet=True, progress=False)
 CLI = [sys.executable, "-m", "cnnzoo"]
@@ -114,8 +116,12 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path)
     train("lenet5_modern", out=str(out), stop_after=1, schedule="constant", warmup_epochs=0.0, **FAST)
     good = weights(out)
     config = json.loads((out / "config.json").read_text())
-    config["lr"] = 1e12  # the next epoch blows up
+    config["lr"] = MAX_LR  # the largest learning rate cnnzoo accepts: the next epoch blows up
     (out / "config.json").write_text(json.dumps(config))
+    last = out / "checkpoints" / "last"  # an edited config.json is refused: edit the run's record too
+    meta = json.loads((last / "meta.json").read_text())
+    (last / "meta.json").write_text(json.dumps({**meta, "config": config}))
+    reseal(last)
     with pytest.raises(TrainingDiverged, match=r"(nan|inf).*step"):
         train(resume=str(out), quiet=True, progress=False)
     after = weights(out)

@@ -21,7 +21,7 @@ from cnnzoo.graph import record
 from cnnzoo.layers import Flatten
 from cnnzoo.visualize import deconv, deconv_trace, feature_maps, layer_filters, occlusion
 from cnnzoo.visualize.tools import filter_evolution, top_activations
-from run_cases import cli
+from run_cases import cli, reseal
 
 captum_attr = pytest.importorskip("captum.attr")  # a declared test dependency (pyproject [test])
 
@@ -612,6 +612,8 @@ def test_cli_errors(run_dir, photos, tmp_path):
     write_run(bad, seeded("lenet5_modern"))
     meta = bad / "checkpoints" / "last" / "meta.json"
     meta.write_text(meta.read_text().replace('"lenet5_modern"', '"lenet5"'))
+    assert_one_line_error(cli("visualize", "filters", str(bad)), "was edited", "'model' changed")
+    reseal(meta.parent)  # past the seal: the weights' own check refuses them
     assert_one_line_error(cli("visualize", "filters", str(bad)), "do not fit")
     assert_one_line_error(cli("visualize", "top9", str(run_dir), "--dataset", "sample", "--layer",
                               "c3_act", "--channels", "99", "--limit", "50"), "out of range")

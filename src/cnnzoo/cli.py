@@ -224,6 +224,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.paper:
         from .analysis.paper import format_paper
 
+        # the paper's table is at the paper's own input size, all rows, eval mode: a flag it
+        # cannot honour is refused rather than silently ignored
+        ignored = [f for f, v in (("--input", args.input), ("--depth", args.depth),
+                                  ("--train", args.train)) if v]
+        if ignored:
+            raise OptionError(f"--paper compares with the paper's table at its own input size, "
+                              f"every row, eval mode: drop {', '.join(ignored)} (or drop --paper)")
         print(format_paper(args.name, args.format, **_model_options(args.name, args.option)))
         return 0
     print(format_summary(args.name, args.input, args.depth, args.format, args.train, args.option or ()))

@@ -67,7 +67,23 @@ def check_target(path: str | Path, what: str = "") -> Path:
                           "file; give the path of a file to write")
     if not path.parent.is_dir():
         raise CnnzooError(f"cannot write {label}: {path.parent} is not a folder; give another path")
+    guard = checkpoint_folder_of(path)
+    if guard is not None:
+        raise CnnzooError(f"cannot write {label}: it is inside {guard}, which holds a run's "
+                          "checkpoints (an output never replaces an input); give a path outside it")
     return path
+
+
+def checkpoint_folder_of(path: Path) -> Path | None:
+    """The checkpoint folder (model.safetensors + meta.json) or run `checkpoints/` folder (beside
+    a config.json) that a file at `path` would land in, links resolved; None when it is none."""
+    parent = Path(os.path.realpath(path.parent))
+    if (parent / "model.safetensors").is_file() and (parent / "meta.json").is_file():
+        return parent
+    for folder in (parent, *parent.parents):
+        if folder.name == "checkpoints" and (folder.parent / "config.json").is_file():
+            return folder
+    return None
 
 
 def write_error(path: Path, e: OSError, fix: str = FIX) -> CheckpointError:

@@ -170,7 +170,7 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
             raise OptionError("pretrained weights fix the network (1000 classes, 3 channels, "
                               "torchvision's layout): drop num_classes, in_channels and options")
         # torch.load and the torchvision layout: read only when pretrained weights are asked for
-        from .interop.layout import checked_state, strip_prefix, torchvision_options
+        from .interop.layout import checked_state, state_sizes, strip_prefix, torchvision_options
         from .weights import read_weights
 
         loaded, record = read_weights(name, weights)
@@ -178,6 +178,7 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
         model = load_torchvision_state(
             name, state, {**torchvision_options(model_info(name).torchvision, state),
                           **model_info(name).pretrained_options})
+        record = {**record, "num_classes": str(state_sizes(state)[0])}  # a fine-tuned head may differ
         model.zoo_weights = record  # type: ignore[assignment]  # nn.Module.__setattr__'s stub admits only Tensor | Module
         return model
     entry = _entry(name)

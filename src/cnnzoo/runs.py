@@ -180,7 +180,7 @@ def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
             info = weights_info(model)
             net = create_model(model, weights=weights).eval().to(device)
             pipeline = InputPipeline.for_pretrained(info.mean, info.std, info.resize, info.crop,
-                                                    info.classes)
+                                                    _classes_for(net, info.classes, weights))
             return LoadedRun(net, pipeline, {"weights": str(weights)}, model, random=False)
         net = create_model(model).eval().to(device)
         return LoadedRun(net, InputPipeline.for_random(model), {}, model, random=True)
@@ -199,6 +199,20 @@ def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
     data_dir = config.get("data_dir") if isinstance(config.get("data_dir"), str) else None
     return LoadedRun(net.eval(), pipeline, meta, str(meta.get("model")), dataset=dataset,
                      data_dir=data_dir, checkpoint=str(folder))
+
+
+def _classes_for(net: nn.Module, classes: tuple[str, ...], weights: Any) -> tuple[str, ...] | None:
+    """ImageNet's names for weights whose head has ImageNet's 1,000 outputs; for a head of
+    another size (fine-tuned on another data set) neutral names ("class K") and a warning,
+    never another data set's names."""
+    import sys
+
+    outputs = int(getattr(net, "zoo_weights", {}).get("num_classes", len(classes)))
+    if outputs == len(classes):
+        return classes
+    print(f"cnnzoo: warning: {weights} has {outputs} outputs, not the {len(classes)} ImageNet "
+          "classes torchvision's weights name: its outputs are shown as 'class K'", file=sys.stderr)
+    return None
 
 
 def load_image(path: str | Path | bytes, run: LoadedRun | InputPipeline) -> ModelImage:

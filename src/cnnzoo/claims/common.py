@@ -171,7 +171,9 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
     stop(fit) ends early when it returns True; on_step(step, model) runs after each update.
     A loss that turns NaN or infinite stops the run (recorded as 100% error from there on).
     """
-    from ..train.optim import Schedule
+    from ..train.optim import Schedule  # torch's optimizers: claims load only when they run
+    from ..train.step import train_step  # the engine's step
+
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     if schedule == "onecycle" and not warmup:
         warmup = 0.25  # the engine's one-cycle default
@@ -188,15 +190,12 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
         idx = order[pos:pos + batch]
         pos += batch
         lr_at.apply(opt, lr, step)
-        out = model(x[idx])
-        loss = loss_of(model, out, y[idx], aux)
+        loss, out = train_step(model, x[idx], y[idx], opt,
+                               lambda out, target: loss_of(model, out, target, aux), skip_nonfinite=True)
         if not torch.isfinite(loss):
             record.errors += [100.0] * (steps - step)
             record.losses += [math.inf] * (steps - step)
             break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
         with torch.no_grad():
             wrong = (main_logits(out).argmax(1) != y[idx]).float().mean().item()
         record.losses.append(loss.item())

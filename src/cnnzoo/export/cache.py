@@ -13,13 +13,17 @@ The key is a SHA-256 of everything the prepared file depends on: the network's s
 repr) and weights, the input shape, the dtype, and the versions of cnnzoo, torch and the runtime
 (and, for a choice, the CPU, the thread count and the runtimes that were candidates). A file that
 cannot be read is rebuilt; a cache that cannot be written (read-only home) is skipped silently:
-the cache only ever saves time, it never changes a result.
+the cache only ever saves time, it never changes a result. Nothing is read without its checksum:
+each entry `NAME` has a record `NAME.sha256.json` (its name and the SHA-256 of its content),
+written after it and checked before every use; an entry that does not match is rebuilt, and a
+warning says so.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,26 +80,50 @@ def path(name: str) -> Path | None:
     return None if root is None else root / name
 
 
+def _record_name(name: str) -> str:
+    return f"{name}.sha256.json"
+
+
 def read_bytes(name: str) -> bytes | None:
+    """An entry's bytes, or None (the caller rebuilds it): never read without its checksum. Each
+    entry has a record, `NAME.sha256.json`, naming the entry (whose name is the SHA-256 key of
+    the source it was prepared from) and the SHA-256 of its content; a file copied or linked
+    over an entry, an edited byte or a record of another entry is rebuilt, and said on stderr."""
+    from .. import io
+
     p = path(name)
-    try:
-        return p.read_bytes() if p is not None and p.is_file() else None
-    except OSError:
+    if p is None or not p.is_file():
         return None
+    try:
+        data = p.read_bytes()
+        record = json.loads((p.parent / _record_name(name)).read_bytes())
+    except (OSError, ValueError):
+        record = None
+    ok = (isinstance(record, dict) and record.get("name") == name
+          and record.get("sha256") == io.sha256_bytes(data))
+    if not ok:
+        print(f"cnnzoo: warning: the cached {p} does not match its recorded SHA-256 (changed, "
+              "copied from another entry or unrecorded): rebuilding it", file=sys.stderr)
+        return None
+    return data
 
 
 def write_bytes(name: str, data: bytes) -> None:
-    """Write through cnnzoo.io (atomic, never through a planted link); any failure is ignored:
-    the cache only saves time."""
+    """Write an entry and then its record through cnnzoo.io (atomic, never through a planted
+    link); any failure is ignored: the cache only saves time."""
     from .. import io
     from ..errors import CnnzooError
 
     p = path(name)
     if p is None:
         return
+    record = {"name": name, "sha256": io.sha256_bytes(data), "bytes": len(data),
+              "source": "the entry's name: the SHA-256 key of the weights, structure, input shape, "
+                        "dtype, runtime and versions it was prepared from"}
     try:
         io.make_folder(p.parent)
         io.write_bytes(p, data)
+        io.write_json(p.parent / _record_name(name), record)
     except CnnzooError:
         pass
 

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..errors import CnnzooError, OptionError
-from ..io import write_bytes
+from ..io import check_target, write_bytes
 from ..limits import MAX_EXPORT_BATCH
 from .source import Source, load_source
 
@@ -143,6 +143,7 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
         raise OptionError(f"--out {path}: {path.parent} is not a folder that exists")
     if path.exists() and not path.is_file() or path.is_symlink():
         raise OptionError(f"--out {path} exists and is not a regular file: give a file name")
+    check_target(path, "--out")  # refused before minutes of export: e.g. inside a run's checkpoints/
     model = source.model.float().eval()
     size = source.input_size
     n = 2 if batch == "dynamic" else int(batch)

@@ -381,9 +381,12 @@ def _openvino_cached(model: nn.Module, example: Tensor, dtype: torch.dtype) -> A
 
     key = cache.model_key(model, example.shape[1:], dtype, "openvino")
     xml, weights = cache.path(f"{key}.xml"), cache.path(f"{key}.bin")
-    if xml is not None and weights is not None and xml.is_file() and weights.is_file():
+    xml_data, bin_data = cache.read_bytes(f"{key}.xml"), cache.read_bytes(f"{key}.bin")
+    if xml_data is not None and bin_data is not None:  # both checked against their records
         try:
-            return ov.Core().read_model(str(xml), str(weights))
+            import numpy as np
+
+            return ov.Core().read_model(xml_data.decode(), ov.Tensor(np.frombuffer(bin_data, np.uint8).copy()))
         except Exception:  # noqa: BLE001 - an unreadable cached file is rebuilt below
             pass
     converted = openvino_converted(model, example)

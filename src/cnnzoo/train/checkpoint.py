@@ -39,7 +39,12 @@ from .. import io
 from ..errors import CheckpointError, CnnzooError
 from .schema import FORMAT, validate_meta
 
-VERSION = 2  # 2: meta.json records the SHA-256 of each tensor file ("files")
+# 2: meta.json records the SHA-256 of each tensor file ("files"); 3: model.safetensors' own
+# metadata records the SHA-256 of each field of meta.json (SEAL_KEY), so that an edit is seen
+VERSION = 3
+SEAL_KEY = "cnnzoo.meta_sha256"
+# settings of a session, not of the training: a run may resume or restart with others
+SESSION_FIELDS = frozenset({"out", "threads", "device", "data_dir", "tensorboard"})
 MODEL_FILE, META_FILE = "model.safetensors", "meta.json"
 # A run folder's checkpoints: RUN/checkpoints/last and RUN/checkpoints/epoch-NNNN (train.rundir.RunDir).
 CHECKPOINTS, LAST = "checkpoints", "last"
@@ -53,11 +58,112 @@ def _tensors_for_file(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
 
 
-def tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
-    """A safetensors file's bytes."""
+def tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """A safetensors file's bytes (with extra string metadata in its header)."""
     from safetensors.torch import save
 
-    return save(_tensors_for_file(tensors), metadata={"format": "pt"})
+    return save(_tensors_for_file(tensors), metadata={"format": "pt", **(metadata or {})})
+
+
+def _field_hash(value: Any) -> str:
+    return io.sha256_bytes(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
+
+
+def seal(meta: dict[str, Any]) -> dict[str, str]:
+    """The SHA-256 of each field of meta.json as a reader parses it, written into the header of
+    model.safetensors ("files" without the model's own entry: the seal lives inside that file)."""
+    parsed = json.loads(_json_bytes(meta))
+    if isinstance(parsed.get("files"), dict):
+        parsed["files"] = {k: v for k, v in parsed["files"].items() if k != MODEL_FILE}
+    return {k: _field_hash(v) for k, v in sorted(parsed.items())}
+
+
+def header_metadata(path: Path, data: bytes) -> dict[str, str]:
+    """The string metadata in a safetensors file's header (its first 8 + n bytes)."""
+    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    try:
+        if n < 2 or 8 + n > len(data):
+            raise ValueError("truncated header")
+        found = json.loads(data[8:8 + n]).get("__metadata__") or {}
+    except (ValueError, AttributeError, RecursionError):
+        raise CheckpointError(f"{path} is corrupt or unreadable (its header)") from None
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _file_header(path: Path) -> bytes:
+    """The first 8 + n bytes of a safetensors file: enough for header_metadata."""
+    with _reading(path), path.open("rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        return head + f.read(min(n, 100 << 20))  # safetensors caps its header at 100 MB
+
+
+def check_seal(meta_path: Path, meta: dict[str, Any], header: dict[str, str]) -> None:
+    """meta.json against the SHA-256 of each field that model.safetensors recorded when both
+    were written: an edit, a removed or an added field is refused, naming the fields."""
+    recorded = header.get(SEAL_KEY)
+    if recorded is None:
+        if meta.get("version", 1) >= 3:
+            raise CheckpointError(f"{meta_path.parent / MODEL_FILE} records no SHA-256 of "
+                                  f"{META_FILE}'s fields, but {META_FILE} says version 3: the "
+                                  "weights file was replaced; use another checkpoint")
+        return  # written by a cnnzoo before version 3
+    try:
+        sealed = json.loads(recorded)
+        assert isinstance(sealed, dict)
+    except (ValueError, AssertionError):
+        raise CheckpointError(f"{meta_path.parent / MODEL_FILE} is corrupt (its metadata)") from None
+    now = seal(meta)
+    changed = sorted(k for k in sealed.keys() | now.keys() if sealed.get(k) != now.get(k))
+    if changed:
+        what = ", ".join(f"'{k}' " + ("removed" if k not in now else "added" if k not in sealed
+                                       else "changed") for k in changed[:6])
+        raise CheckpointError(f"{meta_path} was edited after the checkpoint was written ({what}; "
+                              f"{MODEL_FILE} records the SHA-256 of each field): restore it, or use "
+                              "another checkpoint; settings change through flags")
+
+
+def config_changes(saved: dict[str, Any], now: dict[str, Any],
+                   ignore: frozenset[str] = SESSION_FIELDS) -> list[str]:
+    """The training settings (config.json fields) that differ between two configs."""
+    return sorted(k for k in saved.keys() | now.keys()
+                  if k not in ignore and _field_hash(saved.get(k)) != _field_hash(now.get(k)))
+
+
+def check_config(config_path: Path, meta: dict[str, Any], *, epochs_may_differ: bool) -> None:
+    """A run's config.json against the settings its (sealed) checkpoint was trained with: a
+    hand edit (lr 0.05 -> 5.0) is refused in one line naming the fields. `epochs` may differ when
+    the run is extended (--resume --epochs N rewrites config.json before its next checkpoint)."""
+    trained = meta.get("config")
+    if not isinstance(trained, dict):
+        return  # a checkpoint not written by the trainer
+    now = read_json(config_path)
+    ignore = SESSION_FIELDS | ({"epochs"} if epochs_may_differ else set())
+    changed = config_changes(trained, now if isinstance(now, dict) else {}, frozenset(ignore))
+    if changed:
+        first = changed[0]
+        raise CheckpointError(f"{config_path} differs from the settings {meta.get('path', 'the checkpoint')} "
+                              f"was trained with ({', '.join(changed[:6])}; {first} is "
+                              f"{json.dumps(now.get(first))[:40]} here, {json.dumps(trained.get(first))[:40]} "
+                              "there): settings change through flags, not by editing config.json; "
+                              "restore it")
+
+
+def _keep_other_runs_epoch(final: Path, meta: dict[str, Any]) -> None:
+    """A complete epoch checkpoint that a run with other settings wrote is never replaced (a
+    restart of the same run recomputes its own epochs and may rewrite them)."""
+    if not _EPOCH_DIR.match(final.name) or not _complete(final):
+        return
+    try:
+        existing = read_meta(final)
+    except CheckpointError as e:
+        raise CheckpointError(f"will not replace {final}: it cannot be verified ({e}); move it "
+                              "away, or train with another --out") from None
+    changed = config_changes(existing.get("config") or {}, meta.get("config") or {})
+    if changed:
+        raise CheckpointError(f"will not replace {final}: a run with other settings wrote it "
+                              f"({', '.join(changed[:6])} differ); move it away, or train with "
+                              "another --out")
 
 
 sha256 = io.sha256_bytes
@@ -90,19 +196,23 @@ def write_checkpoint(folder: str | Path, state_dict: dict[str, torch.Tensor], me
     full...) raises one CheckpointError line; the previous folder stays."""
     def files() -> Iterator[tuple[str, bytes]]:  # one tensor file in memory at a time
         hashes: dict[str, str] = {}
-        data = tensor_bytes(state_dict)
-        hashes[MODEL_FILE] = sha256(data)
-        yield MODEL_FILE, data
-        del data
         if train_state is not None:
             tensors, scalars = train_state
             data = tensor_bytes(tensors)
             hashes[STATE_TENSORS] = sha256(data)
             yield STATE_TENSORS, data
             del data
-            yield STATE_FILE, _json_bytes(scalars)
-        yield META_FILE, _json_bytes({"format": FORMAT, "version": VERSION, **meta, "files": hashes})
+            data = _json_bytes(scalars)
+            hashes[STATE_FILE] = sha256(data)
+            yield STATE_FILE, data
+        full = {"format": FORMAT, "version": VERSION, **meta}
+        data = tensor_bytes(state_dict, {SEAL_KEY: json.dumps(seal({**full, "files": dict(hashes)}))})
+        hashes[MODEL_FILE] = sha256(data)
+        yield MODEL_FILE, data
+        del data
+        yield META_FILE, _json_bytes({**full, "files": hashes})
 
+    _keep_other_runs_epoch(Path(folder), meta)
     return io.replace_folder(folder, files(), fix=RESUME_FIX)
 
 
@@ -194,6 +304,10 @@ def checkpoint_dir(path: str | Path) -> Path:
             found = _pick(last)
             if found is not None:
                 return found
+            saved = [f for _, f in epoch_checkpoints(p) if _complete(f)]
+            if saved:  # `last` deleted, or the run stopped between the two writes of a save
+                raise CheckpointError(f"{p} has no {CHECKPOINTS}/{LAST} ({last} is missing) but holds "
+                                      f"complete epoch checkpoints: give {saved[-1]} to use the newest")
             raise CheckpointError(f"{p} is a run folder without a finished checkpoint "
                                   f"({last} is missing): was the run stopped before its first epoch ended?")
         found = _pick(p)
@@ -232,18 +346,30 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def read_json(path: str | Path) -> Any:
-    """A small JSON document of a run folder (CheckpointError if missing or corrupt)."""
+def read_json(path: str | Path, meta: dict[str, Any] | None = None) -> Any:
+    """A small JSON document of a run folder (CheckpointError if missing or corrupt), checked
+    against meta's SHA-256 when given (state.json)."""
     path = Path(path)
     try:
-        return _parse_json(path, _read_bytes(path, io.MAX_JSON_BYTES))
+        data = _read_bytes(path, io.MAX_JSON_BYTES)
+        if meta is not None and (meta.get("files") or {}).get(path.name) is not None:
+            verify(path, data, meta)
+        return _parse_json(path, data)
     except _Vanished:
         raise CheckpointError(f"{path} is missing: the checkpoint is incomplete") from None
 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
-    """The validated meta.json of a checkpoint folder (CheckpointError naming the field if not)."""
-    return validate_meta(read_json(Path(folder) / META_FILE), Path(folder) / META_FILE)
+    """The validated meta.json of a checkpoint folder, checked against the seal in its weights
+    file's header (CheckpointError naming the field if not)."""
+    folder = Path(folder)
+    meta = validate_meta(read_json(folder / META_FILE), folder / META_FILE)
+    try:
+        head = _file_header(folder / MODEL_FILE)
+    except _Vanished:
+        raise CheckpointError(f"{folder / MODEL_FILE} is missing: the checkpoint is incomplete") from None
+    check_seal(folder / META_FILE, meta, header_metadata(folder / MODEL_FILE, head))
+    return meta
 
 
 def verify(path: Path, data: bytes, meta: dict[str, Any]) -> None:
@@ -357,6 +483,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu"
             continue
         meta = validate_meta(_parse_json(folder / META_FILE, meta_bytes), folder / META_FILE)
         verify(folder / MODEL_FILE, data, meta)
+        check_seal(folder / META_FILE, meta, header_metadata(folder / MODEL_FILE, data))
         return folder, meta, decode_tensors(folder / MODEL_FILE, data, device)
     raise CheckpointError(f"{path}: the checkpoint kept changing while being read (a run is "
                           "writing it); try again")

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
-from .checkpoint import check_target, run_folder_of
+from ..io import check_target
+from .checkpoint import run_folder_of
 from .distributed import DistInfo
 from .metrics import confusion_matrix, topk_correct
 from .progress import ImageProgress

@@ -43,12 +43,13 @@ from ..export.machine import native_bf16
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .distributed import local_slice, setup, teardown
-from .evaluate import autocast, evaluate_arrays
+from .evaluate import evaluate_arrays
 from .metrics import Meter, csv_text
 from .optim import Schedule, build_optimizer
 from .progress import Progress, duration
 from .rundir import RunDir, RunFolderError
 from .state import TrainState, check_tensors
+from .step import train_step
 from .threads import apply as apply_threads
 from .threads import describe as describe_threads
 
@@ -178,6 +179,7 @@ class Trainer:
         self.rundir: RunDir | None = None
         self.tb: Any = None
         self._held: RunDir | None = None
+        self.progress = Progress(enabled=False)  # replaced by _setup; run()'s clean-up clears it
 
     # --- output ----------------------------------------------------------------------------
     def log(self, text: str) -> None:
@@ -187,8 +189,15 @@ class Trainer:
 
     # --- setup -----------------------------------------------------------------------------
     def _setup(self) -> None:
-        from ..data import training_data
+        """Everything a run needs, in this order: the device, the run folder, the data and the
+        model, then the counters (from the checkpoint when resuming)."""
+        self._setup_device()
+        self._setup_folder()
+        self._setup_model()
+        self._setup_counters()
 
+    def _setup_device(self) -> None:
+        """Threads, the process group and the device, what --amp needs of it, determinism."""
         c = self.config
         self.threads = apply_threads(c.threads)
         self.dist, self.device = setup(c.device)
@@ -211,6 +220,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.progress = Progress(enabled=self.show_progress and self.dist.is_main and not self.quiet)
 
+    def _setup_folder(self) -> None:
+        c = self.config
         # A resumed run is locked before anything of it is read; a new one is only checked here
         # (nothing is written until the data and the model are ready).
         self.notes: list[str] = []
@@ -219,6 +230,12 @@ class Trainer:
         if c.tensorboard and self.dist.is_main:
             self.rundir.check_tensorboard()  # before anything is written
 
+    def _setup_model(self) -> None:
+        """The data (in memory, on the device when that is a GPU), the model, its optimizer,
+        DDP/compile wrapping and the learning-rate schedule."""
+        from ..data import training_data  # the data sets' readers load with the run
+
+        c = self.config
         data = training_data(c.dataset, c.data_dir, c.model, image_size=c.image_size,
                              augment=c.augment, in_channels=c.in_channels, datasets=self.datasets)
         self.data = data
@@ -258,6 +275,10 @@ class Trainer:
         self.schedule = Schedule(c.schedule, c.epochs * self.steps_per_epoch,
                                  round(c.warmup_epochs * self.steps_per_epoch))
 
+    def _setup_counters(self) -> None:
+        """The run's counters, then a resume's checkpoint read over them, or a new folder taken."""
+        c = self.config
+        assert self.rundir is not None  # set by _setup_folder
         # Counters (overwritten by a resume).
         self.epoch = 0  # completed epochs
         self.step_in_epoch = 0
@@ -269,7 +290,7 @@ class Trainer:
         self.partial: dict[str, Any] | None = None
         self.partial_time = 0.0
         restart = self.resume_dir is not None and not self.rundir.has_checkpoint()
-        orphans = self.rundir.saved_epochs() if restart else []
+        orphans = self.rundir.restart_epochs() if restart else []
         if orphans and not self._same_config(c):
             # stopped between the two writes of its first save: epoch-NNNN has the weights but no
             # training state. Starting again with the run's own config.json recomputes the same
@@ -445,7 +466,8 @@ class Trainer:
         state_path = folder / ckpt.STATE_FILE
         if not state_path.is_file():
             raise CheckpointError(f"{folder} has no training state ({ckpt.STATE_FILE}): it cannot be resumed")
-        state = TrainState.from_json(ckpt.read_json(state_path), state_path)
+        state = TrainState.from_json(ckpt.read_json(state_path, meta), state_path)
+        ckpt.check_config(RunDir(self.run_dir).config, {**meta, "path": str(folder)}, epochs_may_differ=True)
         if meta.get("epoch") is not None and meta["epoch"] != state.epoch:
             raise CheckpointError(f"{state_path}: field 'epoch' is {state.epoch} but {folder / ckpt.META_FILE} "
                                   f"says {meta['epoch']}: the two files are from different checkpoints")
@@ -509,12 +531,11 @@ class Trainer:
             with _StopFlag() as stop:
                 return self._loop(stop)
         finally:
-            if hasattr(self, "progress"):
-                self.progress.clear()
+            self.progress.clear()
             if self.tb is not None:
                 self.tb.close()
             self._release()
-            if hasattr(self, "dist"):
+            if hasattr(self, "dist"):  # set by _setup once the process group exists
                 teardown(self.dist)
 
     def _announce(self) -> None:
@@ -547,21 +568,15 @@ class Trainer:
         x = self.pipeline(x)
         if c.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, c.amp):
-            out = self.net(x)
+
+        def loss_of(out: Any, y: Tensor) -> Tensor:
             if isinstance(out, tuple):  # GoogLeNet: (logits, aux1, aux2)
-                logits = out[0]
-                loss = self.criterion(logits, y) + aux_weight * sum(self.criterion(a, y) for a in out[1:])
-            else:
-                logits = out
-                loss = self.criterion(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        if renorm is not None:
-            renorm()
-        return loss, logits
+                return self.criterion(out[0], y) + aux_weight * sum(self.criterion(a, y) for a in out[1:])
+            return self.criterion(out, y)
+
+        loss, out = train_step(self.net, x, y, self.optimizer, loss_of, scaler=self.scaler,
+                               amp=c.amp, after=renorm)
+        return loss, out[0] if isinstance(out, tuple) else out
 
     def _loop(self, stop: _StopFlag) -> dict[str, Any]:
         c = self.config

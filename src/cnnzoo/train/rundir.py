@@ -75,6 +75,16 @@ class RunDir:
             raise RunFolderError(f"--tensorboard: {path} exists and is not a folder: move it away, "
                                  "or train with another --out")
 
+    def restart_epochs(self) -> list[Path]:
+        """The complete epoch checkpoints of a run restarting without `last`, after checking that
+        config.json still holds the settings they were trained with (the restart rewrites them;
+        a config.json edited since would overwrite them with another run's weights)."""
+        saved = self.saved_epochs()
+        if saved:
+            meta = ckpt.read_meta(saved[0])
+            ckpt.check_config(self.config, {**meta, "path": str(saved[0])}, epochs_may_differ=False)
+        return saved
+
     # --- the owner's side ------------------------------------------------------------------
     def tensorboard_folder(self) -> Path:
         """DIR/tensorboard, created (io.make_folder; one line if something is in the way)."""

@@ -142,7 +142,9 @@ def validate_meta(data: Any, where: str | Path) -> dict[str, Any]:
     doc = Doc(data, where, "cnnzoo checkpoint metadata")
     if doc.get("format", None) != FORMAT:
         raise CheckpointError(f"{where} is not cnnzoo checkpoint metadata (no \"format\": \"{FORMAT}\")")
-    doc.integer("version", 1, minimum=1, maximum=2)
+    if doc.integer("version", 1, minimum=1, maximum=3) < 2:
+        raise doc.error("version", "is 1: such a checkpoint records no SHA-256 of its weights, and "
+                        "cnnzoo reads nothing without its checksum; use a checkpoint written since")
     doc.text("model")
     options = doc.obj("model_options")
     if not finite_json(options):
