@@ -253,3 +253,19 @@ def _imagenet_head(folder: Path) -> Path:
     path = folder / f"resnet18-{hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]}.pth"
     tmp.rename(path)
     return path
+
+
+# --- bounded memory before allocating -------------------------------------------------------------
+def test_export_and_bench_refuse_a_batch_that_cannot_fit(tmp_path, monkeypatch):
+    from cnnzoo.errors import OptionError
+    from cnnzoo.export import machine
+    from cnnzoo.export.bench import bench
+    from cnnzoo.export.exporter import export
+
+    monkeypatch.setattr(machine, "available_memory", lambda: 2 << 30)  # a machine with 2 GiB free
+    with pytest.raises(OptionError, match=r"batch 4096 needs about .* GiB .*at most \d+") as e:
+        export("alexnet", "onnx", tmp_path / "a.onnx", batch=4096)
+    assert "\n" not in str(e.value) and not list(tmp_path.iterdir())
+    with pytest.raises(OptionError, match="needs about"):
+        bench("alexnet", batch=4096, runtimes=["eager"])
+    export("lenet5", "onnx", tmp_path / "l.onnx", batch=64)  # what fits is exported

@@ -36,7 +36,7 @@ from ..errors import OptionError
 from ..limits import MAX_EXPORT_BATCH, PRECISIONS, RUNTIMES
 from ..registry import model_info
 from .fold import calibrate_batchnorm
-from .machine import describe, describe_line, matmul_peak_gflops
+from .machine import check_fits, describe, describe_line, matmul_peak_gflops
 from .precision import (
     CALIBRATION_IMAGES,
     capabilities,
@@ -179,6 +179,7 @@ def bench(model_or_run: str | Path | nn.Module, *, batch: int = 8, runtimes: Seq
     model = source.model.float().eval()
     for param in model.parameters():
         param.requires_grad_(False)
+    check_fits(model, source.input_size, max(batch, 64), f"bench {source.name}")
     x = real_images(source, batch)
     images = real_images(source, max(batch, 64))
     # Untrained BatchNorm statistics let activations drift to denormal floats (googlenet_tv) or

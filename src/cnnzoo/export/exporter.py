@@ -31,6 +31,7 @@ from .. import checks
 from ..errors import CnnzooError, OptionError
 from ..io import check_target, write_bytes
 from ..limits import MAX_EXPORT_BATCH
+from .machine import check_fits
 from .source import Source, load_source
 
 FORMATS = ("onnx", "pt2")
@@ -147,6 +148,7 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
     model = source.model.float().eval()
     size = source.input_size
     n = 2 if batch == "dynamic" else int(batch)
+    check_fits(model, size, max(n, 3), f"export {source.name}")  # 3: a dynamic batch is checked at 3 too
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(n, *size, generator=generator)
     metadata = _metadata(source, batch)

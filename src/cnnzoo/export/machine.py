@@ -87,3 +87,43 @@ def matmul_peak_gflops(seconds: float = 1.0, dtype: torch.dtype = torch.float32)
                 fastest = min(fastest, time.perf_counter() - start)
             rates.append(flop / fastest / 1e9)
     return max(rates)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can still give (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+# Live copies of the largest activation while a network is checked: the input and output of its
+# largest layer in eager mode, and the same two in the runtime that reproduces it.
+_LIVE_ACTIVATIONS = 4
+
+
+def check_fits(model: Any, input_size: tuple[int, ...], batch: int, what: str) -> None:
+    """Refuse in one line, before allocating, a batch whose activations cannot fit in memory:
+    the largest tensor estimated from the summary (meta tensors: nothing is allocated)."""
+    from math import prod
+
+    from ..analysis.summary import summary
+    from ..errors import OptionError
+
+    free = available_memory()
+    if free is None:
+        return
+    rows = summary(model, input_size).rows
+    largest = max((prod(r.output_shape) for r in rows if r.output_shape), default=prod(input_size))
+    largest = max(largest, prod(input_size))
+    weights = sum(p.numel() for p in model.parameters()) * 4
+    need = _LIVE_ACTIVATIONS * batch * largest * 4 + 2 * weights
+    if need > free:
+        fits = max(1, (free - 2 * weights) // (_LIVE_ACTIVATIONS * largest * 4))
+        raise OptionError(f"{what} at batch {batch} needs about {need / 2**30:.1f} GiB (its largest "
+                          f"activation is {batch * largest * 4 / 2**30:.1f} GiB), more than the "
+                          f"{free / 2**30:.1f} GiB this machine has free: use a batch of at most {fits}")
