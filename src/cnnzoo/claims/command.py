@@ -10,8 +10,8 @@ from ..errors import CnnzooError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full", action="store_true",
-                        help="the long experiments (hours on a CPU) instead of the quick ones "
-                             "(about 10 minutes on 2 cores)")
+                        help="the long experiments (about 3 hours on a loaded 2-core CPU) instead of the "
+                             "quick ones (40 minutes there)")
     parser.add_argument("--only", metavar="ID[,ID]", default=None,
                         help="run only these claims, by id or number (see --list)")
     parser.add_argument("--out", metavar="DIR", default="claims-report",

@@ -361,8 +361,8 @@ def judge_compute(v: dict[str, Any]) -> Verdict:
     name = "GPU needed"
     if not v["gpu"]:
         return combine([part(name, UNCHECKABLE, cpu,
-                             "Needs a CUDA GPU to compare: run `cnnzoo claims --only compute "
-                             "--device cuda` on a machine with one.", cpu_images_per_s=v["cpu_images_per_s"])])
+                             "Needs a CUDA GPU to compare: run `cnnzoo claims --only compute` "
+                             "on a machine with one.", cpu_images_per_s=v["cpu_images_per_s"])])
     speed = v["gpu_images_per_s"] / v["cpu_images_per_s"]
     reason = (cpu + f"; the GPU ({v['gpu']}) runs at {v['gpu_images_per_s']:.0f} images/s, "
               f"{speed:.0f}x this CPU: {v['gpu_days']:.2f} days")
