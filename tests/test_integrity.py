@@ -41,6 +41,7 @@ def edit(path: Path, change) -> None:
     (("export",), "checkpoints/last/model.safetensors"),
     (("export",), "checkpoints/epoch-0001/new.onnx"),
     (("eval",), "checkpoints/last/confusion.png"),
+    (("visualize", "filters"), "checkpoints/epoch-0001/filters.png"),
 ])
 def test_an_output_inside_a_runs_checkpoints_is_refused(run, command, target):
     before = listing(run)
