@@ -41,6 +41,7 @@ def edit(path: Path, change) -> None:
     (("export",), "checkpoints/last/model.safetensors"),
     (("export",), "checkpoints/epoch-0001/new.onnx"),
     (("eval",), "checkpoints/last/confusion.png"),
+    (("visualize", "filters"), "checkpoints/epoch-0001/filters.png"),
 ])
 def test_an_output_inside_a_runs_checkpoints_is_refused(run, command, target):
     before = listing(run)
@@ -269,3 +270,36 @@ def test_export_and_bench_refuse_a_batch_that_cannot_fit(tmp_path, monkeypatch):
     with pytest.raises(OptionError, match="needs about"):
         bench("alexnet", batch=4096, runtimes=["eager"])
     export("lenet5", "onnx", tmp_path / "l.onnx", batch=64)  # what fits is exported
+
+
+# --- the lock and the report, end to end -----------------------------------------------------------
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_lock_planted_as_a_link_is_refused_and_its_target_untouched(run, tmp_path, dangling):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (run / ".lock").unlink(missing_ok=True)
+    (run / ".lock").symlink_to(tmp_path / "created-elsewhere" if dangling else victim)
+    with pytest.raises(CnnzooError, match="symbolic link") as e:
+        train(resume=str(run), quiet=True, progress=False)
+    assert "\n" not in str(e.value) and victim.read_text() == "keep me"
+    assert not (tmp_path / "created-elsewhere").exists()
+
+
+def test_claims_out_never_writes_through_a_link_nor_over_a_users_report(tmp_path):
+    from cnnzoo.claims.report import write_report
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "claims.md").write_text("my own notes")
+    with pytest.raises(CnnzooError, match="did not write"):
+        write_report([], mine)
+    assert (mine / "claims.md").read_text() == "my own notes"
+    ours = tmp_path / "ours"
+    write_report([], ours)
+    victim = tmp_path / "victim.html"
+    victim.write_text("keep me")
+    (ours / "claims.html").unlink()
+    (ours / "claims.html").symlink_to(victim)
+    with pytest.raises(CnnzooError, match="symbolic link"):
+        write_report([], ours)
+    assert victim.read_text() == "keep me"

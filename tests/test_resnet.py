@@ -298,3 +298,23 @@ def test_plain_names_are_the_resnet_builders_without_shortcuts():
     assert cnnzoo.model_info("plain18").defaults == {"shortcut": "none"}
     model = cnnzoo.create_model("plain56")
     assert model.shortcut is None and model.zoo_name == "plain56"
+
+
+def test_in_place_path_only_when_unobserved():
+    """Unwatched blocks write ReLU and the addition in place (torchvision's speed); a hook anywhere
+    in a block gets the out-of-place path: same outputs and gradients, and a hooked BatchNorm's
+    output is still its own (negative values not rectified afterwards)."""
+    torch.manual_seed(0)
+    model = cnnzoo.create_model("resnet18", variant="v1.5").train()
+    x = torch.randn(2, 3, 64, 64)
+    fast = model(x)
+    fast.sum().backward()
+    grad = model.conv1.weight.grad.clone()
+    model.zero_grad()
+    seen = []
+    handle = model.layer1[0].bn1.register_forward_hook(lambda m, i, o: seen.append(o))
+    slow = model(x)
+    slow.sum().backward()
+    handle.remove()
+    assert torch.equal(fast, slow) and torch.allclose(grad, model.conv1.weight.grad)
+    assert (seen[0] < 0).any()

@@ -122,6 +122,17 @@ def run(args: argparse.Namespace) -> int:
     if args.visualize_command is None:
         args.print_help()
         return 0
+    if getattr(args, "out", None):  # refused before minutes of computing, not after
+        from pathlib import Path
+
+        from ..errors import CnnzooError
+        from ..io import checkpoint_folder_of
+
+        guard = checkpoint_folder_of(Path(args.out))
+        if guard is not None:
+            raise CnnzooError(f"cannot write --out {args.out}: it is inside {guard}, which holds "
+                              "a run's checkpoints (an output never replaces an input); give a "
+                              "path outside it")
     return _RUN[args.visualize_command](args)
 
 
