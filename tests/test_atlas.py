@@ -7,7 +7,6 @@ without chromium, failed under CI (test_claims' rule) so that the check cannot v
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -15,10 +14,10 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from browser import browser_page
 from cnnzoo.cli import main
 from cnnzoo.errors import CnnzooError
 from cnnzoo.visualize.draw.atlas import build_atlas
-from test_claims import CHROMIUM, _missing
 
 OVERLAP_JS = """() => {
   const boxes = [...document.querySelectorAll('text')].map(t => {
@@ -32,16 +31,6 @@ OVERLAP_JS = """() => {
   }
   return [boxes.length, out];
 }"""
-
-
-def _browser():
-    try:
-        from playwright import sync_api
-    except ImportError:
-        _missing("needs playwright (pip install playwright)")
-    if not os.path.exists(CHROMIUM):
-        _missing("needs Debian's chromium (apt-get install chromium)")
-    return sync_api
 
 
 def _visit(page, path: Path, errors: list[str]) -> None:
@@ -60,15 +49,7 @@ def _visit(page, path: Path, errors: list[str]) -> None:
 
 def check_site(folder: Path) -> int:
     """Open every page and drawing of an atlas; returns the number of drawings checked."""
-    sync_api = _browser()
-    errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        page = browser.new_page()
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("request", lambda req: errors.append(f"request {req.url}")
-                if not req.url.startswith(("file:", "data:")) else None)
+    with browser_page() as (page, errors):
         for html in [folder / "index.html", *sorted(folder.glob("models/*.html"))]:
             _visit(page, html, errors)
         drawings = sorted(folder.glob("models/*.svg"))
@@ -76,7 +57,6 @@ def check_site(folder: Path) -> int:
             page.goto(svg.resolve().as_uri())
             count, overlaps = page.evaluate(OVERLAP_JS)
             assert count > 5 and overlaps == [], (svg.name, overlaps[:5])
-        browser.close()
     return len(drawings)
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from browser import browser_page
 from cnnzoo.claims import (
     CORRECTED,
     HOLDS,
@@ -181,32 +180,8 @@ def test_quick_mode_end_to_end(tmp_path):
     _check_in_browser(tmp_path / "claims.html", min_images=10)
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _missing(why: str) -> None:
-    """Skip on a developer's machine; fail under CI (the variable CI set), which installs
-    playwright and chromium, so that the browser check cannot silently vanish there."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but the headless browser check {why}")
-    pytest.skip(why)
-
-
 def _check_in_browser(path: Path, min_images: int) -> None:
-    try:
-        from playwright import sync_api
-    except ImportError:
-        _missing("needs playwright (pip install playwright)")
-    if not os.path.exists(CHROMIUM):
-        _missing("needs Debian's chromium (apt-get install chromium)")
-    errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        page = browser.new_page()
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("request", lambda req: errors.append(f"request {req.url}")
-                if not req.url.startswith(("file:", "data:")) else None)
+    with browser_page() as (page, errors):
         page.goto(path.resolve().as_uri())
         page.wait_for_load_state("load")
         widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
@@ -216,7 +191,6 @@ def _check_in_browser(path: Path, min_images: int) -> None:
         reasons = page.eval_on_selector_all(
             "table.summary tbody tr", "trs => trs.map(r => r.cells[r.cells.length - 1].innerText.trim())")
         reason_width = page.eval_on_selector("table.summary td.reason", "td => td.getBoundingClientRect().width")
-        browser.close()
     assert len(widths) >= min_images and all(w > 0 for w in widths), widths
     assert errors == []
     assert "claims" in title

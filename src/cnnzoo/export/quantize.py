@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from . import cache
-from .machine import cpu_flags
+from .machine import best_rate, cpu_flags
 from .runtimes import onnx_bytes, ort_session, quiet_logging
 
 INT8_RUNTIMES = ("onnxruntime", "openvino")
@@ -134,23 +134,11 @@ def int8_matmul_peak_gops(seconds: float = 1.0) -> float | None:
 
     if importlib.util.find_spec("onnxruntime") is None:
         return None
-    import time
-
     import numpy as np
 
     rng = np.random.default_rng(0)
     kernels = [_conv_kernel(rng)] + [_matmul_kernel(rng, n) for n in (512, 1024)]
-    rates = []
-    for fn, ops in kernels:
-        fn()
-        fastest = float("inf")
-        deadline = time.perf_counter() + seconds / len(kernels)
-        while time.perf_counter() < deadline or fastest == float("inf"):
-            start = time.perf_counter()
-            fn()
-            fastest = min(fastest, time.perf_counter() - start)
-        rates.append(ops / fastest / 1e9)
-    return max(rates)
+    return best_rate(kernels, seconds)
 
 
 def _session_of(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[Any]) -> Any:
