@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 from ..registry import create_model
-from .base import CORRECTED, FAILS, HOLDS, Measured, Verdict, claim, combine, part
+from .base import CORRECTED, FAILS, HOLDS, NOT_RESOLVED, Measured, Verdict, claim, combine, part
 from .common import COLOURS, figure, fit, load_data, mean_std, seeded, subset, to_input, weighted_layers
 from .rules import settings, spread_verdict, threshold
 
@@ -31,15 +31,36 @@ def _slower(claim_part: str, v: dict[str, Any], act: str) -> Verdict:
         return HOLDS if r >= holds else CORRECTED if r > slower else FAILS
 
     verdict, band = spread_verdict(mean, sd, decide)
-    if all(r is None for r in per_seed["relu"]):
-        verdict = FAILS
+    verdict, bound = _censored(verdict, per_seed[act], per_seed["relu"], act, cap, mean)
     reason = (f"{act} / ReLU steps to {v['target_error']:g}% training error = {floor}{band} "
               f"(mean ± sd of {len(ratios)} seed(s); {act} {per_seed[act]}, ReLU {per_seed['relu']}, "
               f"None = not reached in {cap} steps; best learning rates {v[f'best_lr_{act}']:g} and "
-              f"{v['best_lr_relu']:g})")
+              f"{v['best_lr_relu']:g}){bound}")
     correction = (f"{act.capitalize()} is slower than ReLU by {mean:.2f}x here, not several times "
                   f"(AlexNet's 6x belongs to its network and CIFAR-10)" if verdict == CORRECTED else "")
     return part(claim_part, verdict, reason, correction, ratio=round(mean, 3), sd=round(sd, 3))
+
+
+def _censored(verdict: str, slow: list[int | None], relu: list[int | None], act: str, cap: int,
+              ratio: float) -> tuple[str, str]:
+    """A run that never reached the target is counted at the step cap, so the ratio is a bound:
+    a LOWER bound when `act` missed it (the ratio is at least this), an UPPER bound when ReLU did.
+    A bound decides only the verdicts it is already past: a lower bound at or above the 'holds'
+    threshold holds, an upper bound at or below 'does not hold' fails; anything else could move
+    past a threshold with more steps, so it is not resolved. Returns (verdict, words to add)."""
+    lower, upper = any(a is None for a in slow), any(r is None for r in relu)
+    if lower and upper:
+        return NOT_RESOLVED, (f"; neither {act} nor ReLU reached the target in every seed within "
+                              f"{cap} steps: the ratio is not bounded")
+    if lower and verdict != HOLDS:
+        return NOT_RESOLVED, (f"; {act} did not reach the target within {cap} steps, so "
+                              f"{ratio:.2f}x is a lower bound: the ratio is at least that, and a lower "
+                              "bound below the threshold of 'holds' cannot say it is less")
+    if upper and verdict != FAILS:
+        return NOT_RESOLVED, (f"; ReLU did not reach the target within {cap} steps, so {ratio:.2f}x "
+                              "is an upper bound: the ratio is at most that, which cannot show it is "
+                              "above the threshold of 'does not hold'")
+    return verdict, ""
 
 
 def judge_nonlinearity(v: dict[str, Any]) -> Verdict:
