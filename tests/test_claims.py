@@ -171,13 +171,25 @@ def test_unusable_out_is_refused_before_any_experiment(tmp_path, monkeypatch, ca
 
 
 # --- slow: the quick mode end to end, the HTML in a browser -----------------------------------
+# The quick mode of all 14 claims takes 16 minutes on 2 cores (40 with the machine shared): it is
+# a recorded report (docs/claims/quick, with its command), not a CI test. CI runs the quick
+# settings of the seven claims that take seconds, through the command to the browser; every
+# experiment also runs at its tiny setting in the fast suite.
+QUICK_IN_CI = ["lenet-shapes", "alexnet-towers", "compute", "googlenet-depth", "googlenet-params",
+               "inception-bottleneck", "resnet152-vs-vgg19"]
+
+
 @pytest.mark.slow
 def test_quick_mode_end_to_end(tmp_path):
-    assert command.run(_args("--out", str(tmp_path))) == 0
+    assert command.run(_args("--only", ",".join(QUICK_IN_CI), "--out", str(tmp_path))) == 0
     doc = json.loads((tmp_path / "claims.json").read_text())
-    assert [c["number"] for c in doc["claims"]] == list(range(1, 15))
-    assert all(c["verdict"] in VERDICTS for c in doc["claims"])
-    _check_in_browser(tmp_path / "claims.html", min_images=10)
+    assert [c["number"] for c in doc["claims"]] == list(range(1, 15))  # every claim appears
+    run = {c["id"]: c for c in doc["claims"] if c["id"] in QUICK_IN_CI}
+    assert len(run) == 7 and all(c["verdict"] in VERDICTS for c in run.values())
+    others = [c for c in doc["claims"] if c["id"] not in QUICK_IN_CI]
+    assert all(c["verdict"] == "not run" and "--only" in c["reason"] for c in others)
+    assert doc["mode"] == "quick" and all(c["mode"] == "quick" for c in run.values())
+    _check_in_browser(tmp_path / "claims.html", min_images=3)
 
 
 def _check_in_browser(path: Path, min_images: int) -> None:
