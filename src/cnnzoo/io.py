@@ -222,22 +222,22 @@ def save_figure(fig: Any, path: str | Path, *, fix: str = FIX, **savefig_kwargs:
 
 
 # --- folders ---------------------------------------------------------------------------------
-def make_folder(path: str | Path, what: str = "") -> Path:
-    """Create a folder (and its parents) or accept an existing one; one line when something
-    else (a file, a link to a file, a device) is in the way."""
+def make_folder(path: str | Path, what: str = "", error: type[CnnzooError] = CnnzooError) -> Path:
+    """Create a folder (and its parents) or accept an existing one; one line (an `error`) when
+    something else (a file, a link to a file, a device) is in the way."""
     path = Path(path)
     label = f"{what} {path}" if what else str(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise CnnzooError(f"cannot create {label}: a file is in the way; move it or give another "
-                          "path") from None
+        raise error(f"cannot create {label}: a file is in the way; move it or give another "
+                    "path") from None
     except NotADirectoryError:
-        raise CnnzooError(f"cannot create {label}: part of the path is a file; give another "
-                          "path") from None
+        raise error(f"cannot create {label}: part of the path is a file; give another "
+                    "path") from None
     except OSError as e:
-        raise CnnzooError(f"cannot create {label} ({e.strerror or e}): fix permissions or give "
-                          "another path") from None
+        raise error(f"cannot create {label} ({e.strerror or e}): fix permissions or give "
+                    "another path") from None
     return path
 
 

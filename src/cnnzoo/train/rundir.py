@@ -95,17 +95,7 @@ class RunDir:
         """Make the folder (and its parents); one line if that is impossible."""
         if self.root.exists() and not self.root.is_dir():
             raise RunFolderError(f"--out {self.root} is a file, not a folder: choose another --out")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise RunFolderError(f"cannot create run folder {self.root}: a file is in the way "
-                                 "(part of the path is a regular file); choose another --out") from None
-        except NotADirectoryError:
-            raise RunFolderError(f"cannot create run folder {self.root}: part of the path is a "
-                                 "regular file; choose another --out") from None
-        except OSError as e:
-            raise RunFolderError(f"cannot create run folder {self.root} ({e.strerror}): choose "
-                                 "another --out") from None
+        io.make_folder(self.root, "run folder", error=RunFolderError)
 
     def lock(self) -> None:
         """Take the folder's lock or refuse in one line (another process trains here). The lock
