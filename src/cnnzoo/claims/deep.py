@@ -230,29 +230,43 @@ def judge_residual(v: dict[str, Any]) -> Verdict:
                                                           "gradient (He et al. Sec. 4.1: the difficulty is "
                                                           "\"unlikely to be caused by vanishing gradients\")"
                                                           if ratio <= 1 else ""), ratio=float(f"{ratio:.3g}")))
-    reach = min(v["deep_reach"].values())
+    not_finite = v.get("deep_reach_not_finite", {})
+
+    def ratios(d: dict[str, float | None]) -> str:
+        return ", ".join(f"{k} {x:.3g}" if x is not None else f"{k} not finite ({not_finite.get(k, '')})"
+                         for k, x in d.items())
+
+    # a ratio that is not finite (None) did not reach layer 1 in any measurable way: it counts as 0
+    reach = min(x if x is not None else 0.0 for x in v["deep_reach"].values())
     parts.append(part("152 layers train", HOLDS if reach >= threshold("residual", "152 layers train", "reach")
-                      else FAILS, "first-layer / last-layer gradient norm at initialisation: " + ", ".join(
-                          f"{k} {x:.3g}" for k, x in v["deep_reach"].items()) + "; plain twins: " + ", ".join(
-                          f"{k} {x:.3g}" for k, x in v["deep_reach_plain"].items()), reach=float(f"{reach:.3g}")))
+                      else FAILS, "first-layer / last-layer gradient norm at initialisation: "
+                      + ratios(v["deep_reach"]) + "; plain twins: " + ratios(v["deep_reach_plain"]),
+                      reach=float(f"{reach:.3g}")))
     return combine(parts)
 
 
-def _deep_reach(names: tuple[str, ...], side: int, batch: int) -> tuple[dict[str, float], dict[str, float]]:
+def _deep_reach(names: tuple[str, ...], side: int, batch: int) -> dict[str, dict[str, Any]]:
     """First-layer / last-layer weight-gradient norm at initialisation of each deep ResNet and of
-    its plain twin (shortcut=None), on one random batch: does the gradient reach layer 1?"""
-    out: dict[str, dict[str, float]] = {"residual": {}, "plain": {}}
+    its plain twin (shortcut=None), on one random batch: does the gradient reach layer 1? A ratio
+    that is not finite is None, with the reason under "not_finite" (strict JSON has no NaN)."""
+    out: dict[str, dict[str, Any]] = {"residual": {}, "plain": {}, "not_finite": {}}
     for name in names:
         for kind, options in (("residual", {}), ("plain", {"shortcut": None})):
             seeded(0)
             model = create_model(name, num_classes=10, **options).train()
             x = torch.randn(batch, 3, side, side)
-            nn.functional.cross_entropy(model(x), torch.arange(batch) % 10).backward()
+            logits = model(x)
+            nn.functional.cross_entropy(logits, torch.arange(batch) % 10).backward()
             weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
             first, last = float(weights[0].grad.norm()), float(weights[-1].grad.norm())
-            out[kind][name if kind == "residual" else f"plain twin of {name}"] = first / max(last, 1e-30)
+            key = name if kind == "residual" else f"plain twin of {name}"
+            ratio = first / max(last, 1e-30)
+            out[kind][key] = ratio if math.isfinite(ratio) else None
+            if not math.isfinite(ratio):
+                out["not_finite"][key] = (f"{ratio}: " + ("overflowed: activations not finite" if not
+                                          bool(torch.isfinite(logits).all()) else "gradient not finite"))
             del model
-    return out["residual"], out["plain"]
+    return out
 
 
 @claim(13, "residual", "Residual connections beat vanishing gradients and degradation",
@@ -295,7 +309,10 @@ def residual(mode: str) -> Measured:
         values[f"test_error_{name}"] = round(mean_std(test)[0], 2)
         values[f"first_grad_{name}"] = float(f"{mean_std(grads)[0]:.4g}")
     values.update(epochs=epochs, train_images=n_train, seeds=len(seeds), tolerance=tolerance)
-    values["deep_reach"], values["deep_reach_plain"] = _deep_reach(s["deep"], s["deep_side"], s["deep_batch"])
+    reach = _deep_reach(s["deep"], s["deep_side"], s["deep_batch"])
+    values["deep_reach"], values["deep_reach_plain"] = reach["residual"], reach["plain"]
+    if reach["not_finite"]:
+        values["deep_reach_not_finite"] = reach["not_finite"]
     fig, ax = figure(6.4, 3.6)
     for name in NETS:
         stats = [mean_std([c[i] for c in curves[name]]) for i in range(epochs)]
