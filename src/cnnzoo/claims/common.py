@@ -12,7 +12,7 @@ import functools
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,3 +269,22 @@ def figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Any
 
 COLOURS = {"sigmoid": "#7f7f7f", "tanh": "#1f77b4", "relu": "#d62728", "table": "#2ca02c",
            "full": "#9467bd", "plain": "#ff7f0e", "residual": "#1f77b4"}
+
+
+def plot_seeds(ax: Any, curves: Sequence[Sequence[float]], *, colour: str, label: str | None = None,
+               style: str = "-", alpha: float = 1.0, x: Sequence[float] | None = None) -> None:
+    """One line per experiment over its seeds: the mean, with a band of ± one sd where two or more
+    seeds have a value (curves may differ in length: runs that stop at a target end early)."""
+    length = max(len(c) for c in curves)
+    stats = [mean_std([c[i] for c in curves if i < len(c)]) for i in range(length)]
+    xs = list(x) if x is not None else list(range(1, length + 1))
+    mean = [m for m, _ in stats]
+    ax.plot(xs, mean, style, color=colour, alpha=alpha, label=label)
+    if len(curves) > 1:
+        ax.fill_between(xs, [m - s for m, s in stats], [m + s for m, s in stats], color=colour,
+                        alpha=0.18 * alpha, lw=0)
+
+
+def seeds_label(seeds: Sequence[int]) -> str:
+    """What a plot_seeds figure shows, for its axis label."""
+    return f"mean ± sd over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}"
