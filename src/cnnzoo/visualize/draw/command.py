@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ...errors import OptionError
+from ...flags import add_flag
 
 
-def add_draw_arguments(p: argparse.ArgumentParser, add_flag: Callable[..., Any]) -> None:
+def add_draw_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="NAME|RUN", help="a registered model (`cnnzoo list`) or a run "
                    "folder (the trained network, at the input size it was trained on)")
     add_flag(p, "--style")
@@ -53,7 +52,7 @@ def run_draw(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_atlas_arguments(p: argparse.ArgumentParser, add_flag: Callable[..., Any]) -> None:
+def add_atlas_arguments(p: argparse.ArgumentParser) -> None:
     add_flag(p, "--out", metavar="DIR", required=True,
              help="the folder to write the site into (empty, or an earlier atlas)")
     add_flag(p, "--claims", help="a claims report folder (`cnnzoo claims --out DIR`) to link to")
