@@ -6,11 +6,10 @@ import sys
 
 from ..flags import add_deprecated, add_flag, add_format_flags
 from ..limits import RUNTIMES
+from ..options import parse_options
 
 
 def _options(pairs: list[str] | None) -> dict:
-    from ..options import parse_options  # only when the command runs
-
     return parse_options(pairs)  # checked against the model's options when it is built
 
 

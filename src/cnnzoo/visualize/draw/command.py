@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ... import io as zoo_io
 from ...errors import OptionError
 from ...flags import add_flag
 
@@ -20,11 +21,9 @@ def add_draw_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_draw(args: argparse.Namespace) -> int:
-    # imported here, when the command runs: the drawing and the registry pull in torch
-    from ... import io as zoo_io
-    from ...registry import model_options
-    from . import drawing
-    from .canvas import figure_bytes, rendered
+    from ...registry import model_options  # imported here: the drawing pulls in torch
+    from . import drawing  # as above
+    from .canvas import figure_bytes, rendered  # as above
 
     target = args.model
     options = None
