@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import CnnzooError, OptionError
 from ..flags import add_flag, add_format_flags
+from ..options import parse_options
 
 CATALOG = Path(__file__).parent.parent / "catalog.json"
 
@@ -176,7 +177,6 @@ def add_compare_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     from ..analysis.compare import format_compare  # imports torch: the command traces models
-    from ..options import parse_options
 
     print(format_compare(args.names, args.input, args.reference, args.format,
                          parse_options(args.option)))

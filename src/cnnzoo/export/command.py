@@ -6,11 +6,10 @@ import sys
 
 from ..flags import add_deprecated, add_flag, add_format_flags
 from ..limits import RUNTIMES
+from ..options import parse_options
 
 
 def _options(pairs: list[str] | None) -> dict:
-    from ..options import parse_options
-
     return parse_options(pairs)  # checked against the model's options when it is built
 
 
@@ -29,7 +28,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .exporter import export
+    from .exporter import export  # imports torch: only when the command runs
 
     result = export(args.source, args.format, args.out, batch=args.batch, opset=args.opset,
                     options=_options(args.option), precision=args.precision)
@@ -56,7 +55,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from .bench import bench, format_bench, to_json
+    from .bench import bench, format_bench, to_json  # imports torch, as above
 
     say = (lambda text: print(f"bench: {text}", file=sys.stderr)) if sys.stderr.isatty() else None
     result = bench(args.source, batch=args.batch_size, runtimes=args.runtime, rounds=args.rounds,

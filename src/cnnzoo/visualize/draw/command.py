@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ... import io as zoo_io
 from ...errors import OptionError
 from ...flags import add_flag
 
@@ -20,15 +21,14 @@ def add_draw_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_draw(args: argparse.Namespace) -> int:
-    from ... import io as zoo_io
     from ...registry import model_options  # imported here: the drawing pulls in torch
-    from . import drawing
-    from .canvas import figure_bytes, rendered
+    from . import drawing  # as above
+    from .canvas import figure_bytes, rendered  # as above
 
     target = args.model
     options = None
     if Path(target).is_dir():
-        from ...runs import load_run
+        from ...runs import load_run  # imports torch, as above
 
         if args.option:
             raise OptionError("--option goes with a model NAME: a run folder's network is fixed")
@@ -59,7 +59,7 @@ def add_atlas_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_atlas(args: argparse.Namespace) -> int:
-    from .atlas import build_atlas
+    from .atlas import build_atlas  # imports torch: only when the command runs
 
     index, count, seconds = build_atlas(args.out, claims=args.claims)
     print(f"{index}: the atlas of {count} networks, built in {seconds:.1f} s", file=sys.stderr)
