@@ -119,7 +119,7 @@ _LIVE_ACTIVATIONS = 4
 def check_fits(model: Any, input_size: tuple[int, ...], batch: int, what: str) -> None:
     """Refuse in one line, before allocating, a batch whose activations cannot fit in memory:
     the largest tensor estimated from the summary (meta tensors: nothing is allocated)."""
-    # the summary loads the graph tracer: train.loop imports this module (native_bf16) and a
+    # the summary loads the graph tracer: train.device imports this module (native_bf16) and a
     # training run needs no summary, so it is loaded only when a batch's memory is estimated
     from ..analysis.summary import summary
 
