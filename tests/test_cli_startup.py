@@ -45,6 +45,8 @@ def test_no_torch_for_help_version_and_refused_flags(argv):
             f"from cnnzoo.cli import main; main({argv!r})")
     result = python(code)
     assert "NO-TORCH" in result.stdout, (result.stdout[-300:], result.stderr)
+    # the atexit line is printed after a crash too: the help (or refusal) itself must not crash
+    assert "Traceback" not in result.stderr, result.stderr[-500:]
 
 
 def test_catalog_equals_the_registry():

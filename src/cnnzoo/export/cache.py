@@ -132,4 +132,6 @@ def read_choice(name: str) -> dict[str, Any] | None:
 
 
 def write_choice(name: str, runtime: str, times: dict[str, float]) -> None:
-    write_bytes(name, json.dumps({"runtime": runtime, "median_seconds": times}, indent=1).encode())
+    from .. import io  # as in write_bytes
+
+    write_bytes(name, io.json_text({"runtime": runtime, "median_seconds": times}, indent=1).encode())
