@@ -8,12 +8,17 @@ Reported (issue 18's "Done when" proxies):
   import names a module: `from pkg import name` is an edge to pkg.name when that is a module of
   SRC, else to pkg; `from .a import b` is an edge to pkg.a.
 - private names imported across modules: `from .x import _name` where _name is not a module.
-- imports inside functions, and how many of them carry a comment on the same or the line above.
+- imports inside functions (of SRC's modules), and how many of them say why in a comment: on
+  their own line, or on the line above them or above the block of imports they open (blank
+  lines may separate the imports of a block); and every import inside a function, of any
+  package, that says nothing (`uncommented_function_imports`, which tests/test_architecture.py
+  checks).
 - functions longer than 80 (and 60) lines; modules longer than 600 (and 500) lines.
 - modules that call os.replace / os.rename.
 - limit definitions: module-level assignments of MAX_* names and of the choice tuples
   (OPTIMIZERS, SCHEDULES, AMP_MODES, RUNTIMES, PRECISIONS), and the names defined more than once.
-tests/test_architecture.py imports `import_graph` and `cycles` from here.
+tests/test_architecture.py imports `import_graph`, `cycles` and `uncommented_function_imports`
+from here.
 """
 from __future__ import annotations
 
@@ -88,6 +93,39 @@ def imports(name: str, names: dict[str, Path], tree: ast.AST | None = None
     return found
 
 
+def _import_lines(tree: ast.AST) -> set[int]:
+    """The line numbers (from 1) that import statements occupy."""
+    return {line for node, _ in _import_nodes(tree)
+            for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+
+
+def says_why(node: ast.AST, lines: list[str], import_lines: set[int]) -> bool:
+    """Whether an import carries a comment: on its own lines, or on the first line above it that
+    is neither blank nor part of an import (so one comment covers a block of imports)."""
+    start, end = node.lineno, getattr(node, "end_lineno", None) or node.lineno
+    if any("#" in line for line in lines[start - 1:end]):  # an import holds no string: '#' opens a comment
+        return True
+    above = start - 1
+    while above >= 1 and (not lines[above - 1].strip() or above in import_lines):
+        above -= 1
+    return above >= 1 and lines[above - 1].lstrip().startswith("#")
+
+
+def uncommented_function_imports(src: Path) -> list[str]:
+    """'path/to/module.py:LINE import ...' (path relative to src) for every import inside a
+    function, of any package, that does not say why (says_why)."""
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        text = path.read_text()
+        lines = text.splitlines()
+        tree = ast.parse(text, str(path))
+        import_lines = _import_lines(tree)
+        for node, in_function in _import_nodes(tree):
+            if in_function and not says_why(node, lines, import_lines):
+                found.append(f"{path.relative_to(src).as_posix()}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
 def import_graph(src: Path) -> dict[str, set[str]]:
     names = module_names(src)
     return {name: {t for t, _, _ in imports(name, names)} for name in names}
@@ -139,11 +177,11 @@ def measure(src: Path) -> dict:
         text = path.read_text()
         lines = text.splitlines()
         tree = ast.parse(text, str(path))
+        import_lines = _import_lines(tree)
         for target, node, in_function in imports(name, names, tree):
             if in_function:
                 inner += 1
-                around = " ".join(lines[max(0, node.lineno - 2):node.lineno])
-                inner_commented += "#" in around
+                inner_commented += says_why(node, lines, import_lines)
             if isinstance(node, ast.ImportFrom):
                 for alias in node.names:
                     if (alias.name.startswith("_") and not alias.name.startswith("__")
@@ -178,6 +216,7 @@ def measure(src: Path) -> dict:
         "private_names_imported_across_modules": sorted(set(private)),
         "imports_inside_functions": inner,
         "imports_inside_functions_with_comment": inner_commented,
+        "imports_inside_functions_of_any_package_without_comment": uncommented_function_imports(src),
         "functions_over_60_lines": len(long60),
         "functions_over_80_lines": sorted(long80),
         "modules_over_500_lines": len(modules500),

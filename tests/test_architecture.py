@@ -68,3 +68,48 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path):
 
 def test_no_private_name_is_imported_across_modules():
     assert _measure().measure(SRC)["private_names_imported_across_modules"] == []
+
+
+# Modules other helpers of issue 18 are still reshaping: their imports inside functions are not
+# swept yet. The lead empties this list when they land; every other module is held to the rule now.
+UNSWEPT = ("cli.py", "cli/*", "visualize/command.py", "claims/*", "export/command.py",
+           "export/quantize.py", "export/bench.py", "export/precision.py",
+           "visualize/draw/command.py", "train/*", "runs.py", "pipeline.py", "graph.py",
+           "analysis/summary.py", "trace/*", "inference/*")
+
+
+def test_every_import_inside_a_function_says_why():
+    """An import inside a function is there only to keep a heavy or optional package (torch,
+    matplotlib, Pillow, onnx, ...) out of start-up, and a comment says so (on its line, or above
+    it or above its block of imports): anything else belongs at the top of the module."""
+    import fnmatch
+
+    found = _measure().uncommented_function_imports(SRC)
+    unswept = [f for f in found if any(fnmatch.fnmatch(f.split(":")[0], p) for p in UNSWEPT)]
+    assert [f for f in found if f not in unswept] == [], "say why in a comment, or import at the top"
+
+
+def test_the_import_comment_check_can_fail(tmp_path):
+    """Found: an import inside a function with no comment; one whose comment is above another
+    statement. Not found: a comment on the line, above the import, or above its block."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import os\n")
+    (pkg / "a.py").write_text(
+        "def bare():\n"
+        "    import json\n"
+        "    return json\n\n\n"
+        "def far():\n"
+        "    # a comment about x, not the import\n"
+        "    x = 1\n"
+        "    import csv\n"
+        "    return csv, x\n\n\n"
+        "def ok():\n"
+        "    import re  # heavy\n"
+        "    # heavy and optional: a block\n"
+        "    import math\n\n"
+        "    from os import (\n"
+        "        path,\n"
+        "    )\n"
+        "    return re, math, path\n")
+    assert _measure().uncommented_function_imports(pkg) == ["a.py:2 import json", "a.py:9 import csv"]

@@ -16,7 +16,9 @@ from typing import Any
 from torch import nn
 
 from .errors import OptionError, UnknownNameError, close_matches
+from .interop.layout import checked_state, load_by_position, state_sizes, strip_prefix, torchvision_options
 from .options import COMMON, Option, check_options, parse_options
+from .weights import read_weights
 
 
 @dataclass(frozen=True)
@@ -169,10 +171,6 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
         if num_classes is not None or in_channels is not None or options:
             raise OptionError("pretrained weights fix the network (1000 classes, 3 channels, "
                               "torchvision's layout): drop num_classes, in_channels and options")
-        # torch.load and the torchvision layout: read only when pretrained weights are asked for
-        from .interop.layout import checked_state, state_sizes, strip_prefix, torchvision_options
-        from .weights import read_weights
-
         loaded, record = read_weights(name, weights)
         state = strip_prefix(checked_state(loaded))
         model = load_torchvision_state(
@@ -199,8 +197,6 @@ def create_model(name: str, *, num_classes: int | None = None, in_channels: int 
 def load_torchvision_state(name: str, state: Mapping[str, Any], options: Mapping[str, Any]) -> nn.Module:
     """Model `name` built with `options` for a torchvision-layout state_dict's classes and channels,
     holding its tensors (mapped by position, every shape checked), in eval mode."""
-    from .interop.layout import load_by_position, state_sizes  # the registry's own helpers, below it
-
     num_classes, in_channels = state_sizes(state)
     model = create_model(name, num_classes=num_classes, in_channels=in_channels, **options)
     load_by_position(model, state, name)

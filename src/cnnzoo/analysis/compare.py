@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import CnnzooError
 from ..registry import list_models, model_info
 from . import render
-from .summary import FORMATS, summary
+from .summary import FORMATS, parse_input, summary
 
 # One network per family, in lineage order: each family declares its own (ModelInfo.lineage).
 LINEAGE = tuple(name for name in list_models() if model_info(name).lineage)
@@ -154,8 +154,6 @@ def _entry(name: str, input_size: Sequence[int] | None,
 def format_compare(names: Sequence[str], input_text: str | None, reference: str, fmt: str,
                    options: Mapping[str, Any] | None = None) -> str:
     """The body of `cnnzoo compare`."""
-    from .summary import parse_input
-
     return compare(names, parse_input(input_text), reference=reference, options=options).render(fmt)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UnknownNameError, close_matches
+from ..models.vgg import CONFIGS
 from ..registry import builder_options, list_models, model_info
 from . import render
 from .summary import FORMATS, Row, Summary, summary
@@ -177,7 +178,6 @@ def _googlenet() -> PaperTable:
 
 
 def _vgg(name: str) -> PaperTable:
-    from ..models.vgg import CONFIGS
     config = builder_options(name)["config"]
     rows: list[PaperRow] = []
     block, i = 1, 0

@@ -7,6 +7,9 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from html import escape
+
+from ..errors import CnnzooError
 
 
 def is_terminal() -> bool:
@@ -90,8 +93,6 @@ def to_csv(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def html(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str,
          notes: Sequence[str] = ()) -> str:
     """An HTML table (what a notebook shows), the notes under it; empty columns dropped."""
-    from html import escape
-
     headers, rows, align = _drop_empty(headers, rows, align)
     style = {"l": "left", "r": "right"}
     head = "".join(f'<th style="text-align:{style[a]}">{escape(h)}</th>' for h, a in zip(headers, align))
@@ -104,9 +105,8 @@ def html(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str,
 def data_frame(records: Sequence[dict]) -> object:
     """A pandas DataFrame of `records` (one dict per row); one clear line when pandas is missing."""
     try:
+        # pandas is optional (cnnzoo[notebook]) and slow to import: only to_pandas() needs it
         import pandas as pd
     except ImportError:
-        from ..errors import CnnzooError
-
         raise CnnzooError("to_pandas() needs pandas: pip install pandas") from None
     return pd.DataFrame.from_records(list(records))

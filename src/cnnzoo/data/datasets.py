@@ -19,6 +19,9 @@ from pathlib import Path
 
 from ..errors import DataError, OptionError, UnknownNameError, close_matches
 from .base import FASHION_MNIST_CLASSES, MNIST_CLASSES, SPLITS, ArrayDataset
+from .cifar import load_cifar
+from .idx import load_idx_dataset
+from .imagefolder import load_imagefolder
 
 DATASETS: tuple[str, ...] = ("sample", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder")
 
@@ -74,14 +77,10 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
         image_size = None
     folder = resolve_data_dir(data_dir)
     if key == "sample":
-        from .idx import load_idx_dataset
         return load_idx_dataset("sample", split, FASHION_MNIST_CLASSES, folder=SAMPLE_DIR)
     if key in ("fashion-mnist", "mnist"):
-        from .idx import load_idx_dataset
         classes = FASHION_MNIST_CLASSES if key == "fashion-mnist" else MNIST_CLASSES
         return load_idx_dataset(key, split, classes, data_dir=folder, download_ok=download)
     if key in ("cifar10", "cifar100"):
-        from .cifar import load_cifar
         return load_cifar(key, split, data_dir=folder, download_ok=download)
-    from .imagefolder import load_imagefolder
     return load_imagefolder(split, folder, image_size=image_size)

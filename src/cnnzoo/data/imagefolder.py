@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import checks
 from ..errors import DataError
+from ..limits import MAX_SIDE
 from .base import ArrayDataset, shown
 from .images import load_pixels
 
@@ -81,9 +83,6 @@ def load_imagefolder(split: str, data_dir: Path | None,
     if not data_dir.is_dir():
         raise DataError(f"{data_dir} is not a folder: imagefolder needs --data-dir with train/ "
                         "and val/")
-    from .. import checks
-    from ..limits import MAX_SIDE
-
     size = DEFAULT_IMAGE_SIZE if image_size is None else checks.positive_int(
         "--image-size", image_size, maximum=MAX_SIDE)
     train_dir = _split_dir(data_dir, "train")

@@ -52,6 +52,7 @@ def _name(source: str | Path | bytes) -> str:
 def _to_array(img, where: str = "image") -> np.ndarray:
     """H x W x {1, 3} uint8 from a loaded Pillow image of any mode (the rules of the docstring).
     A floating-point image with NaN or infinite pixels is refused (DataError naming `where`)."""
+    # Pillow only when an image file is decoded or resized: the input pipeline imports this module
     from PIL import Image
 
     mode = img.mode
@@ -83,6 +84,7 @@ def _quiet_pillow_bomb_warning() -> None:
     refuses all of them with one line, so its warning only adds noise. A filter set once, not
     warnings.catch_warnings(): ImageFolder decodes in threads, and catch_warnings is not
     thread-safe."""
+    # Pillow only when an image file is decoded or resized: the input pipeline imports this module
     from PIL import Image
 
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -95,6 +97,7 @@ def decode_image(source: str | Path | bytes) -> np.ndarray:
     DataError (one line naming the file) for a missing, unreadable, truncated, corrupt or
     too-large (more than MAX_PIXELS) image.
     """
+    # Pillow only when an image file is decoded or resized: the input pipeline imports this module
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     where = _name(source)
@@ -160,6 +163,7 @@ def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
 def fit_image(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Scale H x W x C uint8 pixels to cover size = (height, width), keeping the aspect ratio, and
     cut the centre: the one fit of cnnzoo (Pillow bilinear, antialiased when shrinking)."""
+    # Pillow only when an image file is decoded or resized: the input pipeline imports this module
     from PIL import Image
 
     target_h, target_w = int(size[0]), int(size[1])

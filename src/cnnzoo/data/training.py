@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import DataError
+from ..registry import model_info
 from .base import ArrayDataset
+from .datasets import load_dataset
 from .transforms import BatchAugment, augment_for
 
 if TYPE_CHECKING:
@@ -51,9 +54,9 @@ def training_data(dataset: str, data_dir: str | Path | None, model: str, *,
     in_channels: the channels the model is built with (default: the data's).
     datasets: (train, test) already in memory (tests, notebooks): nothing is loaded.
     """
+    # late, to break a cycle: pipeline imports data.images, which runs data/__init__, which imports
+    # this module (docs/architecture.md, "Not yet as the rule says")
     from ..pipeline import InputPipeline
-    from ..registry import model_info
-    from .datasets import load_dataset
 
     if datasets is not None:
         train, test = datasets
@@ -64,7 +67,6 @@ def training_data(dataset: str, data_dir: str | Path | None, model: str, *,
         test = load_dataset(dataset, "test", data_dir=data_dir, download=download,
                             image_size=side)
     if len(train) == 0:
-        from ..errors import DataError
         raise DataError(f"the {train.name} training split is empty: nothing to train on")
     pipeline = InputPipeline.for_training(train, model, image_size=image_size,
                                           in_channels=in_channels)
@@ -75,6 +77,8 @@ def training_data(dataset: str, data_dir: str | Path | None, model: str, *,
 def adapt_input(dataset: ArrayDataset, model_name: str, image_size: int | None = None,
                 in_channels: int | None = None) -> Any:
     """InputPipeline.for_training (the old name, kept for callers written before it)."""
+    # late, to break a cycle: pipeline imports data.images, which runs data/__init__, which imports
+    # this module (docs/architecture.md, "Not yet as the rule says")
     from ..pipeline import InputPipeline
 
     return InputPipeline.for_training(dataset, model_name, image_size=image_size,

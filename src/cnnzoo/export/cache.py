@@ -132,6 +132,4 @@ def read_choice(name: str) -> dict[str, Any] | None:
 
 
 def write_choice(name: str, runtime: str, times: dict[str, float]) -> None:
-    from .. import io  # as in write_bytes
-
     write_bytes(name, io.json_text({"runtime": runtime, "median_seconds": times}, indent=1).encode())

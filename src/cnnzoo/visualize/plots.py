@@ -14,15 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
 
 from ..errors import CnnzooError
+from ..io import make_folder, save_figure
+from ..pipeline import denormalise
 from .deconvnet import Projection
 from .tools import Occlusion, TopChannel
 
 
 def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
@@ -34,8 +37,6 @@ def save(fig, path: str | Path | None):
     picks the format or appends a suffix."""
     if path is None:
         return fig
-    from ..io import make_folder, save_figure
-
     path = Path(path)
     if path.is_dir():
         raise CnnzooError(f"cannot write {path}: it is a folder; give a file name ending in .png, "
@@ -119,8 +120,6 @@ def plot_deconv(projections: Sequence[Projection], pixels: np.ndarray, title: st
                 path: str | Path | None = None):
     """The input as the model sees it (receptive fields outlined) beside one projection per
     panel, all on the input's pixel grid (square pixels: the shapes the network worked on)."""
-    from matplotlib.patches import Rectangle
-
     h, w = pixels.shape[:2]
     n = len(projections) + 1
     cols = min(n, 5)
@@ -162,8 +161,6 @@ def plot_top9(channels: Sequence[TopChannel], mean: Sequence[float], std: Sequen
               title: str = "", class_names: Sequence[str] | None = None, *,
               path: str | Path | None = None):
     """Paper Fig. 2: per channel, a 3x3 block of projections beside the 3x3 image patches."""
-    from ..pipeline import denormalise
-
     n = len(channels)
     per_row = 2 if n > 1 else 1
     rows = math.ceil(n / per_row)
@@ -328,9 +325,6 @@ def plot_occlusion(occ: Occlusion, pixels: np.ndarray, class_name=lambda k: f"cl
     followed class's probability separately when that class is another one. Maps (b)-(d) have
     one cell per square position and are drawn over the whole image (cell (i, j) is the square
     at row i, column j of the positions), scaled to the values they hold (the range is stated)."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch, Rectangle
-
     h, w = occ.input_size
     extent = (-0.5, w - 0.5, h - 0.5, -0.5)  # the maps span the image: no empty strips
     fig = _figure(18, 4.3)
@@ -360,7 +354,7 @@ def plot_occlusion(occ: Occlusion, pixels: np.ndarray, class_name=lambda k: f"cl
     ax[2].set_title(f"p({class_name(occ.target)}) by square position\n"
                     f"{_span(occ.prob.min(), occ.prob.max())}\n(unoccluded {occ.base_prob:.3g})",
                     fontsize=9)
-    _plot_top_class(ax[3], occ, class_name, extent, ListedColormap, Patch)
+    _plot_top_class(ax[3], occ, class_name, extent)
     drop = occ.pixels()
     m = float(np.abs(drop).max()) or 1.0
     _show_pixels(ax[4], pixels)
@@ -379,7 +373,7 @@ def plot_occlusion(occ: Occlusion, pixels: np.ndarray, class_name=lambda k: f"cl
     return save(fig, path)
 
 
-def _plot_top_class(ax, occ: Occlusion, class_name, extent, ListedColormap, Patch) -> None:
+def _plot_top_class(ax, occ: Occlusion, class_name, extent) -> None:
     """The most probable class per square position: one colour per class (legend with each
     class's share of the positions), brighter where the model is surer."""
     counts: dict[int, int] = {}

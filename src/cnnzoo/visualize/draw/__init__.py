@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ... import io as zoo_io
 from ...errors import OptionError
+from .canvas import figure_bytes, rendered
 
 STYLES = ("lenet", "boxes", "blocks")
 # the style of each family's paper (the VGG paper prints tables only; its usual drawing is boxes)
@@ -30,6 +32,7 @@ def default_style(family: str | None) -> str:
 def _summaries(model_or_name: Any, options: Mapping[str, Any] | None,
                input_size: Any = None) -> tuple[Any, Any, str | None]:
     """(summary, training summary or None, family) of a name or a model."""
+    # both import torch, and `cnnzoo draw --help` imports this package (command.py is in it)
     from ...analysis.summary import summary
     from ...registry import model_info
 
@@ -49,6 +52,7 @@ def network_of(model_or_name: Any, options: Mapping[str, Any] | None = None,
                input_size: Any = None) -> tuple[Any, str]:
     """(Network, default style) of a name or a model: one summary pass (two with training-only
     heads), shared by every style drawn from it."""
+    # structure imports the summary, so torch: not at this package's import, as above
     from .structure import network
 
     s, training, family = _summaries(model_or_name, options, input_size)
@@ -92,9 +96,6 @@ def draw(model_or_name: Any, style: str | None = None, path: str | Path | None =
     an .svg path (or format="svg") returns the SVG text instead. Raises OptionError for an
     unknown style, a style that cannot draw the network (a branching one in lenet or boxes), or
     an unknown file type."""
-    from ... import io as zoo_io
-    from .canvas import figure_bytes, rendered
-
     canvas, _, _ = drawing(model_or_name, style, options=options, input_size=input_size)
     fig = rendered(canvas)
     fmt = format or (Path(path).suffix.lower().lstrip(".") if path is not None else None)

@@ -17,7 +17,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ... import io as zoo_io
+from ...analysis.compare import compare
+from ...analysis.paper import format_paper, papers_with_tables
 from ...errors import CnnzooError
+from ...registry import builder_options, list_models, model_info, option_specs
+from . import draw_network, network_of, styles_for
+from .canvas import figure_bytes, rendered
 
 CSS = """body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:1.5em auto;max-width:1100px;
 color:#222;line-height:1.4;padding:0 1em}h1,h2,h3{font-weight:600}a{color:#1f4f8f}
@@ -56,10 +62,6 @@ def _check_claims(claims: str | Path | None) -> Path | None:
 def _drawings(name: str, models: Path) -> tuple[Any, str, list[tuple[str, str]]]:
     """Draw a network in every style that can draw it; returns (Network, default style,
     [(style, file name)])."""
-    from ... import io as zoo_io
-    from . import draw_network, network_of, styles_for
-    from .canvas import figure_bytes, rendered
-
     net, default = network_of(name)
     files = []
     for style in sorted(styles_for(net), key=lambda s: s != default):
@@ -70,8 +72,6 @@ def _drawings(name: str, models: Path) -> tuple[Any, str, list[tuple[str, str]]]
 
 
 def _options_html(name: str) -> str:
-    from ...registry import builder_options, option_specs
-
     specs = option_specs(name)
     if not specs:
         return "<p>No options.</p>"
@@ -86,8 +86,6 @@ def _options_html(name: str) -> str:
 
 
 def _paper_html(summary: Any) -> str:
-    from ...analysis.paper import format_paper, papers_with_tables
-
     if summary.model not in papers_with_tables():
         return ("<p>The paper prints no table of this variant; its description above says how it "
                 "differs from the paper's network.</p>")
@@ -115,8 +113,6 @@ def _num(v: Any) -> str:
 
 def _model_page(name: str, net: Any, files: list[tuple[str, str]], claims: Path | None,
                 models: Path) -> str:
-    from ...registry import model_info
-
     info = model_info(name)
     s = net.summary
     figures = "".join(f'<figure><a href="{escape(f)}"><img src="{escape(f)}" alt="{escape(name)} '
@@ -140,8 +136,6 @@ def _model_page(name: str, net: Any, files: list[tuple[str, str]], claims: Path 
 
 
 def _index(cards: list[str], claims: Path | None, out: Path) -> str:
-    from ...analysis.compare import compare
-
     table = compare()._repr_html_()  # the notebook view of `cnnzoo compare`
     body = ("<h1>The lineage, drawn: cnnzoo's atlas</h1><p>Every network of cnnzoo, drawn as its "
             "paper draws it from the graph cnnzoo records in one forward pass: every size, kernel, "
@@ -153,8 +147,6 @@ def _index(cards: list[str], claims: Path | None, out: Path) -> str:
 
 
 def _card(name: str, net: Any, default_file: str) -> str:
-    from ...registry import model_info
-
     info = model_info(name)
     return (f'<div class=card><a href="models/{escape(name)}.html"><img src="models/'
             f'{escape(default_file)}" alt="{escape(name)}"></a><br><a href="models/{escape(name)}'
@@ -166,9 +158,6 @@ def build_atlas(out: str | Path, *, claims: str | Path | None = None,
                 names: list[str] | None = None) -> tuple[Path, int, float]:
     """Write the atlas into `out` (an empty folder or an earlier atlas); returns (index.html,
     the number of networks, seconds taken). names: only these networks (default: all)."""
-    from ... import io as zoo_io
-    from ...registry import list_models
-
     start = time.perf_counter()
     claims_dir = _check_claims(claims)
     folder = zoo_io.output_folder(out, "atlas")

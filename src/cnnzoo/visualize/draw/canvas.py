@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ... import io as zoo_io
 from ...errors import OptionError
 
 FORMATS = ("svg", "png", "pdf")
@@ -100,6 +101,7 @@ class Canvas:
 
     def figure(self, title: str = "", margin: float = 0.15) -> Any:
         """The matplotlib Figure (Agg canvas, no pyplot state), sized to what was drawn."""
+        # matplotlib is slow to import and `cnnzoo draw --help` loads this module: only when rendering
         from matplotlib import patches
         from matplotlib.figure import Figure
 
@@ -147,9 +149,8 @@ def _points(kind: str, args: tuple) -> list[tuple[float, float]]:
 
 def figure_bytes(fig: Any, fmt: str) -> bytes:
     """The figure as SVG, PNG or PDF bytes (rendered in memory; files are written by cnnzoo.io)."""
+    # matplotlib is slow to import and `cnnzoo draw --help` loads this module: only when rendering
     import matplotlib
-
-    from ... import io as zoo_io
 
     if fmt not in FORMATS:
         raise OptionError(f"cannot draw to .{fmt}: write .svg, .png or .pdf")
@@ -159,6 +160,7 @@ def figure_bytes(fig: Any, fmt: str) -> bytes:
 
 
 def rendered(canvas: Canvas) -> Any:
+    # matplotlib is slow to import and `cnnzoo draw --help` loads this module: only when rendering
     import matplotlib
 
     with matplotlib.rc_context(RC):  # type: ignore[arg-type]  # the stub lists literal keys
