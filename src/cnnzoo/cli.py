@@ -430,7 +430,8 @@ def _runtime(args: argparse.Namespace) -> str | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .train.evaluate import evaluate, format_report, report_json
+    from .inference.evaluate import evaluate
+    from .inference.report import format_report, report_json
 
     _set_threads(args.threads)
     runtime = _runtime(args)
@@ -467,8 +468,8 @@ def _cli_words(message: str) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .runs import load_run
-    from .train.predict import format_predictions, predict
+    from .inference.predict import format_predictions, predict
+    from .inference.run import load_run
 
     checkpoint, images = (None, args.paths) if args.model else (args.paths[0], args.paths[1:])
     if not images:

@@ -17,7 +17,7 @@ class Source:
 
     model: nn.Module
     name: str
-    pipeline: Any = None  # cnnzoo.pipeline.InputPipeline
+    pipeline: Any = None  # cnnzoo.inference.pipeline.InputPipeline
     random: bool = True
     checkpoint: str | None = None
     run: Any = None  # the LoadedRun of a run folder: its data calibrate and guard lower precisions
@@ -33,9 +33,9 @@ class Source:
 
 def load_source(model_or_run: str | Path | nn.Module, options: dict[str, Any] | None = None) -> Source:
     """A Source from an nn.Module, a registered model name or a run/checkpoint path."""
-    from ..pipeline import InputPipeline
+    from ..inference.pipeline import InputPipeline
+    from ..inference.run import load_run
     from ..registry import create_model, list_models
-    from ..runs import load_run
 
     if isinstance(model_or_run, nn.Module):
         if options:

@@ -40,10 +40,10 @@ from torch import Tensor, nn
 
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError, UnknownOptionError, close_matches
 from ..export.machine import native_bf16
+from ..inference.evaluate import evaluate_arrays
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .distributed import local_slice, setup, teardown
-from .evaluate import evaluate_arrays
 from .metrics import Meter, csv_text
 from .optim import Schedule, build_optimizer
 from .progress import Progress, duration
@@ -233,7 +233,7 @@ class Trainer:
     def _setup_model(self) -> None:
         """The data (in memory, on the device when that is a GPU), the model, its optimizer,
         DDP/compile wrapping and the learning-rate schedule."""
-        from ..data import training_data  # the data sets' readers load with the run
+        from .data import training_data  # the data sets' readers load with the run
 
         c = self.config
         data = training_data(c.dataset, c.data_dir, c.model, image_size=c.image_size,

@@ -61,7 +61,7 @@ def filter_evolution(run_dir: str | Path, layer: str | None = None,
 
     Returns (layer, epochs, array epochs x count x in x kh x kw): the first `count` filters."""
     count = checks.positive_int("count", count)
-    from ..train.checkpoint import epoch_checkpoints, load_model
+    from ..inference.checkpoint import epoch_checkpoints, load_model
 
     found = epoch_checkpoints(run_dir)
     if not found:

@@ -29,7 +29,7 @@ def run_draw(args: argparse.Namespace) -> int:
     target = args.model
     options = None
     if Path(target).is_dir():
-        from ...runs import load_run
+        from ...inference.run import load_run
 
         if args.option:
             raise OptionError("--option goes with a model NAME: a run folder's network is fixed")
