@@ -1,5 +1,5 @@
-"""`cnnzoo claims [--full] [--only ID[,ID]] [--out DIR] [--list]`: add_arguments + run, wired into
-cli.py by the CLI's owner."""
+"""`cnnzoo claims [--full] [--only ID[,ID]] [--out DIR] [--threads N] [--device cpu|cuda] [--list]`:
+add_arguments + run, wired into cli.py by the CLI's owner."""
 from __future__ import annotations
 
 import argparse
@@ -10,8 +10,8 @@ from ..errors import CnnzooError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full", action="store_true",
-                        help="the long experiments (about 3 hours on a loaded 2-core CPU) instead of the "
-                             "quick ones (40 minutes there)")
+                        help="the long experiments (estimated 70 minutes on a loaded 2-core CPU) instead "
+                             "of the quick ones (40 minutes there)")
     parser.add_argument("--only", metavar="ID[,ID]", default=None,
                         help="run only these claims, by id or number (see --list)")
     parser.add_argument("--out", metavar="DIR", default="claims-report",
@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, metavar="N", default=None,
                         help="CPU threads for PyTorch (recorded in the report: a report's numbers "
                              "are bit-identical only for the same commit and thread count)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the experiments' models run (default cpu; cuda: a CUDA GPU, for "
+                             "paper-like scale). The batches are drawn on the CPU either way")
     parser.add_argument("--list", action="store_true", help="list the claims and exit")
 
 
@@ -41,5 +44,7 @@ def run(args: argparse.Namespace) -> int:
             raise CnnzooError(f"--threads {args.threads}: give a whole number of threads, 1 or more")
         import torch  # here, not at start-up: `cnnzoo claims --help` must not import torch
         torch.set_num_threads(args.threads)
+    from .common import use_device  # imports torch: not at start-up
+    use_device(args.device)  # a missing CUDA is refused here, before anything runs
     run_claims(ids, mode="full" if args.full else "quick", out=args.out)
     return 0
