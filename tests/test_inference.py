@@ -60,3 +60,15 @@ def test_load_data_returns_a_new_run_for_random_weights_and_leaves_the_run_alone
     assert fed.pipeline.scaling == "standardize" and pipeline.scaling == "default"
     with torch.no_grad():
         assert fed.model(fed.pipeline(data.images[:2])).shape == (2, 10)
+
+
+def test_the_public_names_reach_the_inference_room():
+    """cnnzoo's and cnnzoo.visualize's lazy names resolve to the one definition of each."""
+    from cnnzoo import inference, visualize
+    from cnnzoo.inference import evaluate, pipeline, predict, run
+
+    assert cnnzoo.load_run is run.load_run is visualize.load_run is inference.load_run
+    assert cnnzoo.load_image is run.load_image is visualize.load_image
+    assert cnnzoo.InputPipeline is pipeline.InputPipeline and visualize.ModelImage is pipeline.ModelImage
+    assert cnnzoo.evaluate is evaluate.evaluate and cnnzoo.predict is predict.predict
+    assert cnnzoo.load_checkpoint is inference.load_model
