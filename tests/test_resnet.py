@@ -318,3 +318,37 @@ def test_in_place_path_only_when_unobserved():
     handle.remove()
     assert torch.equal(fast, slow) and torch.allclose(grad, model.conv1.weight.grad)
     assert (seen[0] < 0).any()
+
+
+def test_stem_relu_in_place_only_when_unobserved():
+    """The stem's ReLU is written in place like torchvision's, unless a hook watches bn1 (its
+    output must stay its own) or the ReLU: same outputs either way."""
+    torch.manual_seed(0)
+    model = cnnzoo.create_model("resnet18", variant="v1.5").eval()
+    x = torch.randn(1, 3, 32, 32)
+    fast = model(x)
+    seen = []
+    handle = model.bn1.register_forward_hook(lambda m, i, o: seen.append(o))
+    slow = model(x)
+    handle.remove()
+    assert torch.equal(fast, slow) and (seen[0] < 0).any()
+
+
+@pytest.mark.parametrize("where", ["stem", "block"])
+def test_replaced_activation_is_called_not_written_out(where):
+    """A ReLU replaced by another activation is called (the in-place path only reproduces ReLU):
+    the output equals the one computed step by step with a hook forcing the watched path."""
+    torch.manual_seed(0)
+    model = cnnzoo.create_model("resnet18", variant="v1.5").eval()
+    if where == "stem":
+        model.relu = nn.GELU()
+    else:
+        model.layer1[0].relu1 = nn.GELU()
+    x = torch.randn(1, 3, 32, 32)
+    out = model(x)
+    handle = nn.modules.module.register_module_forward_hook(lambda m, i, o: None)  # watches all
+    try:
+        watched = model(x)
+    finally:
+        handle.remove()
+    assert torch.equal(out, watched)

@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import secrets
 import shutil
@@ -195,6 +196,25 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "numel") and hasattr(obj, "item") and obj.numel() == 1:  # a 1-element tensor
         return obj.item()
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def finite(obj: Any, path: str = "") -> tuple[Any, dict[str, str]]:
+    """`obj` with every NaN or infinity (not JSON) replaced by None, and where each was:
+    {"a.b[2]": "nan"}. For writers that record a non-finite measurement explicitly (null, with
+    what it was) rather than refuse the file (json_bytes refuses)."""
+    found: dict[str, str] = {}
+
+    def walk(o: Any, at: str) -> Any:
+        if isinstance(o, float) and not math.isfinite(o):
+            found[at] = repr(o)
+            return None
+        if isinstance(o, dict):
+            return {k: walk(v, f"{at}.{k}" if at else str(k)) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [walk(v, f"{at}[{i}]") for i, v in enumerate(o)]
+        return o
+
+    return walk(obj, path), found
 
 
 def json_bytes(obj: Any) -> bytes:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules import module as _base
 
 from .errors import InputShapeError
 
@@ -64,23 +65,20 @@ def normal_init(model: nn.Module, std: float = 0.01) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def unobserved(module: nn.Module) -> bool:
-    """True when no hook watches `module` or any module inside it (nor every module, globally),
-    and its activations are plain nn.ReLU: its forward may then write a ReLU or a residual
-    addition into a tensor it has just made, as torchvision's blocks do, and nobody can see the
-    difference. Anything that watches (summaries, the graph recorder, DeconvNet, feature maps)
-    registers hooks and so gets the out-of-place path, every intermediate kept as computed."""
-    from torch.nn.modules import module as base
-
-    if (base._global_forward_hooks or base._global_forward_pre_hooks or base._global_backward_hooks
-            or base._global_backward_pre_hooks):
+def unobserved(module: nn.Module, steps: tuple[nn.Module, ...] = ()) -> bool:
+    """True when a fast path may write out `steps` (the block's ReLUs and residual addition) in
+    place instead of calling them, as torchvision's blocks do, and nobody can see the difference:
+    no hook watches `module` or any module inside it (nor every module, globally), and each step
+    is still exactly the plain nn.ReLU or Add the fast path reproduces (a replaced activation, say
+    GELU, must be called). Anything that watches (summaries, the graph recorder, DeconvNet,
+    feature maps) registers hooks and so gets the out-of-place path, every intermediate kept."""
+    if any(type(step) not in (nn.ReLU, Add) for step in steps):
         return False
-    for m in module.modules():
-        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks:
-            return False
-        if isinstance(m, nn.ReLU) and type(m) is not nn.ReLU:  # a replaced activation: call it
-            return False
-    return True
+    if (_base._global_forward_hooks or _base._global_forward_pre_hooks or _base._global_backward_hooks
+            or _base._global_backward_pre_hooks):
+        return False
+    return not any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+                   for m in module.modules())
 
 
 class Add(nn.Module):

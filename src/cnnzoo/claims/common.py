@@ -12,7 +12,7 @@ import functools
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,33 @@ def to_input(images: Tensor, size: int = 32, channels: int = 1, fit: str = "pad"
     return pipeline(images.expand(-1, channels, -1, -1)).contiguous()
 
 
+# --- where the experiments run ----------------------------------------------------------------
+# The models and their batches run on this device (`cnnzoo claims --device`); the data, the index
+# tensors and the generators that draw batches stay on the CPU, so the batches, and every number
+# measured on the CPU, are the same whichever device is chosen.
+_DEVICE = ["cpu"]
+
+
+def use_device(name: str) -> None:
+    """Run the experiments' models on `name` ("cpu" or "cuda"); a missing CUDA is one error line."""
+    if name not in ("cpu", "cuda"):
+        raise CnnzooError(f"--device {name}: the claims run on cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CnnzooError("--device cuda: this machine has no CUDA GPU that PyTorch can use; "
+                          "leave out --device (or give --device cpu)")
+    _DEVICE[0] = name
+
+
+def device() -> torch.device:
+    """The device the experiments' models run on."""
+    return torch.device(_DEVICE[0])
+
+
+def on_device(*tensors: Tensor) -> list[Tensor]:
+    """These tensors on the experiments' device (the same tensors on the CPU)."""
+    return [t.to(device()) for t in tensors]
+
+
 # --- training --------------------------------------------------------------------------------
 def main_logits(out: Any) -> Tensor:
     """The main classifier's output (GoogLeNet returns (logits, aux1, aux2) in training mode)."""
@@ -174,6 +201,7 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
     from ..train.optim import Schedule  # torch's optimizers: claims load only when they run
     from ..train.step import train_step  # the engine's step
 
+    model.to(device())  # before the optimiser takes its parameters
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     if schedule == "onecycle" and not warmup:
         warmup = 0.25  # the engine's one-cycle default
@@ -187,17 +215,18 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
     for step in range(steps):
         if pos + batch > len(y):
             order, pos = torch.randperm(len(y), generator=gen), 0
-        idx = order[pos:pos + batch]
+        idx = order[pos:pos + batch]  # drawn on the CPU: the same batches on every device
         pos += batch
+        xb, yb = on_device(x[idx], y[idx])
         lr_at.apply(opt, lr, step)
-        loss, out = train_step(model, x[idx], y[idx], opt,
+        loss, out = train_step(model, xb, yb, opt,
                                lambda out, target: loss_of(model, out, target, aux), skip_nonfinite=True)
         if not torch.isfinite(loss):
             record.errors += [100.0] * (steps - step)
             record.losses += [math.inf] * (steps - step)
             break
         with torch.no_grad():
-            wrong = (main_logits(out).argmax(1) != y[idx]).float().mean().item()
+            wrong = (main_logits(out).argmax(1) != yb).float().mean().item()
         record.losses.append(loss.item())
         record.errors.append(100.0 * wrong)
         if on_step is not None:
@@ -211,11 +240,13 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
 
 @torch.no_grad()
 def error_rate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
-    """Top-1 error (%) in evaluation mode."""
+    """Top-1 error (%) in evaluation mode, on the device the model is on."""
     model.eval()
+    at = next(model.parameters()).device
     wrong = 0.0
     for i in range(0, len(y), batch):
-        wrong += (main_logits(model(x[i:i + batch])).argmax(1) != y[i:i + batch]).sum().item()
+        xb, yb = x[i:i + batch].to(at), y[i:i + batch].to(at)
+        wrong += (main_logits(model(xb)).argmax(1) != yb).sum().item()
     model.train()
     return 100.0 * wrong / max(len(y), 1)
 
@@ -269,3 +300,22 @@ def figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Any
 
 COLOURS = {"sigmoid": "#7f7f7f", "tanh": "#1f77b4", "relu": "#d62728", "table": "#2ca02c",
            "full": "#9467bd", "plain": "#ff7f0e", "residual": "#1f77b4"}
+
+
+def plot_seeds(ax: Any, curves: Sequence[Sequence[float]], *, colour: str, label: str | None = None,
+               style: str = "-", alpha: float = 1.0, x: Sequence[float] | None = None) -> None:
+    """One line per experiment over its seeds: the mean, with a band of ± one sd where two or more
+    seeds have a value (curves may differ in length: runs that stop at a target end early)."""
+    length = max(len(c) for c in curves)
+    stats = [mean_std([c[i] for c in curves if i < len(c)]) for i in range(length)]
+    xs = list(x) if x is not None else list(range(1, length + 1))
+    mean = [m for m, _ in stats]
+    ax.plot(xs, mean, style, color=colour, alpha=alpha, label=label)
+    if len(curves) > 1:
+        ax.fill_between(xs, [m - s for m, s in stats], [m + s for m, s in stats], color=colour,
+                        alpha=0.18 * alpha, lw=0)
+
+
+def seeds_label(seeds: Sequence[int]) -> str:
+    """What a plot_seeds figure shows, for its axis label."""
+    return f"mean ± sd over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}"

@@ -3,6 +3,7 @@
 """Claims 12-13: training deep networks: GoogLeNet's auxiliary classifiers, ResNet's shortcuts."""
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -11,7 +12,22 @@ from torch import nn
 
 from ..registry import create_model
 from .base import CORRECTED, FAILS, HOLDS, NOT_RESOLVED, Measured, Table, Verdict, claim, combine, part
-from .common import COLOURS, error_rate, figure, fit, load_data, mean_std, recipe, seeded, subset, to_input
+from .common import (
+    COLOURS,
+    device,
+    error_rate,
+    figure,
+    fit,
+    load_data,
+    mean_std,
+    on_device,
+    plot_seeds,
+    recipe,
+    seeded,
+    seeds_label,
+    subset,
+    to_input,
+)
 from .rules import settings, threshold
 
 # ---------------------------------------------------------------------------------------------
@@ -51,13 +67,14 @@ def judge_aux(v: dict[str, Any]) -> Verdict:
         tolerance=tol)])
 
 
-def _aux_figure(series: dict[str, dict[str, list[list[float]]]], steps: int, seed: int) -> Any:
+def _aux_figure(series: dict[str, dict[str, list[list[float]]]], seeds: list[int]) -> Any:
     fig, ax = figure(6.4, 3.6)
     for b, colour in zip(EARLY_BLOCKS, ("#7f7f7f", "#1f77b4", "#2ca02c", "#d62728")):
-        ax.plot(range(1, steps + 1), series["no_aux"][b][0], "--", color=colour)
-        ax.plot(range(1, steps + 1), series["aux"][b][0], "-", color=colour, label=b)
-    ax.set(yscale="log", xlabel="training step", ylabel="gradient norm of the block's weights",
-           title=f"GoogLeNet trained without (dashed) and with (solid) the aux losses, seed {seed}")
+        plot_seeds(ax, series["no_aux"][b], colour=colour, style="--")
+        plot_seeds(ax, series["aux"][b], colour=colour, label=b)
+    ax.set(yscale="log", xlabel=f"training step ({seeds_label(seeds)})",
+           ylabel="gradient norm of the block's weights",
+           title="GoogLeNet trained without (dashed) and with (solid) the aux losses")
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     return fig
@@ -67,13 +84,45 @@ def _norm(params: list[nn.Parameter]) -> float:
     return float(torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params if p.grad is not None)))
 
 
+AUX_KINDS = ("aux", "no_aux")
+
+
+def _aux_pair(start: nn.Module, x: Any, y: Any, xp: Any, yp: Any, s: dict[str, Any], seed: int,
+              out: dict[str, Any]) -> float:
+    """Train two copies of `start` on the same batches, with and without the aux losses; append
+    each copy's per-step early-block gradient norms, final test loss and accuracy to `out`.
+    Returns the aux loss weight the model uses."""
+    aux_weight = 0.3
+    for kind in AUX_KINDS:
+        model = copy.deepcopy(start)
+        mods = dict(model.named_modules())
+        per_block = {b: list(mods[b].parameters()) for b in EARLY_BLOCKS}
+        runs: dict[str, list[float]] = {b: [] for b in EARLY_BLOCKS}
+
+        def record(step: int, m: nn.Module, runs: dict = runs, per_block: dict = per_block) -> None:
+            for b in EARLY_BLOCKS:  # the gradient of this step's training loss
+                runs[b].append(_norm(per_block[b]))
+
+        seeded(seed)  # the same dropout draws as far as the two losses allow
+        fit(model, x, y, steps=s["steps"], batch=s["batch"], lr=0.01, seed=seed,
+            aux=kind == "aux", on_step=record)
+        for b in EARLY_BLOCKS:
+            out["series"][kind][b].append(runs[b])
+        model.eval()
+        with torch.no_grad():
+            xd, yd = on_device(xp, yp)
+            out["final"][kind].append(float(nn.functional.cross_entropy(model(xd), yd)))
+        out["accuracy"][kind].append(100 - error_rate(model, xp, yp))
+        aux_weight = float(getattr(model, "aux_loss_weight", 0.3))
+    return aux_weight
+
+
 @claim(12, "auxiliary-classifiers", "Auxiliary classifiers help gradients reach early layers",
        "GoogLeNet's two auxiliary classifiers (after inception4a and 4d, loss weight 0.3) inject "
        "gradient into the middle of the network, so the early layers receive a stronger signal "
        "than from the main classifier alone.",
        "Szegedy et al. 2015, Sec. 5", judge_aux)
 def auxiliary_classifiers(mode: str) -> Measured:
-    import copy
     s = settings("auxiliary-classifiers", mode)
     steps, batch, seeds = s["steps"], s["batch"], s["seeds"]
     data = load_data()
@@ -81,39 +130,19 @@ def auxiliary_classifiers(mode: str) -> Measured:
     x = to_input(x, 224, 1, fit="resize")
     xp, yp = subset(data.test_images, data.test_labels, s["n_probe"])
     xp = to_input(xp, 224, 1, fit="resize")
-    kinds = ("aux", "no_aux")
-    series: dict[str, dict[str, list[list[float]]]] = {k: {b: [] for b in EARLY_BLOCKS} for k in kinds}
-    final: dict[str, list[float]] = {k: [] for k in kinds}
-    accuracy: dict[str, list[float]] = {k: [] for k in kinds}
+    out: dict[str, Any] = {"series": {k: {b: [] for b in EARLY_BLOCKS} for k in AUX_KINDS},
+                           "final": {k: [] for k in AUX_KINDS}, "accuracy": {k: [] for k in AUX_KINDS}}
     for seed in seeds:
         seeded(seed)
-        start = create_model("googlenet", num_classes=10, in_channels=1)
-        for kind in kinds:
-            model = copy.deepcopy(start)
-            mods = dict(model.named_modules())
-            per_block = {b: list(mods[b].parameters()) for b in EARLY_BLOCKS}
-            runs: dict[str, list[float]] = {b: [] for b in EARLY_BLOCKS}
-
-            def record(step: int, m: nn.Module, runs: dict = runs, per_block: dict = per_block) -> None:
-                for b in EARLY_BLOCKS:  # the gradient of this step's training loss
-                    runs[b].append(_norm(per_block[b]))
-
-            seeded(seed)  # the same dropout draws as far as the two losses allow
-            fit(model, x, y, steps=steps, batch=batch, lr=0.01, seed=seed,
-                aux=kind == "aux", on_step=record)
-            for b in EARLY_BLOCKS:
-                series[kind][b].append(runs[b])
-            model.eval()
-            with torch.no_grad():
-                final[kind].append(float(nn.functional.cross_entropy(model(xp), yp)))
-            accuracy[kind].append(100 - error_rate(model, xp, yp))
-            aux_weight = float(getattr(model, "aux_loss_weight", 0.3))
+        aux_weight = _aux_pair(create_model("googlenet", num_classes=10, in_channels=1), x, y, xp, yp, s,
+                               seed, out)
+    series, final, accuracy = out["series"], out["final"], out["accuracy"]
     mean_of = {k: {b: sum(sum(r) for r in series[k][b]) / sum(len(r) for r in series[k][b])
-                   for b in EARLY_BLOCKS} for k in kinds}
+                   for b in EARLY_BLOCKS} for k in AUX_KINDS}
     diffs = [a - n for a, n in zip(accuracy["aux"], accuracy["no_aux"])]
     acc_tol = max(2 * mean_std(diffs)[1] / len(diffs) ** 0.5,
                   threshold("auxiliary-classifiers", "final accuracy", "min_tolerance"))
-    fig = _aux_figure(series, steps, seeds[0])
+    fig = _aux_figure(series, seeds)
     values: dict[str, Any] = {}
     for b in EARLY_BLOCKS:
         values[f"gradient_aux_{b}"] = float(f"{mean_of['aux'][b]:.4g}")
@@ -230,29 +259,43 @@ def judge_residual(v: dict[str, Any]) -> Verdict:
                                                           "gradient (He et al. Sec. 4.1: the difficulty is "
                                                           "\"unlikely to be caused by vanishing gradients\")"
                                                           if ratio <= 1 else ""), ratio=float(f"{ratio:.3g}")))
-    reach = min(v["deep_reach"].values())
+    not_finite = v.get("deep_reach_not_finite", {})
+
+    def ratios(d: dict[str, float | None]) -> str:
+        return ", ".join(f"{k} {x:.3g}" if x is not None else f"{k} not finite ({not_finite.get(k, '')})"
+                         for k, x in d.items())
+
+    # a ratio that is not finite (None) did not reach layer 1 in any measurable way: it counts as 0
+    reach = min(x if x is not None else 0.0 for x in v["deep_reach"].values())
     parts.append(part("152 layers train", HOLDS if reach >= threshold("residual", "152 layers train", "reach")
-                      else FAILS, "first-layer / last-layer gradient norm at initialisation: " + ", ".join(
-                          f"{k} {x:.3g}" for k, x in v["deep_reach"].items()) + "; plain twins: " + ", ".join(
-                          f"{k} {x:.3g}" for k, x in v["deep_reach_plain"].items()), reach=float(f"{reach:.3g}")))
+                      else FAILS, "first-layer / last-layer gradient norm at initialisation: "
+                      + ratios(v["deep_reach"]) + "; plain twins: " + ratios(v["deep_reach_plain"]),
+                      reach=float(f"{reach:.3g}")))
     return combine(parts)
 
 
-def _deep_reach(names: tuple[str, ...], side: int, batch: int) -> tuple[dict[str, float], dict[str, float]]:
+def _deep_reach(names: tuple[str, ...], side: int, batch: int) -> dict[str, dict[str, Any]]:
     """First-layer / last-layer weight-gradient norm at initialisation of each deep ResNet and of
-    its plain twin (shortcut=None), on one random batch: does the gradient reach layer 1?"""
-    out: dict[str, dict[str, float]] = {"residual": {}, "plain": {}}
+    its plain twin (shortcut=None), on one random batch: does the gradient reach layer 1? A ratio
+    that is not finite is None, with the reason under "not_finite" (strict JSON has no NaN)."""
+    out: dict[str, dict[str, Any]] = {"residual": {}, "plain": {}, "not_finite": {}}
     for name in names:
         for kind, options in (("residual", {}), ("plain", {"shortcut": None})):
             seeded(0)
-            model = create_model(name, num_classes=10, **options).train()
-            x = torch.randn(batch, 3, side, side)
-            nn.functional.cross_entropy(model(x), torch.arange(batch) % 10).backward()
+            model = create_model(name, num_classes=10, **options).train().to(device())
+            x, target = on_device(torch.randn(batch, 3, side, side), torch.arange(batch) % 10)
+            logits = model(x)
+            nn.functional.cross_entropy(logits, target).backward()
             weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
             first, last = float(weights[0].grad.norm()), float(weights[-1].grad.norm())
-            out[kind][name if kind == "residual" else f"plain twin of {name}"] = first / max(last, 1e-30)
+            key = name if kind == "residual" else f"plain twin of {name}"
+            ratio = first / max(last, 1e-30)
+            out[kind][key] = ratio if math.isfinite(ratio) else None
+            if not math.isfinite(ratio):
+                out["not_finite"][key] = (f"{ratio}: " + ("overflowed: activations not finite" if not
+                                          bool(torch.isfinite(logits).all()) else "gradient not finite"))
             del model
-    return out["residual"], out["plain"]
+    return out
 
 
 @claim(13, "residual", "Residual connections beat vanishing gradients and degradation",
@@ -295,15 +338,16 @@ def residual(mode: str) -> Measured:
         values[f"test_error_{name}"] = round(mean_std(test)[0], 2)
         values[f"first_grad_{name}"] = float(f"{mean_std(grads)[0]:.4g}")
     values.update(epochs=epochs, train_images=n_train, seeds=len(seeds), tolerance=tolerance)
-    values["deep_reach"], values["deep_reach_plain"] = _deep_reach(s["deep"], s["deep_side"], s["deep_batch"])
+    reach = _deep_reach(s["deep"], s["deep_side"], s["deep_batch"])
+    values["deep_reach"], values["deep_reach_plain"] = reach["residual"], reach["plain"]
+    if reach["not_finite"]:
+        values["deep_reach_not_finite"] = reach["not_finite"]
     fig, ax = figure(6.4, 3.6)
     for name in NETS:
-        stats = [mean_std([c[i] for c in curves[name]]) for i in range(epochs)]
-        ax.errorbar(range(1, epochs + 1), [m for m, _ in stats], yerr=[sd for _, sd in stats], capsize=3,
-                    fmt="--o" if name.startswith("plain") else "-o",
-                    color=COLOURS["plain" if name.startswith("plain") else "residual"],
-                    alpha=0.55 if name.endswith("20") else 1.0, label=name)
-    ax.set(xlabel=f"epoch (mean ± sd over {len(seeds)} seeds)", ylabel="training error, % (epoch mean)",
+        plot_seeds(ax, curves[name], style="--o" if name.startswith("plain") else "-o",
+                   colour=COLOURS["plain" if name.startswith("plain") else "residual"],
+                   alpha=0.55 if name.endswith("20") else 1.0, label=name)
+    ax.set(xlabel=f"epoch ({seeds_label(seeds)})", ylabel="training error, % (epoch mean)",
            title="Plain vs residual, 20 and 56 layers")
     ax.set_xticks(range(1, epochs + 1))
     ax.legend()

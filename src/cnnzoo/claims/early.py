@@ -27,7 +27,20 @@ from .base import (
     combine,
     part,
 )
-from .common import COLOURS, error_rate, figure, fit, load_data, mean_std, recipe, seeded, subset, to_input
+from .common import (
+    COLOURS,
+    error_rate,
+    figure,
+    fit,
+    load_data,
+    mean_std,
+    plot_seeds,
+    recipe,
+    seeded,
+    seeds_label,
+    subset,
+    to_input,
+)
 from .rules import settings, threshold
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +139,7 @@ def lenet_c3(mode: str) -> Measured:
     x, xt = to_input(x), to_input(xt)
     params: dict[str, int] = {}
     acc: dict[str, list[float]] = {"table": [], "full": []}
-    curves: dict[str, list[float]] = {}
+    curves: dict[str, list[list[float]]] = {"table": [], "full": []}
     for conn in ("table", "full"):
         c3: nn.Module = create_model("lenet5", connections=conn).c3  # type: ignore[assignment]
         params[conn] = sum(p.numel() for p in c3.parameters())
@@ -135,14 +148,12 @@ def lenet_c3(mode: str) -> Measured:
             model = create_model("lenet5", connections=conn)
             record = fit(model, x, y, steps=steps, batch=64, seed=seed, **recipe("lenet_rbf"))
             acc[conn].append(100 - error_rate(model, xt, yt))
-            if seed == seeds[0]:
-                curves[conn] = record.smoothed_error(50)
+            curves[conn].append(record.smoothed_error(50))
     (mt, st), (mf, sf) = mean_std(acc["table"]), mean_std(acc["full"])
     fig, ax = figure(6.4, 3.4)
-    for conn, curve in curves.items():
-        ax.plot(range(1, len(curve) + 1), curve, color=COLOURS[conn],
-                label=f"C3 {conn} ({params[conn]:,} params)")
-    ax.set(xlabel="training step (batch 64)", ylabel="training error, % (running mean)",
+    for conn, runs in curves.items():
+        plot_seeds(ax, runs, colour=COLOURS[conn], label=f"C3 {conn} ({params[conn]:,} params)")
+    ax.set(xlabel="training step (batch 64)", ylabel=f"training error, % (running mean; {seeds_label(seeds)})",
            title="LeNet-5: C3 connection table vs full connection")
     ax.legend()
     return Measured(

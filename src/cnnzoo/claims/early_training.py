@@ -10,7 +10,21 @@ from torch import nn
 
 from ..registry import create_model
 from .base import CORRECTED, FAILS, HOLDS, NOT_RESOLVED, Measured, Verdict, claim, combine, part
-from .common import COLOURS, figure, fit, load_data, mean_std, seeded, subset, to_input, weighted_layers
+from .common import (
+    COLOURS,
+    device,
+    figure,
+    fit,
+    load_data,
+    mean_std,
+    on_device,
+    plot_seeds,
+    seeded,
+    seeds_label,
+    subset,
+    to_input,
+    weighted_layers,
+)
 from .rules import settings, spread_verdict, threshold
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
@@ -135,10 +149,12 @@ def nonlinearity(mode: str) -> Measured:
         records, best_lr[act] = _grid(lambda lr, act=act: run(act, lr, seeds[0]), s["rates"], target,
                                       max_steps)
         grid[act] = {lr: r.steps_to_error(target, window) for lr, r in sorted(records.items())}
-        curves[act] = records[best_lr[act]].smoothed_error(window)
+        curves[act] = [records[best_lr[act]].smoothed_error(window)]
         steps[act].append(grid[act][best_lr[act]])
         for seed in seeds[1:]:
-            steps[act].append(run(act, best_lr[act], seed).steps_to_error(target, window))
+            record = run(act, best_lr[act], seed)
+            steps[act].append(record.steps_to_error(target, window))
+            curves[act].append(record.smoothed_error(window))
     mean_steps = {a: (None if any(s is None for s in v) else round(sum(v) / len(v)))
                   for a, v in steps.items()}
     values: dict[str, Any] = {f"steps_{a}": mean_steps[a] for a in ACTIVATIONS}
@@ -166,19 +182,19 @@ def nonlinearity(mode: str) -> Measured:
         references={"AlexNet Fig. 1": "4-layer CNN on CIFAR-10: ReLU reaches 25% training error "
                                       "six times faster than tanh; learning rates chosen "
                                       "separately for speed (Krizhevsky et al. 2012)"},
-        figures={"nonlinearity": _nonlinearity_figure(curves, grads, best_lr, target, layers, window)},
+        figures={"nonlinearity": _nonlinearity_figure(curves, grads, best_lr, target, layers, window, seeds)},
     )
 
 
 def _nonlinearity_figure(curves: dict, grads: dict, best_lr: dict, target: float, layers: list[str],
-                         window: int) -> Any:
+                         window: int, seeds: list[int]) -> Any:
     fig, (ax1, ax2) = figure(9.6, 3.6, ncols=2)
     for act in ACTIVATIONS:
-        ax1.plot(range(1, len(curves[act]) + 1), curves[act], color=COLOURS[act],
-                 label=f"{act} (lr {best_lr[act]:g})")
+        plot_seeds(ax1, curves[act], colour=COLOURS[act], label=f"{act} (lr {best_lr[act]:g})")
         ax2.plot(range(1, len(grads[act]) + 1), grads[act], "o-", color=COLOURS[act], label=act)
     ax1.axhline(target, color="k", ls=":", lw=1, label=f"{target:g}% target")
-    ax1.set(xlabel="training step (batch 64), first seed", ylabel=f"training error, % ({window}-step mean)",
+    ax1.set(xlabel=f"training step (batch 64); {seeds_label(seeds)}, each run until its target",
+            ylabel=f"training error, % ({window}-step mean)",
             title="Time to a fixed training error", xscale="log")
     ax1.legend(fontsize=8)
     ax2.set(xlabel="weighted layer (input -> output)", ylabel="weight gradient norm",
@@ -266,7 +282,7 @@ def initialisation(mode: str) -> Measured:
         model = create_model(name, num_classes=10, init="default" if init == "he" else init)
         if init == "he":
             _he_init(model)
-        stds[init], grads[init], layers = _signal(model, x[:batch], ys[:batch])
+        stds[init], grads[init], layers = _signal(model.to(device()), *on_device(x[:batch], ys[:batch]))
         values[f"output_scale_{init}"] = float(f"{stds[init][-1]:.3g}")
         values[f"first_grad_{init}"] = float(f"{grads[init][0]:.3g}")
         if init in ("paper", "he"):  # does training start? SGD on the following batches

@@ -52,10 +52,12 @@ class ClaimResult:
         return {name: f"figures/{self.claim.id}-{name}.png" for name in self.figures}
 
     def to_dict(self) -> dict[str, Any]:
+        """The claim's entry in claims.json: strict JSON, so a measurement that is not finite is
+        null, listed in `not_finite` with what it was (the experiment may give the reason)."""
         from .rules import RULES
         m = self.measured
         rule = RULES[self.claim.id]
-        return {
+        entry, not_finite = safe_io.finite({
             "id": self.claim.id, "number": self.claim.number, "title": self.claim.title,
             "statement": self.claim.statement, "source": self.claim.source, "kind": rule.kind,
             "verdict": self.verdict.verdict, "reason": self.verdict.reason,
@@ -71,7 +73,10 @@ class ClaimResult:
             "figures": list(self.figure_files().values()),
             "command": self.command, "mode": self.mode, "seconds": round(self.seconds, 2),
             "date": self.date,
-        }
+        })
+        if not_finite:
+            entry["not_finite"] = not_finite
+        return entry
 
 
 def list_claims() -> list[Claim]:
@@ -219,7 +224,7 @@ def write_report(results: Sequence[ClaimResult], out: str | Path, keep: bool = T
     for r in results:
         for name, path in r.figure_files().items():
             safe_io.write_bytes(out / path, r.figures[name], fix=fix)
-    safe_io.write_text(out / "claims.json", json.dumps(doc, indent=2) + "\n", fix=fix)
+    safe_io.write_json(out / "claims.json", doc, fix=fix)  # strict: no NaN
     safe_io.write_text(out / "claims.md", to_markdown(results, env, entries), fix=fix)
     safe_io.write_text(out / "claims.html", to_html(results, env, entries), fix=fix)
     return out

@@ -1,6 +1,7 @@
 """Load torchvision models and state_dicts into the cnnzoo variants that share their layout.
 
-`from_torchvision` tells which network a state_dict is from (by its keys and shapes) and builds it
+`from_torchvision` tells which network a state_dict is from (the registered model whose tensors
+have its shapes in its order) and builds it
 through the registry (cnnzoo.registry.load_torchvision_state; the position-by-position mapping is
 interop/layout.py). Nothing here imports torchvision: a state_dict is enough.
 """
@@ -8,49 +9,46 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import CnnzooError
-from ..registry import load_torchvision_state, model_info
-from .layout import checked_state, strip_prefix, torchvision_options
+from ..registry import create_model, list_models, load_torchvision_state, model_info
+from .layout import checked_state, state_sizes, strip_prefix, torchvision_options
 
-# Bottleneck/basic stage depths of torchvision's ResNets -> cnnzoo name.
-_RESNET_DEPTHS: dict[tuple[tuple[int, ...], bool], str] = {
-    ((2, 2, 2, 2), False): "resnet18", ((3, 4, 6, 3), False): "resnet34",
-    ((3, 4, 6, 3), True): "resnet50", ((3, 4, 23, 3), True): "resnet101",
-    ((3, 8, 36, 3), True): "resnet152",
-}
-_VGG_CONVS = {8: "vgg11", 10: "vgg13", 13: "vgg16", 16: "vgg19"}
+
+def _shapes(name: str, state: Mapping[str, Tensor], sizes: tuple[int, int]) -> list[tuple[int, ...]]:
+    """The tensor shapes, in order, of registered model `name` built in torchvision's layout for
+    this state_dict's classes and channels. Built on the meta device: nothing is allocated or
+    initialised."""
+    options = torchvision_options(model_info(name).torchvision, state)
+    num_classes, in_channels = sizes
+    with torch.device("meta"):
+        ours = create_model(name, num_classes=num_classes, in_channels=in_channels, **options)
+    return [tuple(t.shape) for t in ours.state_dict().values()]
 
 
 def _infer_name(state: Mapping[str, Tensor]) -> str:
-    """Which torchvision architecture a state_dict comes from, judged by its keys and shapes."""
-    keys = list(state)
-    if any(k.startswith("inception3a.") for k in keys):
-        return "googlenet_tv"
-    if "layer1.0.conv1.weight" in state:
-        bottleneck = "layer1.0.conv3.weight" in state
-        depths = tuple(
-            len({k.split(".")[1] for k in keys if k.startswith(f"layer{i}.")}) for i in range(1, 5)
-        )
-        name = _RESNET_DEPTHS.get((depths, bottleneck))
-        if name:
-            return name
-        raise CnnzooError(f"a ResNet state_dict with stage depths {depths} matches no cnnzoo ResNet "
-                          "(resnet18/34/50/101/152): pass name= if it is one of them")
-    if any(k.startswith("features.") for k in keys) and any(k.startswith("classifier.") for k in keys):
-        convs = [k for k in keys if k.startswith("features.") and k.endswith(".weight")
-                 and state[k].dim() == 4]
-        if convs and state[convs[0]].shape[-1] == 11:
-            return "alexnet_tv"
-        bn = any(k.endswith("running_mean") for k in keys)
-        name = _VGG_CONVS.get(len(convs))
-        if name:
-            return name + ("_bn" if bn else "")
-    raise CnnzooError(
-        "cannot tell which torchvision model this state_dict is from: pass name= (one of "
-        "alexnet_tv, vgg11, vgg13, vgg16, vgg19 (+_bn), googlenet_tv, resnet18/34/50/101/152)"
-    )
+    """Which registered network a torchvision state_dict comes from. Every model that declares a
+    torchvision counterpart (ModelInfo.torchvision) is tried, so no architecture is named here:
+    the one whose tensors have the state_dict's shapes in its order; failing that, the only one
+    with as many tensors (its loading then names the tensors whose shapes differ)."""
+    candidates = [n for n in list_models() if model_info(n).torchvision is not None]
+    try:
+        sizes = state_sizes(state)
+    except CnnzooError as e:
+        raise CnnzooError(f"{e}; if it is, pass name= (one of {', '.join(candidates)})") from None
+    theirs = [tuple(t.shape) for t in state.values()]
+    shapes = {n: _shapes(n, state, sizes) for n in candidates}
+    for matches in ([n for n in candidates if shapes[n] == theirs],
+                    [n for n in candidates if len(shapes[n]) == len(theirs)]):
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise CnnzooError(f"this state_dict fits several cnnzoo models ({', '.join(matches)}): "
+                              "pass name= to choose")
+    raise CnnzooError("this state_dict fits no cnnzoo model with a torchvision counterpart: pass "
+                      f"name= (one of {', '.join(candidates)}) to see which tensors differ")
 
 
 def from_torchvision(model_or_state_dict: nn.Module | Mapping[str, Tensor],

@@ -38,9 +38,10 @@ Deviations and choices:
   avgpool, fc), so with variant="v1.5" and shortcut "B" a torchvision state_dict loads by key.
   Each block's ReLUs are separate modules (relu1, relu2[, relu3]) and the addition is an `Add`
   module (`add`) so hooks see every step; a `flatten` module sits between avgpool and fc. When
-  no hook watches a block (layers.unobserved) it computes the same values as torchvision does,
-  ReLU and addition in place, which saves a tensor per step (issue 19: 0.87x torchvision's speed
-  before, measured in benchmarks/eager_resnet.py).
+  no hook watches a block and its steps are still a plain nn.ReLU and Add (layers.unobserved),
+  it computes the same values as torchvision does, ReLU and addition in place, which saves a
+  tensor per step; so does the stem's ReLU (issue 19: 0.87x torchvision's speed before, measured
+  in benchmarks/eager_resnet.py).
 - Any input size works (global average pool); the stem and every stride-2 layer keep a map of at
   least 1x1 down to a 1x1 input.
 """
@@ -121,6 +122,11 @@ def _shortcut(kind: str | None, in_channels: int, out_channels: int, stride: int
     return _projection(in_channels, out_channels, stride)
 
 
+def _steps(block: BasicBlock | Bottleneck, *relus: nn.Module) -> tuple[nn.Module, ...]:
+    """The modules a block's in-place path writes out instead of calling: its ReLUs and its add."""
+    return (*relus, block.add) if block.residual else relus
+
+
 class BasicBlock(nn.Module):
     """[3x3, C; 3x3, C] with BN after each conv; stride on the first conv.
 
@@ -146,7 +152,7 @@ class BasicBlock(nn.Module):
         return self.bn2
 
     def forward(self, x: Tensor) -> Tensor:
-        if unobserved(self):  # the same arithmetic without two new tensors per block
+        if unobserved(self, _steps(self, self.relu1, self.relu2)):  # the same, without two new tensors
             out = self.bn1(self.conv1(x)).relu_()  # N x C x H/s x W/s
             out = self.bn2(self.conv2(out))
             if self.residual:
@@ -191,7 +197,7 @@ class Bottleneck(nn.Module):
         return self.bn3
 
     def forward(self, x: Tensor) -> Tensor:
-        if unobserved(self):  # the same arithmetic without three new tensors per block
+        if unobserved(self, _steps(self, self.relu1, self.relu2, self.relu3)):  # without 3 new tensors
             out = self.bn1(self.conv1(x)).relu_()  # N x C x H' x W' (H' = H/s in v1)
             out = self.bn2(self.conv2(out)).relu_()  # N x C x H/s x W/s
             out = self.bn3(self.conv3(out))  # N x 4C x H/s x W/s
@@ -273,7 +279,13 @@ class ResNet(nn.Sequential):
     def forward(self, x: Tensor) -> Tensor:
         # Every stage keeps a map of at least 1x1, even from a 1x1 input: no minimum beyond 1.
         check_input(self, x, self.in_channels, None, min_size=1)
-        return super().forward(x)  # N x num_classes
+        # The stem's ReLU in place, as torchvision's, when nobody watches bn1's output or the ReLU:
+        # one tensor of the largest map (N x 64 x 112 x 112) fewer to allocate, fill and free.
+        bn1, relu = self.get_submodule("bn1"), self.get_submodule("relu")
+        in_place = unobserved(bn1) and unobserved(relu, (relu,))
+        for module in self:
+            x = x.relu_() if in_place and module is relu else module(x)
+        return x  # N x num_classes
 
 
 def resnet(depth: int, *, num_classes: int = 1000, in_channels: int = 3, shortcut: str | None = "B",

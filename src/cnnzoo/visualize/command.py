@@ -1,4 +1,4 @@
-"""`cnnzoo visualize SUBCOMMAND`: the command bodies (cli.py only declares and dispatches).
+"""`cnnzoo visualize SUBCOMMAND`: the declaration (from the CLI's vocabulary) and the bodies.
 
 Sub-commands: deconv, top9, filters, featuremaps, occlusion, evolution. Each writes one PNG
 (--out) and prints what it wrote (--format table); --format json prints the numbers instead.
@@ -23,7 +23,7 @@ _SUBCOMMANDS = {
 }
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_visualize_arguments(p: argparse.ArgumentParser) -> None:
     """Declare the sub-commands, every flag from the CLI's vocabulary (imports nothing heavy)."""
     sub = p.add_subparsers(dest="visualize_command", metavar="SUBCOMMAND", parser_class=type(p))
     p.set_defaults(print_help=p.print_help)  # bare `cnnzoo visualize`: its help, exit 0
@@ -118,7 +118,7 @@ def _done(args: argparse.Namespace, path, info: dict[str, Any]) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run_visualize(args: argparse.Namespace) -> int:
     if args.visualize_command is None:
         args.print_help()
         return 0
