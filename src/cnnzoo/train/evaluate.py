@@ -3,7 +3,6 @@ in-memory data set; and `evaluate(...)`, the body of `cnnzoo eval`."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import io
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
 from ..io import check_target
 from .checkpoint import run_folder_of
@@ -131,7 +131,7 @@ class EvalReport(dict):
                 f"<table><tr><th>class</th><th>accuracy</th></tr>{rows}</table>")
 
     def to_json(self) -> str:
-        return json.dumps(dict(self), indent=2)
+        return io.json_text(dict(self))  # strict JSON: a non-finite loss is null, said in not_finite
 
     def to_pandas(self) -> Any:
         """Per-class accuracy and counts as a pandas DataFrame (pandas must be installed)."""
@@ -270,4 +270,4 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def report_json(result: dict[str, Any]) -> str:
-    return json.dumps(dict(result), indent=2)
+    return io.json_text(dict(result))  # strict JSON: a non-finite loss is null, said in not_finite
