@@ -17,8 +17,8 @@ from torch import nn
 import cnnzoo
 import cnnzoo.data
 from cnnzoo.errors import CheckpointError, CnnzooError, InputShapeError, OptionError, UnknownNameError
-from cnnzoo.graph import record
 from cnnzoo.layers import Flatten
+from cnnzoo.trace import record
 from cnnzoo.visualize import deconv, deconv_trace, feature_maps, layer_filters, occlusion
 from cnnzoo.visualize.tools import filter_evolution, top_activations
 from run_cases import cli, reseal

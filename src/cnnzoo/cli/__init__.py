@@ -28,10 +28,8 @@ from collections.abc import Sequence
 from .._version import __version__
 from ..errors import CnnzooError
 from .command import Command, Parser
-from .models import CATALOG, catalog_from_registry, read_catalog, write_catalog
 
-__all__ = ["CATALOG", "COMMANDS", "Command", "build_parser", "catalog_from_registry", "main",
-           "read_catalog", "write_catalog"]
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
 DESCRIPTION = """\
 cnnzoo: the classic convolutional networks (LeNet-5, AlexNet, ZFNet, VGG, GoogLeNet, ResNet)

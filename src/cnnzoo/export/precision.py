@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import io
 from ..errors import OptionError
 from . import PRECISIONS, cache
 from .machine import BF16_FLAGS, cpu_flags
@@ -163,7 +164,10 @@ def _cached_guard(key: str, measure: Callable[[], Guard]) -> Guard:
 
 
 def _store(key: str, guard: Guard) -> Guard:
-    cache.write_bytes(f"{key}-guard.json", json.dumps(asdict(guard), indent=1).encode())
+    try:  # strict JSON: a guard with a non-finite number is not cached (measured again next time)
+        cache.write_bytes(f"{key}-guard.json", io.json_bytes(asdict(guard)))
+    except ValueError:
+        pass
     return guard
 
 

@@ -2,7 +2,6 @@
 and JSON forms, and the confusion matrix drawn as a PNG."""
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import io
 from ..errors import CnnzooError
 from ..io import save_figure
 
@@ -35,7 +35,7 @@ class EvalReport(dict):
                 f"<table><tr><th>class</th><th>accuracy</th></tr>{rows}</table>")
 
     def to_json(self) -> str:
-        return json.dumps(dict(self), indent=2)
+        return io.json_text(dict(self))  # strict JSON: a non-finite loss is null, said in not_finite
 
     def to_pandas(self) -> Any:
         """Per-class accuracy and counts as a pandas DataFrame (pandas must be installed)."""
@@ -81,7 +81,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def report_json(result: dict[str, Any]) -> str:
-    return json.dumps(dict(result), indent=2)
+    return io.json_text(dict(result))  # strict JSON: a non-finite loss is null, said in not_finite
 
 
 def pyplot() -> Any:

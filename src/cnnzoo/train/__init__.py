@@ -4,7 +4,8 @@ This package is itself callable (it forwards to `loop.train`), so `cnnzoo.train(
 while `cnnzoo.train.checkpoint`, `cnnzoo.train.loop`... stay reachable as modules.
 
 - config.TrainConfig: what defines a run, and the per-family recipes (ResolvedConfig: filled in).
-- loop.train / loop.Trainer: the loop (in-memory uint8 batches, AMP, exact resume, DDP).
+- loop.train / loop.Trainer: the loop (in-memory uint8 batches, AMP, exact resume, DDP), put
+  together from device.DeviceContext, owner.RunOwner, parts.build_parts, checkpointer.Checkpointer.
 - rundir.RunDir: the paths of a run folder and its lock; state.TrainState: where a run stands.
 - checkpoint: safetensors + JSON checkpoints, hashed and validated; load_model, epoch_checkpoints.
 - threads: the CPU thread count (a run folder's JSON is validated by inference.schema).

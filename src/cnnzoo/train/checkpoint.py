@@ -148,6 +148,7 @@ def write_checkpoint(folder: str | Path, state_dict: dict[str, torch.Tensor], me
     checkpoint or the new one, and readers meanwhile read the `.NAME.old` copy. meta.json
     records the SHA-256 of every tensor file (`files`), verified at load. A failed write (disk
     full...) raises one CheckpointError line; the previous folder stays."""
+    meta = io.explicit(meta)  # strict JSON: a non-finite metric is null, said in not_finite
     def files() -> Iterator[tuple[str, bytes]]:  # one tensor file in memory at a time
         hashes: dict[str, str] = {}
         if train_state is not None:
