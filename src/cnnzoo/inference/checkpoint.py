@@ -31,10 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load
 from torch import nn
 
 from .. import io
 from ..errors import CheckpointError, CnnzooError
+from ..registry import create_model
 from .schema import validate_meta
 
 # 2: meta.json records the SHA-256 of each tensor file ("files"); 3: model.safetensors' own
@@ -228,9 +231,6 @@ def verify(path: Path, data: bytes, meta: dict[str, Any]) -> None:
 
 
 def decode_tensors(path: Path, data: bytes, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
     try:
         tensors = load(data)
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
@@ -255,8 +255,6 @@ def read_tensors(path: str | Path, device: str | torch.device = "cpu",
 
 def build_model(meta: dict[str, Any]) -> nn.Module:
     """The network a checkpoint's metadata describes, freshly initialised."""
-    from ..registry import create_model
-
     try:
         return create_model(meta["model"], num_classes=int(meta["num_classes"]),
                             in_channels=int(meta["in_channels"]), **dict(meta["model_options"]))

@@ -86,10 +86,10 @@ def report_json(result: dict[str, Any]) -> str:
 
 def pyplot() -> Any:
     """matplotlib.pyplot on its file-only backend (imported only when drawing: it is slow to load)."""
-    import matplotlib
+    import matplotlib  # slow to load: only when a figure is drawn
 
     matplotlib.use("Agg", force=False)  # no display needed; keeps working on headless machines
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # as above, after the backend is chosen
 
     return plt
 
