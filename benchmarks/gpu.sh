@@ -10,6 +10,8 @@
 #   bash benchmarks/gpu.sh             # on the GPU machine
 #   bash benchmarks/gpu.sh --dry-run   # anywhere: plan + one tiny step of each kind on the CPU
 #   bash benchmarks/gpu.sh --cpu       # the whole plan on the CPU at toy sizes
+#   bash benchmarks/gpu.sh --claims [ARGS]  # instead: `cnnzoo claims --full --device cuda` into
+#                                      # $CLAIMS_OUT (claims-gpu), limit $CLAIMS_TIMEOUT s (3000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=python3
@@ -19,6 +21,10 @@ data=""
 for d in "${FASHION_MNIST:-}" /usr/share/datasets/fashion-mnist shared/fashion-mnist; do
     if [ -n "$d" ] && [ -f "$d/t10k-labels-idx1-ubyte.gz" ]; then data="$d"; break; fi
 done
+if [ "${1:-}" = "--claims" ]; then  # issue 21 item 8: the claims' full mode, models on the GPU
+    exec timeout "${CLAIMS_TIMEOUT:-3000}" "$PY" -m cnnzoo claims --full --device cuda \
+        --out "${CLAIMS_OUT:-claims-gpu}" "${@:2}"
+fi
 args=("$@")
 if [ -n "$data" ]; then args+=(--data-dir "$data"); fi
 if [ -z "$data" ] && [[ " $* " != *" --dry-run "* && " $* " != *" --cpu "* ]]; then

@@ -119,9 +119,9 @@ def test_bf16_refused_up_front_without_native_bf16(monkeypatch):
 
 
 def test_training_refuses_emulated_bf16(monkeypatch, tmp_path):
-    from cnnzoo.train import loop
+    from cnnzoo.train import device, loop
 
-    monkeypatch.setattr(loop, "native_bf16", lambda: False)
+    monkeypatch.setattr(device, "native_bf16", lambda: False)
     with pytest.raises(OptionError, match="native bf16"):
         loop.train(loop.TrainConfig(model="lenet5", epochs=1, amp="bf16", out=str(tmp_path / "run")))
     assert not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ import pytest
 
 import cnnzoo
 from cnnzoo import cli
+from cnnzoo.cli import models
 
 HEAVY = ("torch", "numpy", "matplotlib")
 NO_TORCH = ("import sys; {code}; "
@@ -44,14 +45,16 @@ def test_no_torch_for_help_version_and_refused_flags(argv):
             f"from cnnzoo.cli import main; main({argv!r})")
     result = python(code)
     assert "NO-TORCH" in result.stdout, (result.stdout[-300:], result.stderr)
+    # the atexit line is printed after a crash too: the help (or refusal) itself must not crash
+    assert "Traceback" not in result.stderr, result.stderr[-500:]
 
 
 def test_catalog_equals_the_registry():
-    live = cli.catalog_from_registry()
-    stored = json.loads(cli.CATALOG.read_text())
+    live = models.catalog_from_registry()
+    stored = json.loads(models.CATALOG.read_text())
     assert stored == json.loads(json.dumps(live)), (
         "src/cnnzoo/catalog.json is out of date: run "
-        "`.venv/bin/python -c 'from cnnzoo.cli import write_catalog; write_catalog()'`")
+        "`.venv/bin/python -c 'from cnnzoo.cli.models import write_catalog; write_catalog()'`")
 
 
 def test_bare_cnnzoo_prints_help_and_exits_0(capsys):

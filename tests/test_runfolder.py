@@ -413,6 +413,31 @@ def test_resume_with_more_epochs_extends_a_finished_run(run):
         train(resume=str(run), epochs=2, quiet=True, progress=False)
 
 
+def test_a_resume_refused_after_the_claim_leaves_the_folder_unlocked(run):
+    # the checkpoint is read (and refused) while the run holds the folder's lock: the refusal
+    # must release it, or the same process could never resume the folder again
+    weights = run / "checkpoints" / "last" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01  # one bit of one weight: refused by its SHA-256 in meta.json
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError):
+        train(resume=str(run), quiet=True, progress=False)
+    holder = RunDir(run)
+    holder.lock()  # RunFolderError "in use" if the refused run kept its lock
+    holder.unlock()
+
+
+def test_a_resume_refused_while_claiming_leaves_the_folder_unlocked(run):
+    pytest.importorskip("tensorboard")
+    edit_json(run / "config.json", tensorboard=True)  # a session setting: resume may change it
+    (run / "tensorboard").write_text("not a folder")  # refused after the resume took the lock
+    with pytest.raises(CheckpointError, match="tensorboard"):
+        train(resume=str(run), quiet=True, progress=False)
+    holder = RunDir(run)
+    holder.lock()  # RunFolderError "in use" if the refused claim kept its lock
+    holder.unlock()
+
+
 def test_resume_on_another_thread_count_says_it_is_not_bit_identical(run):
     saved = json.loads((run / "checkpoints" / "last" / "state.json").read_text())
     assert saved["threads"] == 1  # conftest runs every test with one CPU thread

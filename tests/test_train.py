@@ -200,7 +200,7 @@ def test_checkpoint_errors_are_one_line(reference_run, tmp_path):
     (["train", "lenet5", "--epochs", "0"], "must be at least 1"),
     (["train", "alexnet", "--input", "100"], "alexnet takes only 227x227"),
     (["train", "--resume", "/nonexistent/run"], "not a run folder"),
-    (["train", "--resume", "/nonexistent/run", "--lr", "0.1"], "drop --lr"),
+    (["train", "--resume", "/nonexistent/run", "--lr", "0.1"], "not a run folder"),
     (["eval", "/nonexistent/run"], "/nonexistent/run"),
     (["predict", "/nonexistent/run", "x.png"], "/nonexistent/run"),
 ])

@@ -14,9 +14,9 @@ import cnnzoo
 from cnnzoo.data import ArrayDataset
 from cnnzoo.errors import CheckpointError, OptionError
 from cnnzoo.train import checkpoint as ckpt
-from cnnzoo.train import loop
+from cnnzoo.train import loop, parts
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.optim import Schedule
+from cnnzoo.train.optim import Schedule, build_optimizer
 from cnnzoo.train.progress import Progress
 from cnnzoo.train.rundir import RunDir
 
@@ -71,7 +71,7 @@ def test_optimizer_state_round_trips_through_safetensors_and_json(optimizer, tmp
     def make():
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
-        return model, loop.build_optimizer(model, TrainConfig("lenet5", optimizer=optimizer).resolved())
+        return model, build_optimizer(model, TrainConfig("lenet5", optimizer=optimizer).resolved())
 
     def step(model, opt, seed):
         g = torch.Generator().manual_seed(seed)
@@ -200,7 +200,7 @@ def test_aux_heads_train_with_their_weight_and_renormalize_runs_every_step(weigh
         built.append(_AuxNet(weight))
         return built[-1]
 
-    monkeypatch.setattr(loop, "_create", fake_create)
+    monkeypatch.setattr(parts, "_create", fake_create)
     torch.manual_seed(0)
     before = {k: v.clone() for k, v in _AuxNet(weight).state_dict().items() if k.startswith("aux")}
     result = loop.train("lenet5_modern", datasets=_tiny_sets(), epochs=2, batch_size=16,

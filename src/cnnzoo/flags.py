@@ -3,9 +3,15 @@
 `FLAGS` gives each flag one name, validator, help and default, so `--top` is "how many to show"
 everywhere, `--out` is where results go, and a number is checked (cnnzoo.checks, bounds from
 cnnzoo.limits) while the command line is parsed. `DEPRECATED` keeps old spellings working for one
-release, with a notice. Commands declare their flags with `add_flag` / `add_deprecated`: the CLI
-(cli.py) and the command packages (visualize, claims, export) alike, so this module sits below
-all of them and imports no torch.
+release, with a notice. Commands declare their flags with `add_flag` / `add_deprecated`: the CLI's
+own commands (cnnzoo/cli/) and the command packages (visualize, claims, export, draw) alike, so
+this module sits below all of them and imports no torch.
+
+One name, one meaning. Where a command uses several values of a flag it takes the flag repeated
+(`--option`, bench's `--runtime`), never a different syntax under the same name: `--runtime` is one
+fast-path runtime everywhere (eval and predict run on it, bench measures each one given). `--format`
+is the format of a command's result: what it prints (table, json, ...), or for export the file it
+writes (onnx, pt2).
 """
 from __future__ import annotations
 
@@ -105,9 +111,53 @@ def parse_augment(text: str) -> str:
     raise argparse.ArgumentTypeError(f"write crop,flip | crop | flip | none, got {text!r}")
 
 
-# values that were renamed: (flag, old word) -> the word to write now. The old word is read as
-# the new one, with a notice, wherever the new one is among the flag's choices (_Parser).
-DEPRECATED_WORDS: dict[tuple[str, str], str] = {("--format", "text"): "table"}  # visualize's
+# values that were renamed: old word -> the word to write now (visualize's `--format text`). The
+# old word is read as the new one, with a notice, wherever the new one is among the command's
+# choices; elsewhere it is refused under its own name.
+RENAMED_FORMATS: dict[str, str] = {"text": "table"}
+
+
+class _Renamed(str):
+    """The new word, remembering the old one: argparse's choices check sees the new word, and its
+    one-line refusal (`invalid choice: 'text'`) names what the user wrote."""
+
+    old: str
+
+    def __new__(cls, new: str, old: str) -> "_Renamed":
+        word = super().__new__(cls, new)
+        word.old = old
+        return word
+
+    def __repr__(self) -> str:
+        return repr(self.old)
+
+
+def _format_word(text: str) -> str:
+    new = RENAMED_FORMATS.get(text)
+    return text if new is None else _Renamed(new, text)
+
+
+class _FormatAction(argparse.Action):
+    """Stores --format's word; an old word (already checked against the choices as the new one)
+    is stored as the new one, with the one-line notice."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if isinstance(values, _Renamed):
+            print(f"cnnzoo: warning: {option_string} {values.old} is deprecated and will be removed "
+                  f"in the next release; write {option_string} {values}", file=sys.stderr)
+            values = str(values)
+        setattr(namespace, self.dest, values)
+
+
+def _runtime(text: str) -> str:
+    """One fast-path runtime (the choices check follows); a list is refused in one line."""
+    if "," in text:
+        first, _, rest = text.partition(",")
+        raise argparse.ArgumentTypeError(
+            f"one runtime per --runtime, got {text!r}: repeat the flag (bench measures each "
+            f"one given), e.g. --runtime {first.strip()} --runtime {rest.split(',')[0].strip()}")
+    return _text(text)
 
 
 def _device(text: str) -> str:
@@ -127,6 +177,19 @@ def _text(text: str) -> str:
         return checks.text("value", text)
     except OptionError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+class AugmentAction(argparse.Action):
+    """--augment SPEC; a bare --augment (the old on/off switch) means the recipe's, with a notice."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if values is None:
+            print("cnnzoo: warning: --augment without a value is deprecated and will be removed in "
+                  "the next release; write --augment crop,flip | crop | flip | none",
+                  file=sys.stderr)
+            values = True
+        setattr(namespace, self.dest, values)
 
 
 @dataclass(frozen=True)
@@ -170,7 +233,8 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--limit", "look at the first N images only ('all': every image)", _limit, "N|all"),
     Flag("--batch-size", "images per batch", typed(int, checks.positive_int, maximum=MAX_BATCH), "N"),
     Flag("--out", "where to write the result", type=_text, metavar="PATH"),
-    Flag("--format", "what to print", choices=("table", "json")),
+    Flag("--format", "what to print", _format_word, choices=("table", "json"),
+         action=_FormatAction),
     # where tensors run
     Flag("--device", "where tensors run: auto (a GPU if there is one), cpu, cuda, cuda:N, mps",
          _device, "DEVICE", default="auto"),
@@ -179,7 +243,7 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--fast", "run the model through cnnzoo's fast inference path (same numbers, faster)",
          action="store_true"),
     Flag("--runtime", "the fast path's runtime: " + ", ".join(("auto", *RUNTIMES)),
-         type=_text, metavar="NAME"),
+         type=_runtime, metavar="NAME", choices=("auto", *RUNTIMES)),
     Flag("--precision", "the fast path's precision (implies --fast): fp32; bf16 or int8 where the "
          "CPU runs them natively, checked against fp32 on the run's held-out images; auto: the "
          "fastest that keeps >= 99% top-1 agreement and <= 0.5 point of accuracy",
@@ -206,7 +270,7 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("--label-smoothing", "label smoothing", typed(float, checks.real, minimum=0.0, below=1.0),
          "S", default=0.0),
     Flag("--augment", "batch augmentation: crop,flip | crop | flip | none", parse_augment,
-         "SPEC"),
+         "SPEC", nargs="?", action=AugmentAction),
     Flag("--amp", "mixed precision: bf16 on a GPU or on a CPU with AVX-512 BF16/AMX (about 2x "
          "faster for resnet20 on such a CPU), fp16 on a GPU", choices=AMP_MODES,
          default="off"),
@@ -291,22 +355,12 @@ class _DeprecatedAction(argparse.Action):
         setattr(namespace, self.dest, old.value if self.nargs == 0 else values)
 
 
-class AugmentAction(argparse.Action):
-    """--augment SPEC; a bare --augment (the old on/off switch) means the recipe's, with a notice."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        if values is None:
-            print("cnnzoo: warning: --augment without a value is deprecated and will be removed in "
-                  "the next release; write --augment crop,flip | crop | flip | none",
-                  file=sys.stderr)
-            values = True
-        setattr(namespace, self.dest, values)
-
-
-def add_flag(parser: Any, name: str, **overrides: Any) -> argparse.Action:
+def add_flag(parser: Any, name: str, *, repeated: bool = False, **overrides: Any) -> argparse.Action:
     """Declare FLAGS[name] on a parser (or group). Only help, metavar, default, choices and
-    required may be specialised by a command: the validator is the vocabulary's."""
+    required may be specialised by a command: the validator is the vocabulary's. `repeated`: the
+    command takes several values, one per use of the flag (a list, or None when not given).
+
+    Help is plain text (a `%` is a percent sign); a default other than None/False is shown."""
     allowed = {"help", "metavar", "default", "choices", "required"}
     if set(overrides) - allowed:
         raise TypeError(f"{name}: only {sorted(allowed)} may be overridden")
@@ -319,10 +373,24 @@ def add_flag(parser: Any, name: str, **overrides: Any) -> argparse.Action:
         kwargs["action"] = flag.action
         if flag.action in ("store_true",):
             kwargs.pop("default")
+    if repeated:
+        if flag.action is not None:
+            raise TypeError(f"{name}: only a flag that stores one value may be repeated")
+        kwargs["action"] = "append"
     kwargs.update(overrides)
+    kwargs["help"] = _help_text(kwargs["help"], kwargs.get("default"))
     action = parser.add_argument(flag.name, **kwargs)
     action.vocabulary = name  # read by the vocabulary tests
     return action
+
+
+def _help_text(text: str, default: Any) -> str:
+    """argparse reads help as a %-format: escape the text, then name the default (if any)."""
+    text = text.replace("%", "%%")
+    if "default" not in text and not (default is None or default is False
+                                      or default is argparse.SUPPRESS):
+        text += " (default: %(default)s)"
+    return text
 
 
 def add_deprecated(parser: Any, name: str,
@@ -355,10 +423,8 @@ def add_device_flags(parser: argparse.ArgumentParser, fast: bool = False) -> Non
         add_flag(parser, "--precision")
 
 
-
-
 def device_of(args: argparse.Namespace) -> str:
     """--device auto -> a GPU when there is one, else the CPU (the engine's one rule)."""
-    from .train.distributed import pick_device  # imports torch: only when a command runs
+    from .inference.device import pick_device  # imports torch: only when a command runs
 
     return str(pick_device(args.device))

@@ -217,6 +217,21 @@ def finite(obj: Any, path: str = "") -> tuple[Any, dict[str, str]]:
     return walk(obj, path), found
 
 
+def explicit(obj: Any) -> Any:
+    """`obj` ready for strict JSON when it may hold a non-finite measurement (a diverged loss, a
+    timing that failed): each NaN or infinity becomes null, and a dict says where under
+    "not_finite" ({"loss": "nan"}). json_bytes / write_json refuse what is not made explicit."""
+    clean, found = finite(obj)
+    if found and isinstance(clean, dict):
+        clean["not_finite"] = {**clean.get("not_finite", {}), **found}
+    return clean
+
+
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """Strict JSON text of a record that may hold non-finite numbers (made explicit, see explicit)."""
+    return json.dumps(explicit(obj), indent=indent, default=_json_default, allow_nan=False)
+
+
 def json_bytes(obj: Any) -> bytes:
     """cnnzoo's JSON: indent 2, no NaN or infinity (not JSON), a final newline."""
     return (json.dumps(obj, indent=2, default=_json_default, allow_nan=False) + "\n").encode()

@@ -102,11 +102,38 @@ def to_input(images: Tensor, size: int = 32, channels: int = 1, fit: str = "pad"
     fit "pad": centre the 28x28 image in size x size (LeNet-5's 32x32, the CIFAR nets' 32x32),
     "resize": bilinear resize (the ImageNet networks' 224 / 227 inputs).
     """
-    from ..pipeline import InputPipeline
+    from ..inference.pipeline import InputPipeline
 
     h, w = images.shape[-2:]
     pipeline = InputPipeline(channels, (size, size), (h, w), fit, (_MEAN,) * channels, (_STD,) * channels)
     return pipeline(images.expand(-1, channels, -1, -1)).contiguous()
+
+
+# --- where the experiments run ----------------------------------------------------------------
+# The models and their batches run on this device (`cnnzoo claims --device`); the data, the index
+# tensors and the generators that draw batches stay on the CPU, so the batches, and every number
+# measured on the CPU, are the same whichever device is chosen.
+_DEVICE = ["cpu"]
+
+
+def use_device(name: str) -> None:
+    """Run the experiments' models on `name` ("cpu" or "cuda"); a missing CUDA is one error line."""
+    if name not in ("cpu", "cuda"):
+        raise CnnzooError(f"--device {name}: the claims run on cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CnnzooError("--device cuda: this machine has no CUDA GPU that PyTorch can use; "
+                          "leave out --device (or give --device cpu)")
+    _DEVICE[0] = name
+
+
+def device() -> torch.device:
+    """The device the experiments' models run on."""
+    return torch.device(_DEVICE[0])
+
+
+def on_device(*tensors: Tensor) -> list[Tensor]:
+    """These tensors on the experiments' device (the same tensors on the CPU)."""
+    return [t.to(device()) for t in tensors]
 
 
 # --- training --------------------------------------------------------------------------------
@@ -174,6 +201,7 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
     from ..train.optim import Schedule  # torch's optimizers: claims load only when they run
     from ..train.step import train_step  # the engine's step
 
+    model.to(device())  # before the optimiser takes its parameters
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     if schedule == "onecycle" and not warmup:
         warmup = 0.25  # the engine's one-cycle default
@@ -187,17 +215,18 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
     for step in range(steps):
         if pos + batch > len(y):
             order, pos = torch.randperm(len(y), generator=gen), 0
-        idx = order[pos:pos + batch]
+        idx = order[pos:pos + batch]  # drawn on the CPU: the same batches on every device
         pos += batch
+        xb, yb = on_device(x[idx], y[idx])
         lr_at.apply(opt, lr, step)
-        loss, out = train_step(model, x[idx], y[idx], opt,
+        loss, out = train_step(model, xb, yb, opt,
                                lambda out, target: loss_of(model, out, target, aux), skip_nonfinite=True)
         if not torch.isfinite(loss):
             record.errors += [100.0] * (steps - step)
             record.losses += [math.inf] * (steps - step)
             break
         with torch.no_grad():
-            wrong = (main_logits(out).argmax(1) != y[idx]).float().mean().item()
+            wrong = (main_logits(out).argmax(1) != yb).float().mean().item()
         record.losses.append(loss.item())
         record.errors.append(100.0 * wrong)
         if on_step is not None:
@@ -211,11 +240,13 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
 
 @torch.no_grad()
 def error_rate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
-    """Top-1 error (%) in evaluation mode."""
+    """Top-1 error (%) in evaluation mode, on the device the model is on."""
     model.eval()
+    at = next(model.parameters()).device
     wrong = 0.0
     for i in range(0, len(y), batch):
-        wrong += (main_logits(model(x[i:i + batch])).argmax(1) != y[i:i + batch]).sum().item()
+        xb, yb = x[i:i + batch].to(at), y[i:i + batch].to(at)
+        wrong += (main_logits(model(xb)).argmax(1) != yb).sum().item()
     model.train()
     return 100.0 * wrong / max(len(y), 1)
 

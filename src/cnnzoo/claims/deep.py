@@ -14,11 +14,13 @@ from ..registry import create_model
 from .base import CORRECTED, FAILS, HOLDS, NOT_RESOLVED, Measured, Table, Verdict, claim, combine, part
 from .common import (
     COLOURS,
+    device,
     error_rate,
     figure,
     fit,
     load_data,
     mean_std,
+    on_device,
     plot_seeds,
     recipe,
     seeded,
@@ -108,7 +110,8 @@ def _aux_pair(start: nn.Module, x: Any, y: Any, xp: Any, yp: Any, s: dict[str, A
             out["series"][kind][b].append(runs[b])
         model.eval()
         with torch.no_grad():
-            out["final"][kind].append(float(nn.functional.cross_entropy(model(xp), yp)))
+            xd, yd = on_device(xp, yp)
+            out["final"][kind].append(float(nn.functional.cross_entropy(model(xd), yd)))
         out["accuracy"][kind].append(100 - error_rate(model, xp, yp))
         aux_weight = float(getattr(model, "aux_loss_weight", 0.3))
     return aux_weight
@@ -279,10 +282,10 @@ def _deep_reach(names: tuple[str, ...], side: int, batch: int) -> dict[str, dict
     for name in names:
         for kind, options in (("residual", {}), ("plain", {"shortcut": None})):
             seeded(0)
-            model = create_model(name, num_classes=10, **options).train()
-            x = torch.randn(batch, 3, side, side)
+            model = create_model(name, num_classes=10, **options).train().to(device())
+            x, target = on_device(torch.randn(batch, 3, side, side), torch.arange(batch) % 10)
             logits = model(x)
-            nn.functional.cross_entropy(logits, torch.arange(batch) % 10).backward()
+            nn.functional.cross_entropy(logits, target).backward()
             weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
             first, last = float(weights[0].grad.norm()), float(weights[-1].grad.norm())
             key = name if kind == "residual" else f"plain twin of {name}"

@@ -12,10 +12,12 @@ from ..registry import create_model
 from .base import CORRECTED, FAILS, HOLDS, NOT_RESOLVED, Measured, Verdict, claim, combine, part
 from .common import (
     COLOURS,
+    device,
     figure,
     fit,
     load_data,
     mean_std,
+    on_device,
     plot_seeds,
     seeded,
     seeds_label,
@@ -280,7 +282,7 @@ def initialisation(mode: str) -> Measured:
         model = create_model(name, num_classes=10, init="default" if init == "he" else init)
         if init == "he":
             _he_init(model)
-        stds[init], grads[init], layers = _signal(model, x[:batch], ys[:batch])
+        stds[init], grads[init], layers = _signal(model.to(device()), *on_device(x[:batch], ys[:batch]))
         values[f"output_scale_{init}"] = float(f"{stds[init][-1]:.3g}")
         values[f"first_grad_{init}"] = float(f"{grads[init][0]:.3g}")
         if init in ("paper", "he"):  # does training start? SGD on the following batches

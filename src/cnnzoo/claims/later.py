@@ -13,7 +13,7 @@ from torch import nn
 from ..analysis.summary import summary
 from ..registry import create_model
 from .base import CORRECTED, FAILS, HOLDS, NOT_OBSERVED, Measured, Table, Verdict, claim, combine, part, setting
-from .common import error_rate, figure, fit, load_data, mean_std, seconds_per_call, seeded, subset, to_input
+from .common import error_rate, figure, fit, load_data, mean_std, on_device, seconds_per_call, seeded, subset, to_input
 from .rules import settings, spread_verdict, threshold
 
 
@@ -61,11 +61,11 @@ def aliased_energy(conv: nn.Conv2d, x: torch.Tensor) -> float:
     strided map's energy about its mean."""
     s = conv.stride[0]
     with torch.no_grad():
-        full = nn.functional.conv2d(x, conv.weight, None, 1, conv.padding)
+        full = nn.functional.conv2d(x.to(conv.weight.device), conv.weight, None, 1, conv.padding)
         h, w = full.shape[-2:]
         fy = torch.fft.fftfreq(h).abs()[:, None]
         fx = torch.fft.fftfreq(w).abs()[None, :]
-        keep = ((fy <= 0.5 / s) & (fx <= 0.5 / s)).to(full.dtype)
+        keep = ((fy <= 0.5 / s) & (fx <= 0.5 / s)).to(full.device, full.dtype)
         low = torch.fft.ifft2(torch.fft.fft2(full) * keep).real
         strided, clean = full[..., ::s, ::s], low[..., ::s, ::s]
         alias = (strided - clean).pow(2).sum(dim=(0, 2, 3))
@@ -139,7 +139,7 @@ def zfnet_first_layer(mode: str) -> Measured:
                                  nn.Flatten(), nn.Linear(96 * 16, 10))
             fit(stem, x, y, steps=steps, batch=64, lr=0.01, seed=seed)
             with torch.no_grad():
-                alive = (torch.relu(conv1(xp)) > 0).float().mean(dim=(0, 2, 3))
+                alive = (torch.relu(conv1(*on_device(xp))) > 0).float().mean(dim=(0, 2, 3))
             per[name]["trained"].append(aliased_energy(conv1, xa))
             per[name]["dead"].append(float((alive < 0.01).sum()))
             per[name]["acc"].append(100 - error_rate(stem, xp, yp))
@@ -156,7 +156,7 @@ def zfnet_first_layer(mode: str) -> Measured:
     fig, axes = figure(9.6, 4.4, ncols=2)
     for ax, name in zip(axes, ("alexnet", "zfnet")):
         c = trained[name]
-        ax.imshow(_tile(c.weight).numpy(), cmap="gray", interpolation="nearest")
+        ax.imshow(_tile(c.weight).cpu().numpy(), cmap="gray", interpolation="nearest")
         ax.set_title(f"{name} conv1 {c.kernel_size[0]}x{c.kernel_size[1]}/{c.stride[0]}: aliased "
                      f"{values[f'aliased_{name}']:.1%} (init {values[f'aliased_{name}_init']:.1%}), "
                      f"dead {values[f'dead_{name}']:g} (mean of {len(seeds)} seeds; seed {seeds[0]} shown)",

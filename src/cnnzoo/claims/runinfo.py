@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import CnnzooError
+from .common import device
 
 # The CPU features that change the numerics or the speed of PyTorch's CPU kernels.
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "asimd", "sve")
@@ -54,10 +55,15 @@ def cpu() -> str:
     return f"{name} ({', '.join(have) if have else 'no listed SIMD flags'})"
 
 
+def device_name() -> str:
+    """The device the experiments ran on: "cpu" or the GPU's name (`cnnzoo claims --device`)."""
+    return torch.cuda.get_device_name() if device().type == "cuda" else "cpu"
+
+
 def environment(seconds: float | None = None) -> dict[str, Any]:
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": commit(), "cpu": cpu(), "threads": torch.get_num_threads(),
-            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "device": device_name(),
             "python": sys.version.split()[0], "torch": torch.__version__,
             "total_seconds": None if seconds is None else round(seconds, 1)}
 
@@ -72,6 +78,11 @@ def check_mergeable(out: Path, mode: str) -> None:
         return
     here = commit()
     there = env.get("commit") if isinstance(env, dict) else None
+    here_device = device_name()
+    there_device = env.get("device", "cpu") if isinstance(env, dict) else "cpu"
+    if there_device != here_device:
+        raise CnnzooError(f"--out {out} holds a report run on {there_device}; this run is on {here_device}: "
+                          f"a report is one run, so give another --out")
     if old_mode != mode or there != here or here.endswith("+modified"):
         raise CnnzooError(
             f"--out {out} holds a {old_mode} report of commit {there or 'unknown'}; this {mode} run "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import checks
+from .. import checks, io
 from ..errors import OptionError
 from ..limits import MAX_EXPORT_BATCH, PRECISIONS, RUNTIMES
 from ..registry import model_info
@@ -367,4 +366,4 @@ def format_bench(result: dict[str, Any]) -> str:
 
 
 def to_json(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=2)
+    return io.json_text(result)  # strict JSON: a timing that is not finite is null, said in not_finite

@@ -1,4 +1,4 @@
-"""`cnnzoo visualize SUBCOMMAND`: the command bodies (cli.py only declares and dispatches).
+"""`cnnzoo visualize SUBCOMMAND`: the declaration (from the CLI's vocabulary) and the bodies.
 
 Sub-commands: deconv, top9, filters, featuremaps, occlusion, evolution. Each writes one PNG
 (--out) and prints what it wrote (--format table); --format json prints the numbers instead.
@@ -23,7 +23,7 @@ _SUBCOMMANDS = {
 }
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_visualize_arguments(p: argparse.ArgumentParser) -> None:
     """Declare the sub-commands, every flag from the CLI's vocabulary (imports nothing heavy)."""
     sub = p.add_subparsers(dest="visualize_command", metavar="SUBCOMMAND", parser_class=type(p))
     p.set_defaults(print_help=p.print_help)  # bare `cnnzoo visualize`: its help, exit 0
@@ -91,7 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _source(args: argparse.Namespace):
-    from ..runs import load_run
+    from ..inference.run import load_run
 
     src = load_run(args.checkpoint, args.model, device=device_of(args))
     if src.random:
@@ -118,7 +118,7 @@ def _done(args: argparse.Namespace, path, info: dict[str, Any]) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run_visualize(args: argparse.Namespace) -> int:
     if args.visualize_command is None:
         args.print_help()
         return 0
@@ -163,7 +163,8 @@ def run_top9(args: argparse.Namespace) -> int:
     from .tools import top_activations
 
     src = _source(args)
-    data, pipeline = src.load_data(args.dataset, args.split, args.data_dir)  # default: the run's
+    data, src = src.load_data(args.dataset, args.split, args.data_dir)  # default: the run's
+    pipeline = src.pipeline
     batches = src.batches(data, args.limit, args.batch_size, progress="top9")
     tops = top_activations(src.model, batches, args.layer, args.channels, 9, args.top)
     title = f"{src.label}, {data.name} {args.split}"
@@ -245,7 +246,7 @@ def _prediction(model, x) -> tuple[int, float]:
 
 def _run_title(run) -> str:
     """'lenet5 trained on sample (runs/l5)': the model and data of a run's checkpoints."""
-    from ..train.checkpoint import epoch_checkpoints, read_meta
+    from ..inference.checkpoint import epoch_checkpoints, read_meta
 
     found = epoch_checkpoints(run)
     meta = read_meta(found[-1][1]) if found else {}

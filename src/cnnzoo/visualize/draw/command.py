@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from ... import io as zoo_io
 from ...errors import OptionError
+from ...flags import add_flag
 
 
-def add_draw_arguments(p: argparse.ArgumentParser, add_flag: Callable[..., Any]) -> None:
+def add_draw_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="NAME|RUN", help="a registered model (`cnnzoo list`) or a run "
                    "folder (the trained network, at the input size it was trained on)")
     add_flag(p, "--style")
@@ -21,15 +21,14 @@ def add_draw_arguments(p: argparse.ArgumentParser, add_flag: Callable[..., Any])
 
 
 def run_draw(args: argparse.Namespace) -> int:
-    from ... import io as zoo_io
     from ...registry import model_options  # imported here: the drawing pulls in torch
-    from . import drawing
-    from .canvas import figure_bytes, rendered
+    from . import drawing  # as above
+    from .canvas import figure_bytes, rendered  # as above
 
     target = args.model
     options = None
     if Path(target).is_dir():
-        from ...runs import load_run
+        from ...inference.run import load_run  # imports torch, as above
 
         if args.option:
             raise OptionError("--option goes with a model NAME: a run folder's network is fixed")
@@ -53,14 +52,14 @@ def run_draw(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_atlas_arguments(p: argparse.ArgumentParser, add_flag: Callable[..., Any]) -> None:
+def add_atlas_arguments(p: argparse.ArgumentParser) -> None:
     add_flag(p, "--out", metavar="DIR", required=True,
              help="the folder to write the site into (empty, or an earlier atlas)")
     add_flag(p, "--claims", help="a claims report folder (`cnnzoo claims --out DIR`) to link to")
 
 
 def run_atlas(args: argparse.Namespace) -> int:
-    from .atlas import build_atlas
+    from .atlas import build_atlas  # imports torch: only when the command runs
 
     index, count, seconds = build_atlas(args.out, claims=args.claims)
     print(f"{index}: the atlas of {count} networks, built in {seconds:.1f} s", file=sys.stderr)
