@@ -130,7 +130,7 @@ def test_fixed_batch_and_opset(tmp_path):
 
 
 def test_run_folder_carries_its_pipeline(tmp_path):
-    from cnnzoo.pipeline import InputPipeline
+    from cnnzoo.inference.pipeline import InputPipeline
     from cnnzoo.train.checkpoint import write_checkpoint
 
     model = cnnzoo.create_model("lenet5")
@@ -168,9 +168,9 @@ def test_bad_arguments_are_one_line(tmp_path):
 
 
 def test_failed_check_writes_nothing(tmp_path, monkeypatch):
-    from cnnzoo.export import exporter, runtimes
+    from cnnzoo.export import exporter
 
-    real = runtimes.onnx_bytes
+    real = exporter.onnx_bytes
 
     def wrong_weights(model, example, **kwargs):  # an exporter bug: the file holds other numbers
         model = copy.deepcopy(model)
@@ -178,7 +178,7 @@ def test_failed_check_writes_nothing(tmp_path, monkeypatch):
             next(model.parameters()).add_(0.5)
         return real(model, example, **kwargs)
 
-    monkeypatch.setattr(runtimes, "onnx_bytes", wrong_weights)
+    monkeypatch.setattr(exporter, "onnx_bytes", wrong_weights)
     out = tmp_path / "x.onnx"
     out.write_bytes(b"old")
     with pytest.raises(exporter.ExportCheckError, match="exceeds"):

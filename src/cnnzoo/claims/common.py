@@ -102,7 +102,7 @@ def to_input(images: Tensor, size: int = 32, channels: int = 1, fit: str = "pad"
     fit "pad": centre the 28x28 image in size x size (LeNet-5's 32x32, the CIFAR nets' 32x32),
     "resize": bilinear resize (the ImageNet networks' 224 / 227 inputs).
     """
-    from ..pipeline import InputPipeline
+    from ..inference.pipeline import InputPipeline
 
     h, w = images.shape[-2:]
     pipeline = InputPipeline(channels, (size, size), (h, w), fit, (_MEAN,) * channels, (_STD,) * channels)

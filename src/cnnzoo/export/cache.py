@@ -25,19 +25,24 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .. import io
+from .._version import __version__
+from ..data.download import CACHE_ENV, cache_dir
+from ..errors import CnnzooError
+from .machine import cpu_name
+
 OFF = ("off", "0", "none")
 
 
 def folder() -> Path | None:
     """The cache folder, or None when CNNZOO_CACHE=off."""
-    from ..data.download import CACHE_ENV, cache_dir
-
     if os.environ.get(CACHE_ENV, "").strip().lower() in OFF:
         return None
     return cache_dir("fast")
@@ -45,8 +50,6 @@ def folder() -> Path | None:
 
 def model_key(model: nn.Module, shape: Sequence[int], dtype: torch.dtype, runtime: str) -> str:
     """The SHA-256 naming a prepared runtime of `model` for inputs of `shape` (C, H, W)."""
-    from .._version import __version__
-
     versions = {"cnnzoo": __version__, "torch": torch.__version__, runtime: _version_of(runtime)}
     h = hashlib.sha256(json.dumps([repr(model), list(shape), str(dtype), runtime, versions]).encode())
     for name, tensor in model.state_dict().items():
@@ -56,8 +59,6 @@ def model_key(model: nn.Module, shape: Sequence[int], dtype: torch.dtype, runtim
 
 
 def choice_key(key: str, batch: int, candidates: Sequence[str]) -> str:
-    from .machine import cpu_name
-
     context = [key, batch, sorted(candidates), cpu_name(), torch.get_num_threads(),
                {r: _version_of(r) for r in candidates}]
     return hashlib.sha256(json.dumps(context).encode()).hexdigest()[:32]
@@ -68,8 +69,6 @@ def _version_of(runtime: str) -> str:
     if module is None:
         return ""
     try:
-        from importlib.metadata import version
-
         return version(module)
     except Exception:  # noqa: BLE001 - an unknown version only makes the key less reusable
         return "?"
@@ -89,8 +88,6 @@ def read_bytes(name: str) -> bytes | None:
     entry has a record, `NAME.sha256.json`, naming the entry (whose name is the SHA-256 key of
     the source it was prepared from) and the SHA-256 of its content; a file copied or linked
     over an entry, an edited byte or a record of another entry is rebuilt, and said on stderr."""
-    from .. import io
-
     p = path(name)
     if p is None or not p.is_file():
         return None
@@ -111,9 +108,6 @@ def read_bytes(name: str) -> bytes | None:
 def write_bytes(name: str, data: bytes) -> None:
     """Write an entry and then its record through cnnzoo.io (atomic, never through a planted
     link); any failure is ignored: the cache only saves time."""
-    from .. import io
-    from ..errors import CnnzooError
-
     p = path(name)
     if p is None:
         return

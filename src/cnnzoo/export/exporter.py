@@ -28,10 +28,16 @@ import torch
 from torch import Tensor, nn
 
 from .. import checks
+from .._version import __version__
 from ..errors import CnnzooError, OptionError
 from ..io import check_target, write_bytes
 from ..limits import MAX_EXPORT_BATCH
+from .bench import real_images
+from .fold import calibrate_batchnorm, fold_batchnorm
 from .machine import check_fits
+from .precision import CALIBRATION_IMAGES, HeldOut, check_precision, measure_guard, run_data
+from .quantize import int8_onnx, int8_runner, reduce_range
+from .runtimes import onnx_bytes, ort_session, require
 from .source import Source, load_source
 
 FORMATS = ("onnx", "pt2")
@@ -122,8 +128,6 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
     if precision not in ("fp32", "int8"):
         raise OptionError(f"export --precision takes fp32 or int8, not {precision!r}")
     if precision == "int8":
-        from .precision import check_precision
-
         check_precision("int8", "onnxruntime")
         if format != "onnx" or batch != "dynamic" or opset is not None:
             raise OptionError("--precision int8 writes an ONNX file with a dynamic batch at the "
@@ -133,8 +137,6 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
             raise OptionError("--opset applies to ONNX files only")
         opset = checks.integer("--opset", opset, minimum=18, maximum=23)
     if format == "onnx":
-        from .runtimes import require
-
         require("onnxruntime")
     source = load_source(model_or_run, options)
     path = Path(out) if out is not None else Path(f"{source.name}.{format}")
@@ -157,9 +159,6 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
     if not finite and source.random and not isinstance(model_or_run, nn.Module):
         # Built from its name: a fresh resnet1202's unit running variances let 400 residual sums
         # overflow to inf. Statistics measured on real images give it the scale training would.
-        from .bench import real_images
-        from .fold import calibrate_batchnorm
-
         if calibrate_batchnorm(model, real_images(source, 16)):
             metadata["batchnorm_statistics"] = "measured on 16 images of the embedded sample"
             with torch.no_grad():
@@ -178,8 +177,6 @@ def export(model_or_run: str | Path | nn.Module, format: str = "onnx", out: str 
 
 
 def _metadata(source: Source, batch: int | str) -> dict[str, Any]:
-    from .._version import __version__
-
     meta: dict[str, Any] = {
         "cnnzoo": __version__, "model": source.name,
         "options": dict(getattr(source.model, "zoo_options", {}) or {}),
@@ -242,9 +239,8 @@ def _compare(check: str, model: nn.Module, x: Tensor, expected: Tensor, got: Ten
 def _export_onnx(model: nn.Module, example: Tensor, batch: int | str, opset: int | None,
                  metadata: dict[str, Any]) -> tuple[bytes, list[dict[str, Any]]]:
     """The ONNX file's bytes (checked in memory; nothing is written here) and its checks."""
+    # onnx is optional (cnnzoo[onnx]) and slow to import: loaded only to write or read an ONNX file
     import onnx
-
-    from .runtimes import onnx_bytes, ort_session
 
     proto = onnx.load_from_string(onnx_bytes(model, example, dynamic_batch=batch == "dynamic", opset=opset))
     entry = proto.metadata_props.add()
@@ -270,13 +266,8 @@ def _export_int8(source: Source, model: nn.Module, example: Tensor,
     """The int8 QDQ file: calibrated on the run's training images (a model name: the embedded
     sample), judged against fp32 on held-out images (the guard, for a trained run), and checked
     read back: ONNX Runtime on the written file reproduces the int8 network it was written from."""
+    # onnx is optional (cnnzoo[onnx]) and slow to import: loaded only to write or read an ONNX file
     import onnx
-
-    from .bench import real_images
-    from .fold import fold_batchnorm
-    from .precision import CALIBRATION_IMAGES, HeldOut, measure_guard, run_data
-    from .quantize import int8_onnx, int8_runner, reduce_range
-    from .runtimes import ort_session
 
     prepared, folded = fold_batchnorm(model)
     if source.run is not None and source.run.dataset:
@@ -329,6 +320,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     """The cnnzoo metadata of an exported .onnx or .pt2 file."""
     path = Path(path)
     if path.suffix == ".onnx":
+        # onnx is optional (cnnzoo[onnx]) and slow to import: loaded only to write or read an ONNX file
         import onnx
 
         proto = onnx.load(str(path), load_external_data=False)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import platform
 import time
+from math import prod
 from typing import Any
 
 import torch
+
+from ..errors import OptionError
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -116,10 +119,9 @@ _LIVE_ACTIVATIONS = 4
 def check_fits(model: Any, input_size: tuple[int, ...], batch: int, what: str) -> None:
     """Refuse in one line, before allocating, a batch whose activations cannot fit in memory:
     the largest tensor estimated from the summary (meta tensors: nothing is allocated)."""
-    from math import prod
-
+    # the summary loads the graph tracer: train.device imports this module (native_bf16) and a
+    # training run needs no summary, so it is loaded only when a batch's memory is estimated
     from ..analysis.summary import summary
-    from ..errors import OptionError
 
     free = available_memory()
     if free is None:

@@ -20,17 +20,21 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import logging
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..errors import CnnzooError, InputShapeError, OptionError
 from ..limits import RUNTIMES
+from ..registry import model_info
 from . import cache
 from .fold import fold_batchnorm
 from .machine import native_bf16
@@ -146,8 +150,6 @@ class OptimizedModel(nn.Module):
 
 def input_size_of(model: nn.Module, input_size: Sequence[int] | None = None) -> tuple[tuple[int, int, int], bool]:
     """(C, H, W) to prepare the model for, and whether only that H x W works (from the registry)."""
-    from ..registry import model_info
-
     name = getattr(model, "zoo_name", None)
     info = model_info(name) if name else None
     if input_size is None:
@@ -281,6 +283,7 @@ def _eager(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[T
 
 
 def _compile(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Callable[[Tensor], Tensor]:
+    # torch._inductor takes seconds to import: loaded only when the compile runtime is prepared
     import torch._inductor.config as inductor_config
 
     eager = _eager(model, dtype, example)
@@ -311,19 +314,16 @@ class quiet_logging:
     """torch.onnx logs each export step at WARNING level; a user needs none of it."""
 
     def __enter__(self) -> None:
-        import logging
-
         self._previous = logging.root.manager.disable
         logging.disable(logging.WARNING)
 
     def __exit__(self, *exc: object) -> None:
-        import logging
-
         logging.disable(self._previous)
 
 
 def ort_session(data: bytes) -> Any:
     """An ONNX Runtime CPU session with every graph optimization and torch's thread count."""
+    # onnxruntime is optional (cnnzoo[onnx]) and slow to import: loaded only when a session is made
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -357,6 +357,7 @@ def _onnxruntime(model: nn.Module, dtype: torch.dtype, example: Tensor) -> Calla
 
 def openvino_converted(model: nn.Module, example: Tensor) -> Any:
     """The model converted by OpenVINO, with a dynamic batch dimension."""
+    # openvino is optional (cnnzoo[openvino]) and slow to import: loaded only when it is prepared
     import openvino as ov
 
     shape = ov.PartialShape([-1, *example.shape[1:]])
@@ -367,6 +368,7 @@ def openvino_converted(model: nn.Module, example: Tensor) -> Any:
 
 def openvino_compiled(model: nn.Module | Any, example: Tensor, dtype: torch.dtype, hint: str = "LATENCY") -> Any:
     """The model (a torch module, or one OpenVINO converted already) compiled for the CPU."""
+    # openvino is optional (cnnzoo[openvino]) and slow to import: loaded only when it is prepared
     import openvino as ov
 
     converted = openvino_converted(model, example) if isinstance(model, nn.Module) else model
@@ -377,6 +379,7 @@ def openvino_compiled(model: nn.Module | Any, example: Tensor, dtype: torch.dtyp
 
 def _openvino_cached(model: nn.Module, example: Tensor, dtype: torch.dtype) -> Any:
     """OpenVINO's conversion, read from the cache (IR files) when it was made before."""
+    # openvino is optional (cnnzoo[openvino]) and slow to import: loaded only when it is prepared
     import openvino as ov
 
     key = cache.model_key(model, example.shape[1:], dtype, "openvino")
@@ -384,8 +387,6 @@ def _openvino_cached(model: nn.Module, example: Tensor, dtype: torch.dtype) -> A
     xml_data, bin_data = cache.read_bytes(f"{key}.xml"), cache.read_bytes(f"{key}.bin")
     if xml_data is not None and bin_data is not None:  # both checked against their records
         try:
-            import numpy as np
-
             return ov.Core().read_model(xml_data.decode(), ov.Tensor(np.frombuffer(bin_data, np.uint8).copy()))
         except Exception:  # noqa: BLE001 - an unreadable cached file is rebuilt below
             pass
@@ -401,8 +402,7 @@ def _openvino_cached(model: nn.Module, example: Tensor, dtype: torch.dtype) -> A
 def _openvino_ir(converted: Any) -> tuple[bytes, bytes]:
     """OpenVINO's IR (.xml, .bin) as bytes: ov.save_model writes to paths itself, so it writes
     into a fresh private folder (nobody else can plant a link there) that is then removed."""
-    import tempfile
-
+    # openvino is optional (cnnzoo[openvino]) and slow to import: loaded only when it is prepared
     import openvino as ov
 
     with tempfile.TemporaryDirectory(prefix="cnnzoo-ov-") as private:

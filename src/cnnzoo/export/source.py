@@ -9,6 +9,10 @@ from typing import Any
 from torch import nn
 
 from ..errors import CnnzooError
+from ..inference.pipeline import InputPipeline
+from ..inference.run import load_run
+from ..registry import create_model, list_models
+from .runtimes import input_size_of
 
 
 @dataclass
@@ -17,15 +21,13 @@ class Source:
 
     model: nn.Module
     name: str
-    pipeline: Any = None  # cnnzoo.pipeline.InputPipeline
+    pipeline: InputPipeline | None = None
     random: bool = True
     checkpoint: str | None = None
     run: Any = None  # the LoadedRun of a run folder: its data calibrate and guard lower precisions
 
     @property
     def input_size(self) -> tuple[int, int, int]:
-        from .runtimes import input_size_of
-
         if self.pipeline is not None:
             return (self.pipeline.channels, *self.pipeline.size)
         return input_size_of(self.model)[0]
@@ -33,10 +35,6 @@ class Source:
 
 def load_source(model_or_run: str | Path | nn.Module, options: dict[str, Any] | None = None) -> Source:
     """A Source from an nn.Module, a registered model name or a run/checkpoint path."""
-    from ..pipeline import InputPipeline
-    from ..registry import create_model, list_models
-    from ..runs import load_run
-
     if isinstance(model_or_run, nn.Module):
         if options:
             raise CnnzooError("model options apply to a model name, not to a built model")

@@ -46,11 +46,11 @@ from torch import Tensor
 
 from .. import checks
 from ..errors import CheckpointError, CnnzooError, OptionError, UnknownOptionError, close_matches
+from ..inference.evaluate import evaluate_arrays
 from .checkpointer import Checkpointer, Counters, count
 from .config import ResolvedConfig, TrainConfig
 from .device import DeviceContext
 from .distributed import local_slice
-from .evaluate import evaluate_arrays
 from .metrics import Meter
 from .owner import METRIC_COLUMNS, RunOwner
 from .parts import AUGMENT, ORDER, Parts, build_parts, mix

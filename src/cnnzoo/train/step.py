@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .evaluate import autocast
+from ..inference.evaluate import autocast
 
 
 def train_step(net: nn.Module, x: Tensor, y: Tensor, optimizer: torch.optim.Optimizer,

@@ -162,7 +162,7 @@ def plot_top9(channels: Sequence[TopChannel], mean: Sequence[float], std: Sequen
               title: str = "", class_names: Sequence[str] | None = None, *,
               path: str | Path | None = None):
     """Paper Fig. 2: per channel, a 3x3 block of projections beside the 3x3 image patches."""
-    from ..pipeline import denormalise
+    from ..inference.pipeline import denormalise
 
     n = len(channels)
     per_row = 2 if n > 1 else 1

@@ -1,4 +1,5 @@
 """training_data: everything the trainer needs from the data side, decided in one place.
+(It lives with the engine: it builds the InputPipeline, which inference owns.)
 
     data = training_data("imagefolder", "digits/", "lenet5", augment="crop")
     data.train, data.test      # ArrayDatasets (uint8, in memory)
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from .base import ArrayDataset
-from .transforms import BatchAugment, augment_for
-
-if TYPE_CHECKING:
-    from ..pipeline import InputPipeline
+from ..data.base import ArrayDataset
+from ..data.datasets import load_dataset
+from ..data.transforms import BatchAugment, augment_for
+from ..errors import DataError
+from ..inference.pipeline import InputPipeline
+from ..registry import model_info
 
 
 @dataclass
@@ -51,10 +52,6 @@ def training_data(dataset: str, data_dir: str | Path | None, model: str, *,
     in_channels: the channels the model is built with (default: the data's).
     datasets: (train, test) already in memory (tests, notebooks): nothing is loaded.
     """
-    from ..pipeline import InputPipeline
-    from ..registry import model_info
-    from .datasets import load_dataset
-
     if datasets is not None:
         train, test = datasets
     else:
@@ -64,18 +61,8 @@ def training_data(dataset: str, data_dir: str | Path | None, model: str, *,
         test = load_dataset(dataset, "test", data_dir=data_dir, download=download,
                             image_size=side)
     if len(train) == 0:
-        from ..errors import DataError
         raise DataError(f"the {train.name} training split is empty: nothing to train on")
     pipeline = InputPipeline.for_training(train, model, image_size=image_size,
                                           in_channels=in_channels)
     batch_augment = augment_for(augment, train.name, train.image_size[0])
     return TrainingData(train, test, pipeline, batch_augment)
-
-
-def adapt_input(dataset: ArrayDataset, model_name: str, image_size: int | None = None,
-                in_channels: int | None = None) -> Any:
-    """InputPipeline.for_training (the old name, kept for callers written before it)."""
-    from ..pipeline import InputPipeline
-
-    return InputPipeline.for_training(dataset, model_name, image_size=image_size,
-                                      in_channels=in_channels)
