@@ -17,6 +17,7 @@ of each, so a gap shows where it sits. Before timing it checks that both give th
 
     python benchmarks/eager_resnet.py --threads 1 --repeats 15 --batch 8
     python benchmarks/eager_resnet.py --profile resnet50 --mode train   # where the time goes, by op
+    python benchmarks/eager_resnet.py --aa --modes train   # torchvision vs itself: the noise floor
 """
 from __future__ import annotations
 
@@ -106,8 +107,10 @@ def summarise(name: str, mode: str, batch: int, times: dict[str, list[dict[str, 
             "cpu_ratio": cpu["torchvision"] / cpu["cnnzoo"]}
 
 
-def measure(name: str, batch: int, repeats: int, modes: list[str]) -> list[dict[str, object]]:
+def measure(name: str, batch: int, repeats: int, modes: list[str], aa: bool = False) -> list[dict[str, object]]:
     zoo, tv = pair(name)
+    if aa:  # A/A: torchvision against a copy of itself, in cnnzoo's seat: the ratio's noise floor
+        zoo = copy.deepcopy(tv)
     x = torch.randn(batch, 3, 224, 224)
     with torch.no_grad():
         diff = (zoo.eval()(x) - tv.eval()(x)).abs().max().item()
@@ -159,6 +162,8 @@ def main() -> None:
     p.add_argument("--profile", metavar="MODEL")
     p.add_argument("--mode", default="train", choices=("inference", "train"), help="for --profile")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--aa", action="store_true",
+                   help="A/A check: torchvision against a copy of itself (how far 1.00 can drift by noise)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(describe_line())
@@ -166,7 +171,7 @@ def main() -> None:
         profile(args.profile, args.batch, args.mode)
         return
     modes = args.modes.split(",")
-    rows = [r for m in args.models.split(",") for r in measure(m, args.batch, args.repeats, modes)]
+    rows = [r for m in args.models.split(",") for r in measure(m, args.batch, args.repeats, modes, args.aa)]
     if args.json:
         print(json.dumps(rows, indent=1))
     report(rows)
