@@ -4,6 +4,8 @@ For resnet18 and resnet50 (variant v1.5, shortcut B: torchvision's network, load
 times inference (eval, no grad) and one training step (zero_grad(set_to_none), forward,
 cross-entropy, backward, SGD step) in interleaved repeats whose order alternates every round
 (cnnzoo-torchvision, torchvision-cnnzoo, ...), so machine load and allocator state hit both alike.
+Each call is timed twice: wall clock, and the CPU time of the process (time.process_time; one
+thread), which on a shared machine leaves out the time the scheduler gave to other processes.
 
 The comparison rule, fixed before measuring (issue 19): ratio = median torchvision time / median
 cnnzoo time over the same interleaved repeats; >= 1.00 means cnnzoo is at least as fast. Both
@@ -15,6 +17,7 @@ of each, so a gap shows where it sits. Before timing it checks that both give th
 
     python benchmarks/eager_resnet.py --threads 1 --repeats 15 --batch 8
     python benchmarks/eager_resnet.py --profile resnet50 --mode train   # where the time goes, by op
+    python benchmarks/eager_resnet.py --aa --modes train   # torchvision vs itself: the noise floor
 """
 from __future__ import annotations
 
@@ -82,14 +85,17 @@ def interleaved(fns: dict[str, Timed], repeats: int) -> dict[str, list[dict[str,
     order = list(fns)
     for _ in range(repeats):
         for k in order:
+            cpu = time.process_time()
             times[k].append(fns[k]())
+            times[k][-1]["cpu"] = time.process_time() - cpu
         order.reverse()
     return times
 
 
 def summarise(name: str, mode: str, batch: int, times: dict[str, list[dict[str, float]]]) -> dict[str, object]:
-    total = {k: [sum(r.values()) for r in rounds] for k, rounds in times.items()}
+    total = {k: [sum(r[p] for p in PHASES if p in r) for r in rounds] for k, rounds in times.items()}
     med = {k: statistics.median(v) for k, v in total.items()}
+    cpu = {k: statistics.median(r["cpu"] for r in rounds) for k, rounds in times.items()}
     per_round = sorted(t / z for z, t in zip(total["cnnzoo"], total["torchvision"]))
     q = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else [per_round[0]] * 3
     phases = {k: {p: statistics.median(r[p] for r in rounds) for p in PHASES if p in rounds[0]}
@@ -97,11 +103,14 @@ def summarise(name: str, mode: str, batch: int, times: dict[str, list[dict[str, 
     return {"model": name, "mode": mode, "batch": batch, "repeats": len(per_round),
             "cnnzoo_s": med["cnnzoo"], "torchvision_s": med["torchvision"],
             "ratio": med["torchvision"] / med["cnnzoo"], "round_ratio_iqr": [q[0], q[2]],
-            "phases_s": phases}
+            "phases_s": phases, "cnnzoo_cpu_s": cpu["cnnzoo"], "torchvision_cpu_s": cpu["torchvision"],
+            "cpu_ratio": cpu["torchvision"] / cpu["cnnzoo"]}
 
 
-def measure(name: str, batch: int, repeats: int, modes: list[str]) -> list[dict[str, object]]:
+def measure(name: str, batch: int, repeats: int, modes: list[str], aa: bool = False) -> list[dict[str, object]]:
     zoo, tv = pair(name)
+    if aa:  # A/A: torchvision against a copy of itself, in cnnzoo's seat: the ratio's noise floor
+        zoo = copy.deepcopy(tv)
     x = torch.randn(batch, 3, 224, 224)
     with torch.no_grad():
         diff = (zoo.eval()(x) - tv.eval()(x)).abs().max().item()
@@ -130,16 +139,17 @@ def profile(name: str, batch: int, mode: str) -> None:
 
 def report(rows: list[dict[str, object]]) -> None:
     print(f"{'model':<9} {'mode':<9} {'batch':>5} {'cnnzoo s':>9} {'tv s':>8} {'tv/cnnzoo':>9} "
-          f"{'round IQR':>13}  phases cnnzoo / tv (s)")
+          f"{'round IQR':>13} {'cpu tv/cnnzoo':>13}  phases cnnzoo / tv (s)")
     for r in rows:
         lo, hi = r["round_ratio_iqr"]  # type: ignore[misc]
         ph = r["phases_s"]
         phases = "  ".join(f"{p} {ph['cnnzoo'][p]:.3f}/{ph['torchvision'][p]:.3f}"  # type: ignore[index]
                            for p in PHASES if p in ph["cnnzoo"])  # type: ignore[index]
         print(f"{r['model']:<9} {r['mode']:<9} {r['batch']:>5} {r['cnnzoo_s']:>9.4f} {r['torchvision_s']:>8.4f} "
-              f"{r['ratio']:>8.3f}x {lo:>6.3f}-{hi:<6.3f}  {phases}")
+              f"{r['ratio']:>8.3f}x {lo:>6.3f}-{hi:<6.3f} {r['cpu_ratio']:>12.3f}x  {phases}")
     print(f"(median of {rows[0]['repeats']} interleaved repeats, order alternating; tv/cnnzoo >= 1 means "
-          "cnnzoo is at least as fast; round IQR: quartiles of the per-round ratios)")
+          "cnnzoo is at least as fast; round IQR: quartiles of the per-round ratios;\n cpu: the same "
+          "rule on the process's CPU time; phases: medians of wall-clock time)")
 
 
 def main() -> None:
@@ -152,6 +162,8 @@ def main() -> None:
     p.add_argument("--profile", metavar="MODEL")
     p.add_argument("--mode", default="train", choices=("inference", "train"), help="for --profile")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--aa", action="store_true",
+                   help="A/A check: torchvision against a copy of itself (how far 1.00 can drift by noise)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(describe_line())
@@ -159,7 +171,7 @@ def main() -> None:
         profile(args.profile, args.batch, args.mode)
         return
     modes = args.modes.split(",")
-    rows = [r for m in args.models.split(",") for r in measure(m, args.batch, args.repeats, modes)]
+    rows = [r for m in args.models.split(",") for r in measure(m, args.batch, args.repeats, modes, args.aa)]
     if args.json:
         print(json.dumps(rows, indent=1))
     report(rows)

@@ -23,9 +23,9 @@ from PIL import Image
 
 from cnnzoo.data import load_dataset
 from cnnzoo.export import optimize
-from cnnzoo.runs import load_run
+from cnnzoo.inference.predict import predict
+from cnnzoo.inference.run import load_run
 from cnnzoo.train.loop import train
-from cnnzoo.train.predict import predict
 from machine import describe_line
 
 

@@ -139,19 +139,19 @@ def test_run_claims_by_number_writes_report(tmp_path, capsys):
 
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
+    command.add_claims_arguments(parser)
     return parser.parse_args(argv)
 
 
 def test_command_list(capsys):
-    assert command.run(_args("--list")) == 0
+    assert command.run_claims(_args("--list")) == 0
     out = capsys.readouterr().out
     assert all(c.id in out for c in ALL)
 
 
 def test_command_unknown_id_is_one_line_with_close_matches(tmp_path):
     with pytest.raises(UnknownNameError) as err:
-        command.run(_args("--only", "lenet-shapes,lenet-c33", "--out", str(tmp_path)))
+        command.run_claims(_args("--only", "lenet-shapes,lenet-c33", "--out", str(tmp_path)))
     msg = str(err.value)
     assert "\n" not in msg and "lenet-c3" in msg and "--list" in msg
     assert not (tmp_path / "claims.json").exists()  # nothing ran
@@ -181,7 +181,7 @@ QUICK_IN_CI = ["lenet-shapes", "alexnet-towers", "compute", "googlenet-depth", "
 
 @pytest.mark.slow
 def test_quick_mode_end_to_end(tmp_path):
-    assert command.run(_args("--only", ",".join(QUICK_IN_CI), "--out", str(tmp_path))) == 0
+    assert command.run_claims(_args("--only", ",".join(QUICK_IN_CI), "--out", str(tmp_path))) == 0
     doc = json.loads((tmp_path / "claims.json").read_text())
     assert [c["number"] for c in doc["claims"]] == list(range(1, 15))  # every claim appears
     run = {c["id"]: c for c in doc["claims"] if c["id"] in QUICK_IN_CI}

@@ -36,7 +36,7 @@ from cnnzoo.data import (
 from cnnzoo.data.base import FASHION_MNIST_CLASSES
 from cnnzoo.data.datasets import SAMPLE_DIR
 from cnnzoo.errors import CnnzooError, DataError, InputShapeError, OptionError, UnknownNameError
-from cnnzoo.pipeline import InputPipeline
+from cnnzoo.inference.pipeline import InputPipeline
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Debian's dataset-fashion-mnist; CI installs it, a fresh machine may not have it.

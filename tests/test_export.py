@@ -130,7 +130,7 @@ def test_fixed_batch_and_opset(tmp_path):
 
 
 def test_run_folder_carries_its_pipeline(tmp_path):
-    from cnnzoo.pipeline import InputPipeline
+    from cnnzoo.inference.pipeline import InputPipeline
     from cnnzoo.train.checkpoint import write_checkpoint
 
     model = cnnzoo.create_model("lenet5")

@@ -401,7 +401,7 @@ _PIPELINE_FIELDS = ("channels", "size", "data_size", "fit", "mean", "std", "scal
 
 @st.composite
 def pipeline_metas(draw) -> dict:
-    from cnnzoo.pipeline import InputPipeline
+    from cnnzoo.inference.pipeline import InputPipeline
 
     good = InputPipeline(1, (32, 32), (28, 28), "pad", (0.1,), (0.8,), "lenet",
                          tuple("abcdefghij"), (0.3,), (0.35,)).to_meta()
@@ -414,7 +414,7 @@ def pipeline_metas(draw) -> dict:
 
 
 def _check_pipeline_meta(meta: dict) -> None:
-    from cnnzoo.pipeline import InputPipeline
+    from cnnzoo.inference.pipeline import InputPipeline
 
     result = _succeeds_or_one_line(lambda: InputPipeline.from_meta(meta, where="meta.json"))
     if isinstance(result, CnnzooError):

@@ -227,7 +227,7 @@ def test_fine_tuned_weights_of_another_head_size_get_neutral_names(tmp_path, cap
     import torch
     import torchvision
 
-    from cnnzoo.runs import load_run
+    from cnnzoo.inference.run import load_run
 
     torch.manual_seed(0)
     tv = torchvision.models.resnet18(weights=None, num_classes=10).eval()  # fine-tuned: 10 classes

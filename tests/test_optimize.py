@@ -155,7 +155,7 @@ def installed_runtimes_without_compile() -> list[str]:
 def grey_run(tmp_path_factory):
     """A resnet20 run on grey images at 40x40: channels and size both differ from the registry's
     3x32x32, as after `cnnzoo train resnet20 --dataset fashion-mnist --input 40`."""
-    from cnnzoo.pipeline import InputPipeline
+    from cnnzoo.inference.pipeline import InputPipeline
     from cnnzoo.train.checkpoint import write_checkpoint
 
     root = tmp_path_factory.mktemp("grey")
@@ -174,8 +174,8 @@ def test_predict_and_eval_fast_use_the_runs_own_input(grey_run, runtime, tmp_pat
     from PIL import Image
 
     from cnnzoo.data import load_dataset
-    from cnnzoo.train.evaluate import evaluate
-    from cnnzoo.train.predict import predict
+    from cnnzoo.inference.evaluate import evaluate
+    from cnnzoo.inference.predict import predict
 
     images = load_dataset("sample", "test").images[:3, 0].numpy()
     files = []

@@ -1,5 +1,5 @@
 """One way in for images (cnnzoo.data.images), one input pipeline and one run loader
-(cnnzoo.pipeline), and the tools built on them: predict and eval.
+(cnnzoo.inference.pipeline), and the tools built on them: predict and eval.
 
 The oracles here are independent of the code under test: Pillow's own conversions, numpy
 argsort for top-k and a numpy confusion matrix, the pixels of the data set itself.
@@ -21,11 +21,12 @@ import torch
 from PIL import Image
 
 import cnnzoo
-from cnnzoo.data import BatchAugment, augment_for, load_dataset, training_data
+from cnnzoo.data import BatchAugment, augment_for, load_dataset
 from cnnzoo.data.images import MAX_PIXELS, decode_image, fit_image, to_channels
 from cnnzoo.errors import CheckpointError, CnnzooError, DataError, OptionError
-from cnnzoo.pipeline import InputPipeline
-from cnnzoo.runs import LoadedRun, load_run
+from cnnzoo.inference.pipeline import InputPipeline
+from cnnzoo.inference.run import LoadedRun, load_run
+from cnnzoo.train.data import training_data
 
 
 def one_line(excinfo) -> str:
@@ -308,10 +309,11 @@ def test_load_run_gives_model_pipeline_and_touches_nothing(trained_run):
 
 
 def test_predict_on_a_png_gives_evals_logits(trained_run, tmp_path):
-    from cnnzoo.train.predict import predict
+    from cnnzoo.inference.predict import predict
 
     run = load_run(trained_run)
-    test, pipeline = run.load_data(split="test")
+    test, run = run.load_data(split="test")
+    pipeline = run.pipeline
     k = 7
     Image.fromarray(test.images[k, 0].numpy(), "L").save(tmp_path / "x.png")
     with torch.no_grad():
@@ -327,7 +329,7 @@ def test_predict_on_a_png_gives_evals_logits(trained_run, tmp_path):
 
 
 def test_predict_refuses_bad_top_and_says_what_it_did(trained_run, tmp_path):
-    from cnnzoo.train.predict import format_predictions, predict
+    from cnnzoo.inference.predict import format_predictions, predict
 
     Image.new("RGB", (64, 48), (250, 250, 250)).save(tmp_path / "photo.jpg")
     for top in (0, -3):
@@ -351,13 +353,13 @@ def test_predict_refuses_bad_top_and_says_what_it_did(trained_run, tmp_path):
 
 
 def test_eval_matches_an_independent_oracle(trained_run, tmp_path):
-    from cnnzoo.train.evaluate import evaluate
+    from cnnzoo.inference.evaluate import evaluate
 
     result = evaluate(trained_run, device="cpu", batch_size=64, confusion_png=tmp_path / "c.png")
     # The oracle reads the data itself: the sample's IDX files with gzip and numpy (not
     # cnnzoo.data), LeNet-5's input as the paper gives it (28x28 digits centred in the 32x32 field
     # on a blank background, pixels scaled so background is -0.1 and ink 1.175; not
-    # cnnzoo.pipeline), and only the trained weights from the run.
+    # cnnzoo.inference.pipeline), and only the trained weights from the run.
     import gzip
 
     sample = Path(cnnzoo.__file__).parent / "data" / "sample"
@@ -390,7 +392,7 @@ def test_eval_matches_an_independent_oracle(trained_run, tmp_path):
 
 
 def test_eval_refuses_bad_batch_sizes_nan_weights_and_empty_splits(trained_run, tmp_path):
-    from cnnzoo.train.evaluate import evaluate, evaluate_arrays
+    from cnnzoo.inference.evaluate import evaluate, evaluate_arrays
 
     for bad in (0, -1):
         with pytest.raises(OptionError) as e:
@@ -422,8 +424,8 @@ def test_top9_uses_the_runs_own_data_set(trained_run, tmp_path):
 
 
 def test_eval_reloads_an_imagefolder_at_the_runs_own_size(tmp_path):
+    from cnnzoo.inference.evaluate import evaluate
     from cnnzoo.train.config import TrainConfig
-    from cnnzoo.train.evaluate import evaluate
     from cnnzoo.train.loop import Trainer
 
     rng = np.random.default_rng(4)
@@ -484,10 +486,12 @@ def test_lenet5_learns_a_small_imagefolder_of_real_images(tmp_path):
 
 
 def test_eval_reports_progress_batch_by_batch(trained_run, capsys):
-    from cnnzoo.train.evaluate import ImageProgress, evaluate_arrays
+    from cnnzoo.inference.evaluate import evaluate_arrays
+    from cnnzoo.inference.progress import ImageProgress
 
     run = load_run(trained_run)
-    test, pipeline = run.load_data(split="test")
+    test, run = run.load_data(split="test")
+    pipeline = run.pipeline
     seen: list[tuple[int, int]] = []
     evaluate_arrays(run.model, test.images[:250], test.labels[:250], pipeline, 10,
                     device=torch.device("cpu"), batch_size=100,

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
+from cnnzoo.inference.schema import validate_meta
 from cnnzoo.limits import MAX_CLASSES
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.config import TrainConfig
-from cnnzoo.train.schema import validate_meta
 from cnnzoo.train.state import TrainState, check_tensors
 
 FEW, MANY = 60, 4000

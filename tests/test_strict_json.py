@@ -72,7 +72,7 @@ def test_explicit_says_where():
 
 
 def test_evaluation_report_json_is_strict():
-    from cnnzoo.train.evaluate import EvalReport, report_json
+    from cnnzoo.inference.report import EvalReport, report_json
 
     result = {"model": "lenet5", "top1": 10.0, "top5": 50.0, "loss": math.nan}
     for text in (EvalReport(result).to_json(), report_json(result)):
@@ -109,7 +109,7 @@ def test_checkpoint_meta_is_strict(tmp_path):
     import torch
 
     import cnnzoo
-    from cnnzoo.pipeline import InputPipeline
+    from cnnzoo.inference.pipeline import InputPipeline
     from cnnzoo.train.checkpoint import load_model, read_meta, write_checkpoint
 
     pipeline = InputPipeline(1, (32, 32), (28, 28), "pad", (0.2860,), (0.3530,), "standardize",

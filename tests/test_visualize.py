@@ -17,8 +17,8 @@ from torch import nn
 import cnnzoo
 import cnnzoo.data
 from cnnzoo.errors import CheckpointError, CnnzooError, InputShapeError, OptionError, UnknownNameError
-from cnnzoo.graph import record
 from cnnzoo.layers import Flatten
+from cnnzoo.trace import record
 from cnnzoo.visualize import deconv, deconv_trace, feature_maps, layer_filters, occlusion
 from cnnzoo.visualize.tools import filter_evolution, top_activations
 from run_cases import cli, reseal
@@ -490,7 +490,7 @@ def test_occlusion_matches_captum(size, stride, sample_test):
 # --- top 9 over real Fashion-MNIST images -------------------------------------------------------
 def test_top9_on_fashion_mnist_sample(sample_test):
     model = seeded("lenet5_modern")
-    adapter = cnnzoo.data.adapt_input(sample_test, "lenet5_modern")
+    adapter = cnnzoo.InputPipeline.for_training(sample_test, "lenet5_modern")
     images = adapter(sample_test.images[:400])
     batches = [(images[i:i + 64], sample_test.labels[i:i + 64]) for i in range(0, 400, 64)]
     tops = top_activations(model, batches, "c3_act", channels=[3, 7, 12])

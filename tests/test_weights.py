@@ -120,8 +120,8 @@ def test_predict_with_pretrained_weights_uses_their_preprocessing_and_classes(tm
     from torchvision.models import ResNet18_Weights
 
     from cnnzoo.cli import main
-    from cnnzoo.pipeline import InputPipeline
-    from cnnzoo.runs import load_run
+    from cnnzoo.inference.pipeline import InputPipeline
+    from cnnzoo.inference.run import load_run
 
     tv, path = _torchvision_file(tmp_path)
     photo = next(p for p in (Path(cnnzoo.__file__).parent / "examples").iterdir()
@@ -139,7 +139,7 @@ def test_predict_with_pretrained_weights_uses_their_preprocessing_and_classes(tm
 
 
 def test_weights_with_a_run_folder_is_one_line():
-    from cnnzoo.runs import load_run
+    from cnnzoo.inference.run import load_run
 
     with pytest.raises(OptionError, match="--weights goes with --model"):
         load_run("runs/x", weights="torchvision")

@@ -13,17 +13,18 @@ from ._version import __version__ as __version__  # the one version (pyproject.t
 _LAZY = {
     "CnnzooError": "errors",
     "ModelInfo": "registry", "create_model": "registry", "list_models": "registry",
-    "model_info": "registry", "load_checkpoint": "train:load_model",
+    "model_info": "registry", "load_checkpoint": "inference.checkpoint:load_model",
     "summary": "analysis.summary", "compare": "analysis.compare",
     "from_torchvision": "interop",
     "optimize": "export", "run_claims": "claims",
-    "TrainConfig": "train", "evaluate": "train", "predict": "train",
-    "load_run": "runs", "load_image": "runs", "InputPipeline": "pipeline",
+    "TrainConfig": "train", "evaluate": "inference.evaluate", "predict": "inference.predict",
+    "load_run": "inference.run", "load_image": "inference.run", "InputPipeline": "inference.pipeline",
     "deconv": "visualize", "feature_maps": "visualize", "filter_evolution": "visualize",
     "layer_filters": "visualize", "draw": "visualize.draw", "occlusion": "visualize", "top_activations": "visualize",
 }
 # subpackages reachable as attributes (cnnzoo.train is callable: cnnzoo.train("lenet5", ...))
-_SUBMODULES = ("analysis", "claims", "data", "export", "interop", "models", "train", "visualize")
+_SUBMODULES = ("analysis", "claims", "data", "export", "inference", "interop", "models", "train",
+               "visualize")
 
 __all__ = sorted([*_LAZY, "train", "__version__"])
 

@@ -8,7 +8,7 @@ Who offers what, and who calls it:
 - `FilterRenormalizing` (ZFNet): train/loop.py calls `renormalize_filters()` after every step.
 - `AuxiliaryLoss` (GoogLeNet, GoogLeNetTV): the loss is main + aux_loss_weight * (aux1 + aux2) in
   training mode (train/loop.py, claims/common.py).
-- `CountsOwnMacs` (LeNet-5's PartialConv2d, RBFOutput): graph.py adds `zoo_macs(output)` to the
+- `CountsOwnMacs` (LeNet-5's PartialConv2d, RBFOutput): trace/modules.py adds `zoo_macs(output)` to the
   summary's MACs instead of guessing from shapes.
 - `HasDenseWeight` (LeNet-5's PartialConv2d): the full in x out kernel with zeros where the
   connection table has none, for filter plots and DeconvNet (visualize/tools.py).

@@ -2,8 +2,9 @@
 MACs, receptive fields, memory) and side-by-side comparisons of the registered models.
 
 The functions are `cnnzoo.summary` / `cnnzoo.compare` (defined in `analysis.summary` and
-`analysis.compare`). This package imports nothing up front, so `cnnzoo.graph` can use
-`analysis.geometry` (the one geometry) without loading the summary, which walks the graph."""
+`analysis.compare`). The summary reads a pass recorded by `cnnzoo.trace` (which imports nothing
+of this package). This package imports nothing up front, so the command line can name it
+without loading torch."""
 from __future__ import annotations
 
 from .._lazy import lazy_names

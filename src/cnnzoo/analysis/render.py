@@ -27,6 +27,17 @@ def human(n: float, unit: str = "") -> str:
     return f"{n:g}{unit}"
 
 
+def fmt_pair(v: tuple[float, float] | None) -> str:
+    """'5' for (5, 5), '3x5' otherwise; integers without decimals."""
+    if v is None:
+        return ""
+
+    def one(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:.3g}"
+
+    return one(v[0]) if v[0] == v[1] else f"{one(v[0])}x{one(v[1])}"
+
+
 def human_bytes(n: float) -> str:
     for suffix, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= scale:

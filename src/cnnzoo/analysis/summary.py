@@ -12,8 +12,8 @@ model is never touched: no hooks, no buffers, no change of mode. Conventions (do
 MACs are the multiply-accumulates of convolutions and fully connected layers (and of layers that
 declare `zoo_macs`), batch 1, which is torchvision's "GFLOPS" and docs/paper-facts.md's "MACs"; FLOPs = 2 x
 MACs. A second total also counts normalisation, pooling, activations and additions (OPS_NOTE).
-Receptive fields follow Araujo et al., Distill 2019 (see geometry.py) and are not clipped to the
-image.
+Receptive fields follow Araujo et al., Distill 2019 (see trace/geometry.py) and are not clipped to
+the image. The pass is recorded by cnnzoo.trace; a row is built from a recorded node's Step.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import copy
 import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,11 +29,14 @@ from torch import nn
 
 from .. import checks
 from ..errors import CnnzooError, InputShapeError, OptionError
-from ..graph import Call, Graph, Node, Unknown, Window
 from ..options import parse_options
 from ..registry import ModelInfo, create_model, model_info, validate
+from ..trace.geometry import Pair
+from ..trace.graph import Graph, simulate
+from ..trace.records import Call, Node, Step
+from ..trace.rules import Window
 from . import render
-from .geometry import Pair, fmt_pair
+from .render import fmt_pair
 
 OPS_NOTE = ("Other operations, counted per output element in multiply-add equivalents: "
             "normalisation 1 (a folded scale and shift), LRN n+2 (n squares summed, then the "
@@ -44,33 +47,23 @@ OPS_NOTE = ("Other operations, counted per output element in multiply-add equiva
 FORMATS = ("table", "markdown", "json", "csv")
 
 
-@dataclass
-class Row:
-    """One layer (or, with a depth limit, one block) of a summary. Shapes exclude the batch."""
+@dataclass(kw_only=True)
+class Row(Step):
+    """One layer (or, with a depth limit, one block) of a summary: the recorded Step (its
+    shapes, window, arithmetic and costs; trace/records.py) and its place in the summary."""
 
-    name: str
-    type: str
     depth: int
-    input_shape: tuple[int, ...] | None
-    output_shape: tuple[int, ...] | None
-    kernel: Pair | None = None
-    stride: Pair | None = None
-    padding: Pair | None = None
-    dilation: Pair | None = None
-    groups: int | None = None
-    ceil_mode: bool | None = None
-    arithmetic: str = ""
-    params: int = 0
-    macs: int = 0
-    ops: int = 0  # other operations (OPS_NOTE), multiply-add equivalents
     rf: tuple[float, float] | None = None  # receptive field (H, W) in input pixels
     jump: tuple[float, float] | None = None  # effective stride (H, W) in input pixels
     start: tuple[float, float] | None = None  # centre of output unit (0, 0) in input pixels
-    memory: int = 0  # bytes of the output, batch 1
     inputs: tuple[str, ...] = ()  # the branches an addition or concatenation reads
-    functional: bool = False  # a tensor op in a forward, not a module
     block: bool = False  # a block standing for the layers inside it (depth limit)
-    weighted_depth: int = 0  # weighted layers on the longest path from the input to here
+
+
+# a row's fields in the order JSON, CSV and pandas give them
+COLUMNS = ("name", "type", "depth", "input_shape", "output_shape", "kernel", "stride", "padding",
+           "dilation", "groups", "ceil_mode", "arithmetic", "params", "macs", "ops", "rf", "jump",
+           "start", "memory", "inputs", "functional", "block", "weighted_depth")
 
 
 @dataclass
@@ -250,7 +243,7 @@ def _shape(shape: tuple[int, ...] | None) -> str:
 
 
 def _row_dict(r: Row) -> dict[str, Any]:
-    d = asdict(r)
+    d = {k: getattr(r, k) for k in COLUMNS}
     for k, v in d.items():
         if isinstance(v, tuple):  # receptive fields are often whole: 5, not 5.0
             d[k] = [int(x) if isinstance(x, float) and x.is_integer() else x for x in v]
@@ -360,19 +353,6 @@ def _trace(model: nn.Module, size: tuple[int, int, int], train: bool) -> Graph:
     return _run(Graph(model), size, train)
 
 
-def simulate(nodes: list[Node], hw: Pair) -> tuple[int, tuple[int, int], list] | None:
-    """Recompute every node's map size for an input of hw (no forward pass). Returns the first
-    node whose map falls below 1x1, as (index, its size, its input sizes), or None."""
-    sizes: list = []
-    for i, node in enumerate(nodes):
-        ins = [hw if j == -1 else sizes[j] for j in node.inputs]
-        out = node.rule.size(ins) if ins or isinstance(node.rule, Unknown) else None
-        sizes.append(out)
-        if out is not None and min(out) < 1:
-            return i, out, ins
-    return None
-
-
 def _smallest(nodes: list[Node], ref: Pair) -> Pair:
     """The smallest H (and W) for which no map falls below 1x1, the other side at its reference."""
     best = []
@@ -458,7 +438,7 @@ def _source_name(nodes: list[Node], index: int, parent: str) -> str:
 
 
 def _row(node: Node, nodes: list[Node]) -> Row:
-    spatial = node.out_shape is not None and len(node.out_shape) == 3
+    spatial = node.output_shape is not None and len(node.output_shape) == 3
     g = node.geo
     inputs: tuple[str, ...] = ()
     arithmetic = node.arithmetic
@@ -467,16 +447,9 @@ def _row(node: Node, nodes: list[Node]) -> Row:
         inputs = tuple(_source_name(nodes, i, parent) for i in node.sources)
         op = "cat" if "=" in arithmetic else "add"
         arithmetic = f"{op}({', '.join(inputs)})" + (f": {arithmetic}" if arithmetic else "")
-    return Row(
-        name=node.name, type=node.type, depth=len(node.name.split(".")),
-        input_shape=node.in_shape, output_shape=node.out_shape,
-        kernel=node.kernel, stride=node.stride, padding=node.padding, dilation=node.dilation,
-        groups=node.groups, ceil_mode=node.ceil_mode, arithmetic=arithmetic,
-        params=node.params, macs=node.macs, ops=node.ops,
-        rf=g.rf if g else None, jump=g.jump if g and spatial else None,
-        start=g.start if g else None, memory=node.memory, inputs=inputs,
-        functional=node.functional, weighted_depth=node.wdepth,
-    )
+    return Row(**{**node.step(), "arithmetic": arithmetic}, depth=len(node.name.split(".")),
+               rf=g.rf if g else None, jump=g.jump if g and spatial else None,
+               start=g.start if g else None, inputs=inputs)
 
 
 def _block_row(call: Call, members: list[Row]) -> Row:
@@ -492,7 +465,7 @@ def _block_row(call: Call, members: list[Row]) -> Row:
         params=sum(r.params for r in members), macs=sum(r.macs for r in members),
         ops=sum(r.ops for r in members), rf=g.rf if g else None,
         jump=g.jump if g and n_out else None, start=g.start if g else None,
-        memory=sum(r.memory for r in members), block=True, weighted_depth=call.wdepth,
+        memory=sum(r.memory for r in members), block=True, weighted_depth=call.weighted_depth,
     )
 
 
@@ -589,7 +562,7 @@ def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | None = N
         total_macs=sum(r.macs for r in layers), total_ops=sum(r.ops for r in layers),
         activation_memory=sum(r.memory for r in layers),
         param_memory=sum(t.numel() * t.element_size() for t in itertools.chain(params, model.buffers())),
-        weighted_depth=max((n.wdepth for n in tracer.nodes), default=0),
+        weighted_depth=max((n.weighted_depth for n in tracer.nodes), default=0),
         mode="train" if train else "eval",
         dtype=str(next((p.dtype for p in params if p.is_floating_point()), torch.float32)).replace("torch.", ""),
         not_run=_not_run(model, tracer.called), not_run_params=trainable + frozen - in_rows,

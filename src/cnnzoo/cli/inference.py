@@ -35,7 +35,8 @@ def _runtime(args: argparse.Namespace) -> str | None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ..train.evaluate import evaluate, format_report, report_json  # imports torch
+    from ..inference.evaluate import evaluate  # imports torch
+    from ..inference.report import format_report, report_json  # as above
 
     runtime = _runtime(args)
     result = evaluate(args.checkpoint, dataset=args.dataset, data_dir=args.data_dir,
@@ -60,8 +61,8 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from ..runs import load_run  # imports torch: the command runs a model
-    from ..train.predict import format_predictions, predict  # as above
+    from ..inference.predict import format_predictions, predict  # imports torch: the command runs a model
+    from ..inference.run import load_run  # as above
 
     checkpoint, images = (None, args.paths) if args.model else (args.paths[0], args.paths[1:])
     if not images:

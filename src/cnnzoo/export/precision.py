@@ -175,7 +175,7 @@ def sample_images(pipeline: Any, size: tuple[int, int, int], n: int) -> Tensor:
     """n images of the embedded Fashion-MNIST sample as the model's input, through `pipeline`
     (None: the model's own size, pixels scaled to [-1, 1])."""
     from ..data import load_dataset
-    from ..pipeline import DEFAULT_MEAN, DEFAULT_STD, InputPipeline
+    from ..inference.pipeline import DEFAULT_MEAN, DEFAULT_STD, InputPipeline
 
     c, h, w = size
     images = load_dataset("sample", "test").images[:n]
@@ -313,7 +313,8 @@ def run_data(run: Any) -> tuple[Tensor, HeldOut]:
     """A trained run's calibration images (CALIBRATION_IMAGES spread evenly over its training
     split) and the guard's held-out images (the first GUARD_IMAGES of its test split), both
     through the run's own input pipeline."""
-    train, pipeline = run.load_data(None, "train")
+    train, run = run.load_data(None, "train")
+    pipeline = run.pipeline
     picks = torch.linspace(0, len(train) - 1, min(CALIBRATION_IMAGES, len(train))).long()
     calibration = pipeline(train.images[picks]).contiguous()
     test, _ = run.load_data(None, "test")

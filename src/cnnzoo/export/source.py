@@ -9,9 +9,9 @@ from typing import Any
 from torch import nn
 
 from ..errors import CnnzooError
-from ..pipeline import InputPipeline
+from ..inference.pipeline import InputPipeline
+from ..inference.run import load_run
 from ..registry import create_model, list_models
-from ..runs import load_run
 from .runtimes import input_size_of
 
 

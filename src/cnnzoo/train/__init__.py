@@ -8,8 +8,9 @@ while `cnnzoo.train.checkpoint`, `cnnzoo.train.loop`... stay reachable as module
   together from device.DeviceContext, owner.RunOwner, parts.build_parts, checkpointer.Checkpointer.
 - rundir.RunDir: the paths of a run folder and its lock; state.TrainState: where a run stands.
 - checkpoint: safetensors + JSON checkpoints, hashed and validated; load_model, epoch_checkpoints.
-- schema: validation of a run folder's JSON documents; threads: the CPU thread count.
-- evaluate.evaluate: top-1/top-5/per-class/confusion of a checkpoint; predict.predict: image files.
+- threads: the CPU thread count (a run folder's JSON is validated by inference.schema).
+- data.training_data: the data sets, input pipeline and augmentation a run trains with.
+Evaluating and predicting are cnnzoo.inference (which needs nothing from here).
 """
 from __future__ import annotations
 
@@ -19,12 +20,9 @@ from typing import Any
 
 from .checkpoint import epoch_checkpoints, load_model
 from .config import TrainConfig
-from .evaluate import evaluate
 from .loop import Trainer, TrainingDiverged, train
-from .predict import predict
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "epoch_checkpoints", "evaluate",
-           "load_model", "predict", "train"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "epoch_checkpoints", "load_model", "train"]
 
 
 class _CallableModule(types.ModuleType):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, OptionError
-from ..pipeline import InputPipeline
+from ..inference.pipeline import InputPipeline
 from . import checkpoint as ckpt
 from .config import ResolvedConfig
 from .device import DeviceContext

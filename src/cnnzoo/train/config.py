@@ -178,7 +178,7 @@ class TrainConfig:
     def from_json(cls, data: Any, where: str | Path = "config.json") -> "TrainConfig":
         """A run's config.json, each field's type checked (CheckpointError naming the field);
         ranges are checked by `resolved()`, which every run calls before writing anything."""
-        from .schema import Doc
+        from ..inference.schema import Doc
 
         doc = Doc(data, where, "a cnnzoo run config")
         names = {f.name for f in fields(cls)}

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..errors import OptionError
+from ..inference.device import pick_device
 
 
 @dataclass
@@ -80,28 +80,6 @@ def setup(device: str = "auto") -> tuple[DistInfo, torch.device]:
 def teardown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def pick_device(device: str, local_rank: int = 0) -> torch.device:
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise OptionError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise OptionError(f"device {device!r} asked for but no CUDA GPU is available: use --device cpu")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank % torch.cuda.device_count())
-        elif dev.index >= torch.cuda.device_count():
-            raise OptionError(f"device {device!r} does not exist: this machine has "
-                              f"{torch.cuda.device_count()} GPU(s)")
-    elif dev.type not in ("cpu", "mps"):
-        raise OptionError(f"unsupported device {device!r}: use auto, cpu or cuda")
-    return dev
 
 
 def local_slice(indices: torch.Tensor, info: DistInfo) -> torch.Tensor:

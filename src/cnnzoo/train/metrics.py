@@ -13,18 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-
-def topk_correct(logits: Tensor, target: Tensor, k: int) -> Tensor:
-    """How many rows have the target among the k largest logits (a 0-d int64 tensor)."""
-    k = min(k, logits.shape[1])
-    top = logits.topk(k, dim=1).indices  # N x k
-    return (top == target.unsqueeze(1)).any(dim=1).sum()
-
-
-def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
-    """num_classes x num_classes int64 counts; row = true class, column = predicted class."""
-    flat = target.long() * num_classes + pred.long()
-    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
+from ..inference.evaluate import confusion_matrix, topk_correct  # noqa: F401  (one count, for both)
 
 
 class Meter:

@@ -10,14 +10,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..data import training_data
 from ..data.base import ArrayDataset
-from ..data.training import TrainingData
 from ..data.transforms import BatchAugment
 from ..errors import CnnzooError, DataError, OptionError
-from ..pipeline import InputPipeline
+from ..inference.pipeline import InputPipeline
 from ..registry import create_model
 from .config import ResolvedConfig
+from .data import TrainingData, training_data
 from .device import DeviceContext
 from .optim import Schedule, build_optimizer
 

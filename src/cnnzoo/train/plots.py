@@ -1,28 +1,13 @@
-"""Learning curves and confusion matrices as PNG (matplotlib, imported only when drawing)."""
+"""Learning curves as PNG (matplotlib, imported only when drawing; the confusion matrix is
+inference.report's)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..io import save_figure
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)  # no display needed; keeps working on headless machines
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: str | Path) -> None:
-    plt = _pyplot()
-    try:
-        save_figure(fig, path, dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+from ..inference.report import pyplot as _pyplot
+from ..inference.report import save_png as _save
 
 
 def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> None:
@@ -54,30 +39,4 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if title:
         fig.suptitle(title)
-    _save(fig, path)
-
-
-def confusion_png(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: str | Path,
-                  title: str = "") -> None:
-    """Row-normalised confusion matrix (true class down, predicted across), counts in the cells."""
-    import numpy as np
-
-    plt = _pyplot()
-    m = np.asarray(matrix, dtype=float)
-    rates = m / np.maximum(m.sum(1, keepdims=True), 1)
-    n = len(classes)
-    size = max(5.0, min(0.55 * n + 2, 30.0))
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    if n <= 30:
-        ax.set_xticks(range(n), labels=list(classes), rotation=60, ha="right")
-        ax.set_yticks(range(n), labels=list(classes))
-        for i in range(n):
-            for j in range(n):
-                if m[i, j]:
-                    ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
-                            color="white" if rates[i, j] > 0.5 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or "confusion matrix")
     _save(fig, path)

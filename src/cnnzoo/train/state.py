@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
+from ..inference.schema import Doc, finite_json
 from ..limits import MAX_WORLD
-from .schema import Doc, finite_json
 
 # param_group entries the run itself changes (the schedule); every other one must be the value a
 # fresh optimizer built from config.json has

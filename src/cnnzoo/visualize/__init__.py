@@ -32,7 +32,7 @@ _LAZY = {
     "filter_evolution": "tools", "conv_layers": "tools",
     "plot_deconv": "plots", "plot_top9": "plots", "plot_filters": "plots",
     "plot_evolution": "plots", "plot_feature_maps": "plots", "plot_occlusion": "plots",
-    "load_image": "..pipeline", "ModelImage": "..pipeline", "load_run": "..pipeline",
+    "load_image": "..inference.run", "ModelImage": "..inference.pipeline", "load_run": "..inference.run",
 }
 
 __all__ = sorted(_LAZY)

@@ -91,7 +91,7 @@ def add_visualize_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _source(args: argparse.Namespace):
-    from ..runs import load_run
+    from ..inference.run import load_run
 
     src = load_run(args.checkpoint, args.model, device=device_of(args))
     if src.random:
@@ -163,7 +163,8 @@ def run_top9(args: argparse.Namespace) -> int:
     from .tools import top_activations
 
     src = _source(args)
-    data, pipeline = src.load_data(args.dataset, args.split, args.data_dir)  # default: the run's
+    data, src = src.load_data(args.dataset, args.split, args.data_dir)  # default: the run's
+    pipeline = src.pipeline
     batches = src.batches(data, args.limit, args.batch_size, progress="top9")
     tops = top_activations(src.model, batches, args.layer, args.channels, 9, args.top)
     title = f"{src.label}, {data.name} {args.split}"
@@ -245,7 +246,7 @@ def _prediction(model, x) -> tuple[int, float]:
 
 def _run_title(run) -> str:
     """'lenet5 trained on sample (runs/l5)': the model and data of a run's checkpoints."""
-    from ..train.checkpoint import epoch_checkpoints, read_meta
+    from ..inference.checkpoint import epoch_checkpoints, read_meta
 
     found = epoch_checkpoints(run)
     meta = read_meta(found[-1][1]) if found else {}

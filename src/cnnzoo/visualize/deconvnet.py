@@ -29,7 +29,7 @@ layer, each layer replaced by its DeconvNet counterpart:
 - any other module (average pools, tanh, LeNet's trainable subsampling and partial C3 table...):
   its vector-Jacobian product at the recorded input, which for a linear map is its transpose;
 - functional ops in a forward (``x + y``, ``torch.flatten``, ``x.transpose(2, 3)``, slices,
-  ``F.max_pool2d``, ``F.relu``...): they are nodes of the recorded graph (`cnnzoo.graph`), never
+  ``F.max_pool2d``, ``F.relu``...): they are nodes of the recorded graph (`cnnzoo.trace`), never
   mistaken for a reshape. ``F.relu`` rectifies like the module; an op that is linear in the data
   (reshapes, transposes, slices, padding, sums, concatenations, scaling by a constant, conv and
   linear with fixed weights, average pooling, eval-mode batch norm) goes down by its
@@ -38,8 +38,9 @@ layer, each layer replaced by its DeconvNet counterpart:
   function...) has no DeconvNet counterpart: the walk stops with one line naming the op and
   where it runs, never a silent wrong answer.
 
-Receptive fields (the `field` and `box` of a projection) come from `analysis/geometry.py`, the
-same arithmetic as the summary's RF column, recorded on the graph's nodes.
+The walk reads each node's `Replay` (the layer or op, its recorded input tensors and where they
+came from). Receptive fields (the `field` and `box` of a projection) come from `trace/geometry.py`,
+the same arithmetic as the summary's RF column, recorded on the graph's nodes.
 
 For a network made only of conv, ReLU, max-pool, linear and dropout layers this is exactly the
 gradient of the unit with every ReLU's backward replaced by relu(grad): captum's ``Deconvolution``
@@ -56,8 +57,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CnnzooError, InputShapeError
-from ..graph import Graph, Node, Port, record
 from ..layers import Add, Concat
+from ..trace.graph import Graph, record
+from ..trace.records import Port, Replay
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 inclusive, in the coordinates of one tensor
 
@@ -140,9 +142,9 @@ _PASS = (nn.LocalResponseNorm, nn.CrossMapLRN2d, nn.Dropout, nn.Dropout2d, nn.Dr
          nn.AlphaDropout, nn.Identity)
 
 
-def _module_down(node: Node, s: Tensor) -> tuple[Tensor | None, ...]:
+def _module_down(graph: Graph, index: int, s: Tensor) -> tuple[Tensor | None, ...]:
     """The DeconvNet counterpart of a layer (module docstring): the signal each input gets."""
-    m, xs = node.module, tuple(node.tensors)
+    m, xs = graph.replays[index].module, tuple(graph.replays[index].tensors)
     if isinstance(m, nn.ReLU):
         return (F.relu(s),)
     if isinstance(m, _PASS):
@@ -159,7 +161,7 @@ def _module_down(node: Node, s: Tensor) -> tuple[Tensor | None, ...]:
         return tuple(s for _ in xs)
     if isinstance(m, Concat):
         return tuple(torch.split(s, [x.shape[m.dim] for x in xs], dim=m.dim))
-    _check_intact(node)  # what follows reads the recorded input values
+    _check_intact(graph, index)  # what follows reads the recorded input values
     assert m is not None
     if isinstance(m, nn.MaxPool2d):
         return (_down_maxpool(m, xs[0], s),)
@@ -183,55 +185,57 @@ _PASS_OPS = {"local_response_norm", "detach", "dropout", "dropout1d", "dropout2d
              "feature_alpha_dropout"}
 
 
-def _where(node: Node, graph: Graph) -> str:
+def _where(graph: Graph, index: int) -> str:
     """'x.transpose() in layer1.0' for messages: the op and the module whose forward ran it."""
-    parents = [graph.calls[i].name for i in node.calls if graph.calls[i].name]
-    return f"{node.op}() in {parents[-1]!r}" if parents else f"{node.op}() in the model's forward"
+    op = graph.replays[index].op
+    parents = [graph.calls[i].name for i in graph.nodes[index].calls if graph.calls[i].name]
+    return f"{op}() in {parents[-1]!r}" if parents else f"{op}() in the model's forward"
 
 
-def _refuse(node: Node, graph: Graph, why: str) -> CnnzooError:
-    return CnnzooError(f"DeconvNet cannot project through {_where(node, graph)}: {why}; choose a "
+def _refuse(graph: Graph, index: int, why: str) -> CnnzooError:
+    return CnnzooError(f"DeconvNet cannot project through {_where(graph, index)}: {why}; choose a "
                        "layer before it, or make the op a module with a DeconvNet rule")
 
 
-def _functional_down(node: Node, graph: Graph, signals: list[Tensor | None]
+def _functional_down(graph: Graph, index: int, signals: list[Tensor | None]
                      ) -> tuple[Tensor | None, ...]:
     """A functional op's counterpart: rectification, pass-through, or its VJP where exact."""
-    op = node.op
+    replay = graph.replays[index]
+    op = replay.op
     if op == "relu":
         return (F.relu(signals[0]),) if signals[0] is not None else (None,)
-    if "dropout" in op and _arg(node, 2, "training", op in ("dropout", "dropout1d", "dropout2d")):
-        raise _refuse(node, graph, "it drops at random even while the model is evaluated")
+    if "dropout" in op and _arg(replay, 2, "training", op in ("dropout", "dropout1d", "dropout2d")):
+        raise _refuse(graph, index, "it drops at random even while the model is evaluated")
     if op in _PASS_OPS:
-        return (signals[0],) + (None,) * (len(node.tensors) - 1)
+        return (signals[0],) + (None,) * (len(replay.tensors) - 1)
     if op in _SWITCH_OPS:
-        _check_intact(node, graph)
+        _check_intact(graph, index)
     elif op not in _LINEAR_OPS:
-        raise _refuse(node, graph, "it is not linear in its input and has no DeconvNet rule")
-    elif op in ("mul", "div", "true_divide", "matmul", "mm", "bmm", "addmm") and len(node.tensors) > 1:
-        raise _refuse(node, graph, "it multiplies two signals (not linear in the input)")
-    elif op in ("div", "true_divide") and not any(node.args[0] is t for t in node.tensors):
-        raise _refuse(node, graph, "it divides by the signal (not linear in the input)")
-    elif op in ("conv1d", "conv2d", "conv3d", "linear") and not any(node.args[0] is t for t in node.tensors):
-        raise _refuse(node, graph, "its weights are a signal (not linear in the input)")
-    elif op == "batch_norm" and _arg(node, 5, "training", False):
-        raise _refuse(node, graph, "batch norm in training mode depends on the batch")
-    return _replay_vjp(node, signals)
+        raise _refuse(graph, index, "it is not linear in its input and has no DeconvNet rule")
+    elif op in ("mul", "div", "true_divide", "matmul", "mm", "bmm", "addmm") and len(replay.tensors) > 1:
+        raise _refuse(graph, index, "it multiplies two signals (not linear in the input)")
+    elif op in ("div", "true_divide") and not any(replay.args[0] is t for t in replay.tensors):
+        raise _refuse(graph, index, "it divides by the signal (not linear in the input)")
+    elif op in ("conv1d", "conv2d", "conv3d", "linear") and not any(replay.args[0] is t for t in replay.tensors):
+        raise _refuse(graph, index, "its weights are a signal (not linear in the input)")
+    elif op == "batch_norm" and _arg(replay, 5, "training", False):
+        raise _refuse(graph, index, "batch norm in training mode depends on the batch")
+    return _replay_vjp(replay, signals)
 
 
-def _arg(node: Node, i: int, name: str, default: Any) -> Any:
+def _arg(replay: Replay, i: int, name: str, default: Any) -> Any:
     """A functional op's argument, given by position or by name."""
-    if name in node.kwargs:
-        return node.kwargs[name]
-    return node.args[i] if len(node.args) > i else default
+    if name in replay.kwargs:
+        return replay.kwargs[name]
+    return replay.args[i] if len(replay.args) > i else default
 
 
-def _replay_vjp(node: Node, signals: list[Tensor | None]) -> tuple[Tensor | None, ...]:
+def _replay_vjp(replay: Replay, signals: list[Tensor | None]) -> tuple[Tensor | None, ...]:
     """Run the op again on detached copies of its data inputs and take the VJP of the signals."""
     with torch.enable_grad():
-        leaves = [t.detach().requires_grad_(True) for t in node.tensors]
+        leaves = [t.detach().requires_grad_(True) for t in replay.tensors]
         # a copy the op may write into (x += y), leaving the leaf for autograd
-        copies = {id(t): leaf.clone() for t, leaf in zip(node.tensors, leaves)}
+        copies = {id(t): leaf.clone() for t, leaf in zip(replay.tensors, leaves)}
 
         def swap(obj: Any) -> Any:
             if isinstance(obj, Tensor):
@@ -242,7 +246,7 @@ def _replay_vjp(node: Node, signals: list[Tensor | None]) -> tuple[Tensor | None
                 return {k: swap(v) for k, v in obj.items()}
             return obj
 
-        out = node.func(*swap(node.args), **swap(node.kwargs))
+        out = replay.func(*swap(replay.args), **swap(replay.kwargs))
         outs = [out] if isinstance(out, Tensor) else [o for o in _flat(out)]
         pairs = [(o, s) for o, s in zip(outs, signals) if s is not None and o.requires_grad]
         if not pairs:
@@ -260,22 +264,24 @@ def _flat(obj: Any) -> list[Tensor]:
     return []
 
 
-def _check_intact(node: Node, graph: Graph | None = None) -> None:
-    if not node.inputs_intact():
-        where = node.name if graph is None or node.module is not None else _where(node, graph)
+def _check_intact(graph: Graph, index: int) -> None:
+    replay = graph.replays[index]
+    if not replay.inputs_intact():
+        where = graph.nodes[index].name if replay.module is not None else _where(graph, index)
         raise CnnzooError(f"the input of {where!r} was overwritten in place by a later op (e.g. "
                           "ReLU(inplace=True)), so it cannot be projected through: build the "
                           "model with inplace=False")
 
 
-def down(graph: Graph, node: Node, signals: list[Tensor | None]) -> tuple[Tensor | None, ...]:
-    """The signal each recorded input of `node` receives when `signals` (one per output, None
-    where nothing comes down) come down from its outputs."""
-    if node.module is not None:
+def down(graph: Graph, index: int, signals: list[Tensor | None]) -> tuple[Tensor | None, ...]:
+    """The signal each recorded input of node `index` receives when `signals` (one per output,
+    None where nothing comes down) come down from its outputs."""
+    replay = graph.replays[index]
+    if replay.module is not None:
         if signals[0] is None:
-            return tuple(None for _ in node.tensors)
-        return _module_down(node, signals[0])
-    return _functional_down(node, graph, signals)
+            return tuple(None for _ in replay.tensors)
+        return _module_down(graph, index, signals[0])
+    return _functional_down(graph, index, signals)
 
 
 # --- the walk down --------------------------------------------------------------------------
@@ -288,14 +294,14 @@ def project_signal(graph: Graph, layer: str, seed: Tensor) -> Tensor:
     assert x is not None
     if start is None:  # the layer hands the input back unchanged
         return seed.reshape(x.shape)
-    target = graph.nodes[start[0]].outputs[start[1]]
+    target = graph.replays[start[0]].outputs[start[1]]
     signals: dict[Port, Tensor] = {start: seed.reshape(target.shape)}
     for index in range(start[0], -1, -1):
-        node = graph.nodes[index]
-        coming = [signals.pop((index, port), None) for port in range(len(node.outputs))]
+        replay = graph.replays[index]
+        coming = [signals.pop((index, port), None) for port in range(len(replay.outputs))]
         if all(s is None for s in coming):
             continue
-        for feed, t, g in zip(node.feeds, node.tensors, down(graph, node, coming)):
+        for feed, t, g in zip(replay.feeds, replay.tensors, down(graph, index, coming)):
             if g is None:
                 continue
             g = g.reshape(t.shape)
@@ -307,7 +313,7 @@ def project_signal(graph: Graph, layer: str, seed: Tensor) -> Tensor:
 def receptive_box(graph: Graph, layer: str, first: tuple[int, int] | None,
                   last: tuple[int, int] | None = None) -> Box | None:
     """The input pixels (y0, y1, x0, x1 inclusive, not clipped) that the units from `first` to
-    `last` of `layer`'s map see (analysis/geometry.py); None when the geometry is unknown (a unit
+    `last` of `layer`'s map see (trace/geometry.py); None when the geometry is unknown (a unit
     of a fully connected layer sees the whole image)."""
     start = graph.producer(layer)
     if first is None:

@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from ..errors import CnnzooError
+from ..inference.pipeline import denormalise
 from ..io import make_folder, save_figure
-from ..pipeline import denormalise
 from .deconvnet import Projection
 from .tools import Occlusion, TopChannel
 

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from .. import checks
 from ..errors import CnnzooError, InputShapeError, OptionError, UnknownNameError
-from ..graph import Graph, layer_names, record, unknown_layer_message
+from ..inference.checkpoint import epoch_checkpoints, load_model
+from ..trace.graph import Graph, layer_names, record, unknown_layer_message
 from .deconvnet import Box, Projection, check_channel, deconv_trace
 
 
@@ -61,8 +62,6 @@ def filter_evolution(run_dir: str | Path, layer: str | None = None,
 
     Returns (layer, epochs, array epochs x count x in x kh x kw): the first `count` filters."""
     count = checks.positive_int("count", count)
-    # cnnzoo.train's __init__ loads the whole training engine: only this tool reads checkpoints
-    from ..train.checkpoint import epoch_checkpoints, load_model
 
     found = epoch_checkpoints(run_dir)
     if not found:
@@ -138,11 +137,11 @@ def default_map_layer(graph: Graph) -> str:
     (the paper's 'layer 5' for AlexNet/ZFNet: relu5)."""
     skip = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
             nn.LocalResponseNorm, nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout2d)
-    for node in reversed(graph.nodes):
-        out = node.outputs[0] if node.outputs else None
-        if (node.module is not None and node.row and out is not None and out.dim() == 4
-                and min(out.shape[2:]) > 1 and not isinstance(node.module, skip)):
-            return graph.names[id(node.module)]
+    for node, replay in zip(reversed(graph.nodes), reversed(graph.replays)):
+        out = replay.outputs[0] if replay.outputs else None
+        if (replay.module is not None and node.row and out is not None and out.dim() == 4
+                and min(out.shape[2:]) > 1 and not isinstance(replay.module, skip)):
+            return graph.names[id(replay.module)]
     raise CnnzooError("the model has no spatial feature map to follow")
 
 

@@ -28,7 +28,7 @@ def run_draw(args: argparse.Namespace) -> int:
     target = args.model
     options = None
     if Path(target).is_dir():
-        from ...runs import load_run  # imports torch, as above
+        from ...inference.run import load_run  # imports torch, as above
 
         if args.option:
             raise OptionError("--option goes with a model NAME: a run folder's network is fixed")

@@ -1,6 +1,6 @@
 """`cnnzoo predict`: top-k classes for image files, each fed exactly as the model was trained.
 
-Files go through the run's own InputPipeline (cnnzoo.pipeline: the one decoder and fit of
+Files go through the run's own InputPipeline (inference.pipeline: the one decoder and fit of
 cnnzoo.data.images, then the run's padding or resizing and normalisation). Sizes are written
 height x width everywhere (text and JSON).
 """
@@ -13,6 +13,7 @@ import torch
 
 from .. import checks
 from .evaluate import finite_logits
+from .run import LoadedRun, load_run
 
 
 @torch.no_grad()
@@ -29,8 +30,6 @@ def predict(checkpoint: str | Path | Any, images: list[str | Path], top_k: int =
     Each result: image, size [height, width], input (what was done to the file, in words),
     warnings (reasons to doubt the prediction), top [{class, index, probability}].
     """
-    from ..runs import LoadedRun, load_run
-
     k = checks.positive_int("--top", top_k)
     run = checkpoint if isinstance(checkpoint, LoadedRun) else load_run(checkpoint)
     model = run.model

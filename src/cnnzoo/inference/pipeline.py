@@ -1,4 +1,4 @@
-"""How images reach a model: InputPipeline (a trained run loaded with it is cnnzoo.runs).
+"""How images reach a model: InputPipeline (a trained run loaded with it is inference.run).
 
 An InputPipeline is everything between pixels and a model's input, written once at training time
 into the checkpoint's meta.json (meta["pipeline"] = pipeline.to_meta()) and read back by every
@@ -29,8 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import CheckpointError, InputShapeError, OptionError
-from .limits import MAX_CLASSES, MAX_SIDE
+from .. import checks
+from ..data.images import decode_image, fit_image, to_channels
+from ..errors import CheckpointError, DataError, InputShapeError, OptionError
+from ..limits import MAX_CLASSES, MAX_SIDE
+from ..registry import model_info
 
 FITS = ("pad", "resize", "crop")
 SCALINGS = ("standardize", "lenet", "default", "pretrained")
@@ -119,9 +122,6 @@ class InputPipeline:
             accepts only its own and raises OptionError otherwise.
         in_channels: the channels the model is built with (default: the data's own).
         """
-        from . import checks
-        from .registry import model_info
-
         info = model_info(model)
         _, model_h, model_w = info.input_size
         c, h, w = (int(v) for v in dataset.images.shape[1:])
@@ -146,7 +146,6 @@ class InputPipeline:
         else:
             mean, std, scaling = data_mean, data_std, "standardize"
             if min(std) <= 0:
-                from .errors import DataError
                 raise DataError(f"{dataset.name} {dataset.split}: every pixel of a channel has the "
                                 "same value (standard deviation 0): nothing to learn from")
         return cls(c, size, (h, w), fit, tuple(mean), tuple(std), scaling,
@@ -156,8 +155,6 @@ class InputPipeline:
     def for_random(cls, model: str, in_channels: int | None = None) -> InputPipeline:
         """A pipeline for a registered model with random weights: its own input size, pixels
         scaled to [-1, 1] (there are no training statistics)."""
-        from .registry import model_info
-
         info = model_info(model)
         c, h, w = info.input_size
         c = c if in_channels is None else in_channels
@@ -303,8 +300,6 @@ class InputPipeline:
     def load_image(self, source: str | Path | bytes) -> ModelImage:
         """An image file (any size and mode) as this pipeline's model input, by the one decoder
         and fit of cnnzoo.data.images, then this pipeline: what the model was trained on."""
-        from .data.images import decode_image, fit_image, to_channels
-
         where = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
         decoded = decode_image(source)
         h0, w0, c0 = decoded.shape

@@ -1,5 +1,6 @@
 """Evaluation: top-1, top-5, loss, per-class accuracy and the confusion matrix of a model on an
-in-memory data set; and `evaluate(...)`, the body of `cnnzoo eval`."""
+in-memory data set (`evaluate_arrays`, which the training loop runs too); and `evaluate(...)`,
+the body of `cnnzoo eval` (its report and text form: inference.report)."""
 from __future__ import annotations
 
 import errno
@@ -8,19 +9,46 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import io
+from .. import checks
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
 from ..io import check_target
 from .checkpoint import run_folder_of
-from .distributed import DistInfo
-from .metrics import confusion_matrix, topk_correct
+from .device import pick_device
+from .fast import precision_choice
 from .progress import ImageProgress
+from .report import EvalReport, draw_confusion
+from .run import LoadedRun, load_run
+
+
+class Reducer(Protocol):
+    """What evaluate_arrays needs of a process group (train.distributed.DistInfo is one)."""
+
+    rank: int
+    world: int
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def all_reduce(self, tensor: Tensor) -> Tensor: ...
+
+
+def topk_correct(logits: Tensor, target: Tensor, k: int) -> Tensor:
+    """How many rows have the target among the k largest logits (a 0-d int64 tensor)."""
+    k = min(k, logits.shape[1])
+    top = logits.topk(k, dim=1).indices  # N x k
+    return (top == target.unsqueeze(1)).any(dim=1).sum()
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """num_classes x num_classes int64 counts; row = true class, column = predicted class."""
+    flat = target.long() * num_classes + pred.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
 
 def autocast(device: torch.device, amp: str):
@@ -47,18 +75,17 @@ def finite_logits(out: Tensor | tuple[Tensor, ...], what: str) -> Tensor:
 @torch.no_grad()
 def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, pipeline: Callable[[Tensor], Tensor],
                     num_classes: int, *, device: torch.device, batch_size: int = 500, amp: str = "off",
-                    channels_last: bool = False, dist: DistInfo | None = None,
+                    channels_last: bool = False, dist: Reducer | None = None,
                     on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate on uint8 images (N x C x H x W) and int64 labels, in batches, without shuffling.
 
     on_batch(done, total): called after each batch with the images done so far (for progress).
 
-    Under torchrun each process takes a contiguous share and the sums are added up, so every
-    process returns the same numbers. Returns loss, top1, top5 (percent), per_class (percent per
-    class, None for classes absent from the split), confusion (list of lists, rows = true class),
-    images, images_per_s.
+    dist (the training engine's DistInfo under torchrun): each process takes a contiguous share and
+    the sums are added up, so every process returns the same numbers. Returns loss, top1, top5
+    (percent), per_class (percent per class, None for classes absent from the split), confusion
+    (list of lists, rows = true class), images, images_per_s.
     """
-    dist = dist or DistInfo()
     if labels.shape[0] == 0:
         raise DataError("the evaluation split is empty: nothing to evaluate")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -66,7 +93,8 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, pipeline: 
     was_training = model.training
     model.eval()
     n_all = labels.shape[0]
-    share = torch.arange(n_all).tensor_split(dist.world)[dist.rank] if dist.enabled else None
+    group = dist if dist is not None and dist.enabled else None
+    share = None if group is None else torch.arange(n_all).tensor_split(group.world)[group.rank]
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss*n, top1, top5, n
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
     if device.type == "cuda":
@@ -92,8 +120,9 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, pipeline: 
         confusion += confusion_matrix(logits.argmax(1), y, num_classes)
         if on_batch is not None:
             on_batch(lo + len(y), n_local)
-    dist.all_reduce(sums)
-    dist.all_reduce(confusion)
+    if group is not None:
+        group.all_reduce(sums)
+        group.all_reduce(confusion)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
@@ -106,44 +135,6 @@ def evaluate_arrays(model: nn.Module, images: Tensor, labels: Tensor, pipeline: 
     return {"loss": loss_sum / n, "top1": 100 * top1 / n, "top5": 100 * top5 / n,
             "per_class": per_class, "confusion": conf.tolist(), "images": int(n),
             "images_per_s": n / max(elapsed, 1e-9)}
-
-
-class EvalReport(dict):
-    """The result of `evaluate`: a dict (loss, top1, top5, per_class, confusion, images, model,
-    dataset, split, classes, checkpoint, epoch, confusion_png...) with a short repr and an HTML
-    table for notebooks."""
-
-    def __repr__(self) -> str:
-        return (f"EvalReport({self.get('model')} on {self.get('dataset')} {self.get('split')}: "
-                f"top-1 {self.get('top1', float('nan')):.2f}%, top-5 "
-                f"{self.get('top5', float('nan')):.2f}%, loss {self.get('loss', float('nan')):.4f}, "
-                f"{self.get('images') or 0:,} images)")
-
-    def _repr_html_(self) -> str:
-        from html import escape
-
-        rows = "".join(f"<tr><td>{escape(str(c))}</td><td>"
-                       f"{'-' if a is None else f'{a:.2f}%'}</td></tr>"
-                       for c, a in zip(self.get("classes", []), self.get("per_class", [])))
-        return (f"<p><b>{escape(str(self.get('model')))}</b> on {escape(str(self.get('dataset')))} "
-                f"{escape(str(self.get('split')))} ({self.get('images') or 0:,} images): top-1 "
-                f"<b>{self['top1']:.2f}%</b>, top-5 {self['top5']:.2f}%, loss {self['loss']:.4f}</p>"
-                f"<table><tr><th>class</th><th>accuracy</th></tr>{rows}</table>")
-
-    def to_json(self) -> str:
-        return io.json_text(dict(self))  # strict JSON: a non-finite loss is null, said in not_finite
-
-    def to_pandas(self) -> Any:
-        """Per-class accuracy and counts as a pandas DataFrame (pandas must be installed)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise CnnzooError("to_pandas needs pandas: pip install pandas") from None
-        confusion = self.get("confusion", [])
-        return pd.DataFrame({"class": self.get("classes", []),
-                             "images": [sum(row) for row in confusion],
-                             "correct": [row[i] for i, row in enumerate(confusion)],
-                             "accuracy_percent": self.get("per_class", [])})
 
 
 def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
@@ -165,11 +156,6 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     is a terminal. Returns an EvalReport (see evaluate_arrays) plus
     model, dataset, classes, checkpoint and confusion_png.
     """
-    from .. import checks
-    from ..runs import LoadedRun, load_run
-    from .distributed import pick_device
-    from .plots import confusion_png as draw_confusion
-
     batch_size = checks.positive_int("--batch-size", batch_size)
     if confusion_png is not None and not Path(confusion_png).parent.is_dir():
         raise DataError(f"cannot write the confusion matrix to {confusion_png}: "
@@ -180,7 +166,7 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     run = checkpoint if isinstance(checkpoint, LoadedRun) else load_run(checkpoint, device=dev)
     if run.random:
         raise CheckpointError("evaluate needs a trained checkpoint, not random weights")
-    data, pipeline = run.load_data(dataset, split, data_dir)
+    data, run = run.load_data(dataset, split, data_dir)
     name = data.name
     if len(data) == 0:
         raise DataError(f"the {name} {split} split is empty: nothing to evaluate")
@@ -189,44 +175,18 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     if len(classes) != num_classes:
         raise DataError(f"data set {name!r} has {len(classes)} classes but the checkpoint's "
                         f"{run.name} was trained for {num_classes}: pick a matching --dataset")
-    model = run.model
-    choice = None
-    if runtime is not None:
-        # the runtimes take any batch; the choice among them is timed on up to 32 images (timing
-        # 500 ImageNet-size images per candidate and round would take minutes)
-        model = run.optimized(runtime, batch=min(batch_size, 32), precision=precision)
-        choice = _precision_choice(model)
     bar = ImageProgress(progress)
     try:
-        result = evaluate_arrays(model, data.images, data.labels, pipeline, len(classes),
-                                 device=dev, batch_size=batch_size, on_batch=bar)
-        if choice is not None and choice["precision"] != "fp32":
-            fp32 = evaluate_arrays(run.model, data.images, data.labels, pipeline, len(classes),
-                                   device=dev, batch_size=batch_size, on_batch=bar)
-            choice.update(top1=result["top1"], top1_fp32=fp32["top1"],
-                          top1_lost_points=fp32["top1"] - result["top1"])
+        result = _evaluate_run(run, data, dev, batch_size, runtime, precision, bar)
     finally:
         bar.clear()
-    if choice is not None:
-        result["precision"] = choice
     title = f"{run.name} on {name} ({split}): top-1 {result['top1']:.2f}%"
     note = None
     if confusion_png is not None:
         draw_confusion(result["confusion"], classes, confusion_png, title=title)
     else:
-        # the default goes beside the run; a read-only run is read, never failed on (readers
-        # modify nothing): the PNG is skipped with one note
-        run_dir = run_folder_of(run.checkpoint or ".")
-        default = run_dir / f"confusion-{name}-{split}.png"
-        try:
-            if not os.access(run_dir, os.W_OK):
-                raise PermissionError(errno.EACCES, "the run folder is read-only")
-            draw_confusion(result["confusion"], classes, check_target(default), title=title)
-            confusion_png = default
-        except (OSError, CnnzooError) as e:
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            note = (f"confusion matrix not written ({why}): give --out FILE.png to write it "
-                    "elsewhere")
+        confusion_png, note = _confusion_beside_run(run, result["confusion"], classes, title,
+                                                    f"confusion-{name}-{split}.png")
     result.update(model=run.name, dataset=name, split=split, classes=classes,
                   checkpoint=str(Path(run.checkpoint or ".")), epoch=run.meta.get("epoch"),
                   confusion_png=None if confusion_png is None else str(confusion_png))
@@ -235,39 +195,43 @@ def evaluate(checkpoint: str | Path | Any, *, dataset: str | None = None,
     return EvalReport(result)
 
 
-def _precision_choice(model: Any) -> dict[str, Any]:
-    from ..export.precision import describe_choice
+def _evaluate_run(run: LoadedRun, data: Any, dev: torch.device, batch_size: int,
+                  runtime: str | None, precision: str, bar: ImageProgress) -> dict[str, Any]:
+    """evaluate_arrays on the run's model, or on its fast path's model when `runtime` is given;
+    below fp32 the fp32 model too, on the same images, and the report says what was lost."""
+    def on(model: nn.Module) -> dict[str, Any]:
+        return evaluate_arrays(model, data.images, data.labels, run.pipeline, len(data.classes),
+                               device=dev, batch_size=batch_size, on_batch=bar)
 
-    return describe_choice(model)
-
-
-def _precision_lines(choice: dict[str, Any]) -> list[str]:
-    lines = ["", *choice["notes"]]
-    if "top1_fp32" in choice:
-        lost = choice["top1_lost_points"]
-        lines.append(f"{choice['precision']} ({choice['runtime']}): top-1 {choice['top1']:.2f}% against "
-                     f"fp32 {choice['top1_fp32']:.2f}% on the same images: "
-                     + (f"{lost:.2f} points lost" if lost >= 0 else f"{-lost:.2f} points gained"))
-    return lines
-
-
-def format_report(result: dict[str, Any]) -> str:
-    """The human-readable eval report."""
-    lines = [f"{result['model']} ({result['checkpoint']}, epoch {result.get('epoch')}) on "
-             f"{result['dataset']} {result['split']}: {result['images']:,} images",
-             f"top-1 {result['top1']:.2f}%   top-5 {result['top5']:.2f}%   loss {result['loss']:.4f}",
-             "", "per-class accuracy:"]
-    width = max(len(c) for c in result["classes"])
-    for cls, acc in zip(result["classes"], result["per_class"]):
-        lines.append(f"  {cls.ljust(width)}  " + ("   -" if acc is None else f"{acc:6.2f}%"))
-    if result.get("confusion_png"):
-        lines.append(f"\nconfusion matrix: {result['confusion_png']}")
-    elif result.get("confusion_note"):
-        lines.append(f"\n{result['confusion_note']}")
-    if result.get("precision"):
-        lines += _precision_lines(result["precision"])
-    return "\n".join(lines)
+    if runtime is None:
+        return on(run.model)
+    # the runtimes take any batch; the choice among them is timed on up to 32 images (timing
+    # 500 ImageNet-size images per candidate and round would take minutes)
+    model = run.optimized(runtime, batch=min(batch_size, 32), precision=precision)
+    choice = precision_choice(model)
+    result = on(model)
+    if choice["precision"] != "fp32":
+        fp32 = on(run.model)
+        choice.update(top1=result["top1"], top1_fp32=fp32["top1"],
+                      top1_lost_points=fp32["top1"] - result["top1"])
+    result["precision"] = choice
+    return result
 
 
-def report_json(result: dict[str, Any]) -> str:
-    return io.json_text(dict(result))  # strict JSON: a non-finite loss is null, said in not_finite
+def _confusion_beside_run(run: LoadedRun, confusion: list[list[int]], classes: list[str],
+                          title: str, filename: str) -> tuple[Path | None, str | None]:
+    """(the PNG written in the run folder, None), or (None, a note saying why it was not).
+
+    A read-only run is read, never failed on (readers modify nothing): the PNG is skipped with
+    one note."""
+    run_dir = run_folder_of(run.checkpoint or ".")
+    default = run_dir / filename
+    try:
+        if not os.access(run_dir, os.W_OK):
+            raise PermissionError(errno.EACCES, "the run folder is read-only")
+        draw_confusion(confusion, classes, check_target(default), title=title)
+        return default, None
+    except (OSError, CnnzooError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return None, (f"confusion matrix not written ({why}): give --out FILE.png to write it "
+                      "elsewhere")

@@ -187,8 +187,8 @@ def validate_meta(data: Any, where: str | Path) -> dict[str, Any]:
 
 
 def _check_pipeline(meta: dict[str, Any], where: str | Path) -> None:
-    """The input pipeline validates its own fields (cnnzoo.pipeline, A's one reader of them)."""
-    from ..pipeline import InputPipeline
+    """The input pipeline validates its own fields (inference.pipeline, the one reader of them)."""
+    from .pipeline import InputPipeline  # imports torch; Doc (train.config) is read without it
 
     try:
         InputPipeline.from_meta(meta, where=str(where))

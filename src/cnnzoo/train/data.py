@@ -1,4 +1,5 @@
 """training_data: everything the trainer needs from the data side, decided in one place.
+(It lives with the engine: it builds the InputPipeline, which inference owns.)
 
     data = training_data("imagefolder", "digits/", "lenet5", augment="crop")
     data.train, data.test      # ArrayDatasets (uint8, in memory)
@@ -13,16 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from ..data.base import ArrayDataset
+from ..data.datasets import load_dataset
+from ..data.transforms import BatchAugment, augment_for
 from ..errors import DataError
+from ..inference.pipeline import InputPipeline
 from ..registry import model_info
-from .base import ArrayDataset
-from .datasets import load_dataset
-from .transforms import BatchAugment, augment_for
-
-if TYPE_CHECKING:
-    from ..pipeline import InputPipeline
 
 
 @dataclass
@@ -54,10 +52,6 @@ def training_data(dataset: str, data_dir: str | Path | None, model: str, *,
     in_channels: the channels the model is built with (default: the data's).
     datasets: (train, test) already in memory (tests, notebooks): nothing is loaded.
     """
-    # late, to break a cycle: pipeline imports data.images, which runs data/__init__, which imports
-    # this module (docs/architecture.md, "Not yet as the rule says")
-    from ..pipeline import InputPipeline
-
     if datasets is not None:
         train, test = datasets
     else:
@@ -72,14 +66,3 @@ def training_data(dataset: str, data_dir: str | Path | None, model: str, *,
                                           in_channels=in_channels)
     batch_augment = augment_for(augment, train.name, train.image_size[0])
     return TrainingData(train, test, pipeline, batch_augment)
-
-
-def adapt_input(dataset: ArrayDataset, model_name: str, image_size: int | None = None,
-                in_channels: int | None = None) -> Any:
-    """InputPipeline.for_training (the old name, kept for callers written before it)."""
-    # late, to break a cycle: pipeline imports data.images, which runs data/__init__, which imports
-    # this module (docs/architecture.md, "Not yet as the rule says")
-    from ..pipeline import InputPipeline
-
-    return InputPipeline.for_training(dataset, model_name, image_size=image_size,
-                                      in_channels=in_channels)

@@ -171,13 +171,3 @@ def union(geos: list[Geo]) -> Geo | None:
         start.append((lo + hi) / 2)
     return Geo(_two(rf), _two(jump), _two(start), geos[0].flat, geos[0].axes)
 
-
-def fmt_pair(v: tuple[float, float] | None) -> str:
-    """'5' for (5, 5), '3x5' otherwise; integers without decimals."""
-    if v is None:
-        return ""
-
-    def one(x: float) -> str:
-        return str(int(x)) if float(x).is_integer() else f"{x:.3g}"
-
-    return one(v[0]) if v[0] == v[1] else f"{one(v[0])}x{one(v[1])}"

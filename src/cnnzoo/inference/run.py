@@ -1,6 +1,7 @@
 """A trained run loaded with its input pipeline: load_run and LoadedRun, the one way from a run
 folder, a checkpoint or a registered name to a model in eval mode and how to feed it (eval,
-predict, visualize, export and bench all start here).
+predict, visualize, export and bench all start here). Nothing of the training engine is needed:
+the checkpoint is read by cnnzoo.inference.checkpoint.
 
     run = load_run("runs/lenet5")                  # or load_run(model="alexnet"): random weights
     x = run.load_image("shirt.png").tensor         # 1 x 1 x 32 x 32, as the model was trained
@@ -8,16 +9,23 @@ predict, visualize, export and bench all start here).
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .errors import CheckpointError, CnnzooError, OptionError
+from ..data import load_dataset
+from ..data.datasets import canonical_name
+from ..errors import CheckpointError, CnnzooError, OptionError
+from ..registry import create_model, model_info
+from ..weights import weights_info
+from .checkpoint import load_model
 from .pipeline import InputPipeline, ModelImage
+from .progress import ImageProgress
 
 
 # --- a run, loaded ------------------------------------------------------------------------------
@@ -84,20 +92,20 @@ class LoadedRun:
         return self.pipeline.load_image(source)
 
     def optimized(self, runtime: str = "auto", batch: int = 8, precision: str = "fp32") -> nn.Module:
-        """The model through cnnzoo.export.optimize, prepared for this run's input (channels and
-        size, which can differ from the registry's) and for batches of `batch` images; in a lower
-        precision calibrated and guarded on the run's own data (export.precision.optimize_run)."""
-        from .export.precision import optimize_run
+        """The model through the fast path (cnnzoo.inference.fast.optimized): prepared for this
+        run's input and for batches of `batch` images, in `precision`."""
+        from .fast import optimized  # the fast path sits above inference (see fast.py)
 
-        return optimize_run(self, runtime, precision, batch)
+        return optimized(self, runtime, batch, precision)
 
     def load_data(self, dataset: str | None = None, split: str = "test",
-                  data_dir: str | Path | None = None) -> tuple[Any, InputPipeline]:
-        """(ArrayDataset, pipeline) for a split of a data set (default: the run's own, from where
-        it was read), loaded at the size the run was trained at. For random weights the
-        pipeline is built from the data set and the model is rebuilt for its channels."""
-        from .data import load_dataset
+                  data_dir: str | Path | None = None) -> tuple[Any, LoadedRun]:
+        """(ArrayDataset, the run that reads it) for a split of a data set (default: the run's own,
+        from where it was read), loaded at the size the run was trained at.
 
+        The run returned is this one for trained weights (refused when the data set does not fit
+        it); for random weights it is a new LoadedRun whose pipeline is built from the data set
+        (and whose model is rebuilt for its channels): this run is never changed."""
         name = dataset or self.dataset
         if not name:
             why = ("random weights have no data set of their own" if self.random
@@ -107,14 +115,13 @@ class LoadedRun:
         folder = data_dir if data_dir is not None else (self.data_dir if same else None)
         data = load_dataset(name, split, data_dir=folder, image_size=self.pipeline.data_size[0])
         if self.random:
-            from .registry import create_model
-
+            model = self.model
             if data.channels != self.channels:
-                self.model = create_model(self.name, in_channels=data.channels).eval()
+                model = create_model(self.name, in_channels=data.channels).eval()
             train = data if split == "train" else load_dataset(
                 name, "train", data_dir=folder, image_size=self.pipeline.data_size[0])
-            self.pipeline = InputPipeline.for_training(train, self.name)
-            return data, self.pipeline
+            return data, replace(self, model=model,
+                                 pipeline=InputPipeline.for_training(train, self.name))
         if data.channels != self.channels:
             raise CnnzooError(f"{data.name} images have {data.channels} channel(s) but the "
                               f"checkpoint's {self.name} takes {self.channels}: use the data set it "
@@ -123,15 +130,13 @@ class LoadedRun:
             raise CnnzooError(f"data set {name!r} has {len(data.classes)} classes but the "
                               f"checkpoint's {self.name} was trained for {len(self.pipeline.classes)}:"
                               " pick a matching --dataset")
-        return data, self.pipeline
+        return data, self
 
     def batches(self, data: Any, limit: int | None = None, batch_size: int = 100,
                 progress: str | None = None) -> Iterator[tuple[Tensor, Tensor]]:
         """(model inputs, labels) for the first `limit` images of an ArrayDataset, in order.
 
         progress: a name ("top9") to show a progress line on stderr when it is a terminal."""
-        from .train.progress import ImageProgress
-
         n = len(data) if limit is None else min(limit, len(data))
         bar = ImageProgress(progress is not None, progress or "")
         try:
@@ -145,8 +150,6 @@ class LoadedRun:
 
 
 def _same_dataset(a: str, b: str) -> bool:
-    from .data.datasets import canonical_name
-
     try:
         return canonical_name(a) == canonical_name(b)
     except CnnzooError:
@@ -164,8 +167,6 @@ def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
     network with the preprocessing and ImageNet class names that came with its weights.
     CheckpointError (one line) for a missing, corrupt or inconsistent checkpoint.
     """
-    from .registry import create_model, model_info
-
     if checkpoint is None and model is None:
         raise CnnzooError("give a CHECKPOINT (a run folder) or --model NAME (random weights)")
     if weights is not None and checkpoint is not None:
@@ -175,8 +176,6 @@ def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
         assert model is not None
         model_info(model)  # an unknown name fails with close matches
         if weights is not None:
-            from .weights import weights_info
-
             info = weights_info(model)
             net = create_model(model, weights=weights).eval().to(device)
             pipeline = InputPipeline.for_pretrained(info.mean, info.std, info.resize, info.crop,
@@ -184,8 +183,6 @@ def load_run(checkpoint: str | Path | None = None, model: str | None = None, *,
             return LoadedRun(net, pipeline, {"weights": str(weights)}, model, random=False)
         net = create_model(model).eval().to(device)
         return LoadedRun(net, InputPipeline.for_random(model), {}, model, random=True)
-    from .train.checkpoint import load_model
-
     if model is not None:
         model_info(model)
     net, meta = load_model(checkpoint, map_location=device)
@@ -205,8 +202,6 @@ def _classes_for(net: nn.Module, classes: tuple[str, ...], weights: Any) -> tupl
     """ImageNet's names for weights whose head has ImageNet's 1,000 outputs; for a head of
     another size (fine-tuned on another data set) neutral names ("class K") and a warning,
     never another data set's names."""
-    import sys
-
     outputs = int(getattr(net, "zoo_weights", {}).get("num_classes", len(classes)))
     if outputs == len(classes):
         return classes
