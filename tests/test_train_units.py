@@ -19,6 +19,7 @@ from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.optim import Schedule, build_optimizer
 from cnnzoo.train.progress import Progress
 from cnnzoo.train.rundir import RunDir
+from cnnzoo.train.step import run_steps
 
 
 # --- schedules ------------------------------------------------------------------------------
@@ -41,6 +42,35 @@ def test_cosine_with_warmup_and_step_milestones():
     step = Schedule("step", total_steps=64)  # He et al.: /10 at 32k and 48k of 64k iterations
     assert [step.factor(t) for t in (0, 31, 32, 47, 48, 63)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
     assert Schedule("constant", 10).factor(7) == 1.0
+
+
+def test_run_steps_sets_each_steps_rate_draws_no_batch_past_the_stop_and_returns_the_last_rate():
+    """The step loop the engine and claims' fits share: global steps counted from `first`, the
+    schedule's rate set before each step, the callback's True ends it before another batch is drawn."""
+    param = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    schedule = Schedule("cosine", total_steps=10)
+    drawn: list[int] = []
+    seen: list[tuple[int, float, float]] = []
+
+    def batches():
+        for i in range(10):
+            drawn.append(i)
+            yield torch.tensor([float(i)]), torch.tensor([i])
+
+    def step(x, y):
+        return x.sum(), x
+
+    def after(global_step, loss, out, y):
+        seen.append((global_step, opt.param_groups[0]["lr"], loss.item()))
+        return global_step == 6
+
+    last = run_steps(batches(), schedule, opt, 0.5, 4, step, after)
+    assert [s for s, _, _ in seen] == [4, 5, 6] and drawn == [0, 1, 2]
+    assert [lr for _, lr, _ in seen] == [0.5 * schedule.factor(s) for s in (4, 5, 6)]
+    assert [v for _, _, v in seen] == [0.0, 1.0, 2.0]
+    assert last == 0.5 * schedule.factor(6)
+    assert run_steps(iter(()), schedule, opt, 0.5, 0, step, after) == 0.5  # no batch: the base rate
 
 
 def test_recipes_fill_unset_fields_and_bad_values_are_option_errors():

@@ -1,9 +1,10 @@
 """What the experiments share: the data, a small step-by-step SGD loop, gradient norms, figures.
 
 The experiments need what happens inside a run at every step (the training error after each
-step, gradient norms of chosen layers, two losses on the same weights), so they drive the models
-with the short loop below rather than the training engine, whose unit is a run folder and an
-epoch. The data are real: Debian's Fashion-MNIST when installed, else the embedded sample (both
+step, gradient norms of chosen layers, two losses on the same weights), so `fit` drives the models
+through the engine's step loop (train/step.py's `run_steps` and `train_step`) with its own
+batches and after-step callback, rather than through the engine's epochs, whose unit is a run
+folder. The data are real: Debian's Fashion-MNIST when installed, else the embedded sample (both
 through `cnnzoo.data.load_dataset`).
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,43 +200,54 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, batch: int = 64, 
     A loss that turns NaN or infinite stops the run (recorded as 100% error from there on).
     """
     from ..train.optim import Schedule  # torch's optimizers: claims load only when they run
-    from ..train.step import train_step  # the engine's step
+    from ..train.step import run_steps, train_step  # the engine's step and step loop
 
     model.to(device())  # before the optimiser takes its parameters
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     if schedule == "onecycle" and not warmup:
         warmup = 0.25  # the engine's one-cycle default
-    lr_at = Schedule(schedule, steps, int(warmup * steps))
-    gen = torch.Generator().manual_seed(seed)
     model.train()
     record = Fit()
-    start = time.perf_counter()
-    order = torch.randperm(len(y), generator=gen)
-    pos = 0
-    for step in range(steps):
-        if pos + batch > len(y):
-            order, pos = torch.randperm(len(y), generator=gen), 0
-        idx = order[pos:pos + batch]  # drawn on the CPU: the same batches on every device
-        pos += batch
-        xb, yb = on_device(x[idx], y[idx])
-        lr_at.apply(opt, lr, step)
-        loss, out = train_step(model, xb, yb, opt,
-                               lambda out, target: loss_of(model, out, target, aux), skip_nonfinite=True)
-        if not torch.isfinite(loss):
+
+    def step_on(xb: Tensor, yb: Tensor) -> tuple[Tensor, Any]:
+        return train_step(model, xb, yb, opt, lambda out, target: loss_of(model, out, target, aux),
+                          skip_nonfinite=True)
+
+    def after(step: int, loss: Tensor, out: Any, yb: Tensor) -> bool:
+        if not torch.isfinite(loss):  # the step was skipped: the weights are the last good ones
             record.errors += [100.0] * (steps - step)
             record.losses += [math.inf] * (steps - step)
-            break
+            return True
         with torch.no_grad():
             wrong = (main_logits(out).argmax(1) != yb).float().mean().item()
         record.losses.append(loss.item())
         record.errors.append(100.0 * wrong)
         if on_step is not None:
             on_step(step, model)
-        if stop is not None and stop(record):
-            break
+        return stop is not None and stop(record)
+
+    start = time.perf_counter()
+    run_steps(_passes(x, y, steps, batch, seed), Schedule(schedule, steps, int(warmup * steps)),
+              opt, lr, 0, step_on, after)
     record.steps = len(record.losses)
     record.seconds = time.perf_counter() - start
     return record
+
+
+def _passes(x: Tensor, y: Tensor, steps: int, batch: int, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """`steps` batches of (x, y) on the experiments' device, drawn in shuffled passes over the
+    examples from one generator (a new pass when the rest of one is shorter than a batch). The
+    order is drawn on the CPU: the same batches on every device."""
+    n = len(y)
+    gen = torch.Generator().manual_seed(seed)
+    order, pos = torch.randperm(n, generator=gen), 0
+    for _ in range(steps):
+        if pos + batch > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos:pos + batch]
+        pos += batch
+        xb, yb = on_device(x[idx], y[idx])
+        yield xb, yb
 
 
 @torch.no_grad()

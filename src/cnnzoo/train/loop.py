@@ -38,6 +38,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ from .owner import METRIC_COLUMNS, RunOwner
 from .parts import AUGMENT, ORDER, Parts, build_parts, mix
 from .progress import Progress, duration
 from .rundir import RunDir, RunFolderError
-from .step import train_step
+from .step import run_steps, train_step
 from .threads import describe as describe_threads
 
 __all__ = ["METRIC_COLUMNS", "Trainer", "TrainingDiverged", "train"]
@@ -239,34 +240,40 @@ class _Loop:
     def _train_epoch(self, stop: _StopFlag) -> dict[str, Any]:
         """One epoch (or the rest of one, after a resume inside it): its metrics row."""
         c, at, p = self.config, self.at, self.parts
-        B = c.batch_size
         order, aug_gen, meter = self._begin_epoch()
         p.net.train()
-        lr = c.lr
         window: list[tuple[int, Tensor]] = []  # losses not yet checked for NaN
         epoch_start = time.perf_counter() - at.partial_time
         first_step = at.step_in_epoch
-        for step in range(first_step, p.steps_per_epoch):
-            idx = local_slice(order[step * B:(step + 1) * B], self.ctx.dist)
-            x, y = p.images[idx], p.labels[idx]
-            if p.augment is not None:
-                x = p.augment(x, aug_gen)
-            lr = p.schedule.apply(p.optimizer, c.lr, at.global_step)
-            loss, logits = self._step(x, y)
+
+        def after(_: int, loss: Tensor, logits: Tensor, y: Tensor) -> bool:
+            step = at.step_in_epoch
             at.global_step += 1
             at.step_in_epoch = step + 1
             meter.add(loss.float(), logits.float(), y)
             window.append((step, loss.detach()))
             if len(window) >= self.ctx.sync_every() or step + 1 == p.steps_per_epoch:
                 self._check_finite(window)
-                window = []
+                window.clear()
                 self._show_progress(meter, step, first_step, epoch_start)
             if self._stop_requested(stop) and step + 1 < p.steps_per_epoch:
                 self._check_finite(window)
                 at.partial_time = time.perf_counter() - epoch_start
                 self._save({"interrupted": True}, meter=meter, aug_gen=aug_gen)
-                self._interrupted()
+                self._interrupted()  # raises
+            return False
+
+        lr = run_steps(self._batches(order, aug_gen, first_step), p.schedule, p.optimizer, c.lr,
+                       at.global_step, self._step, after)
         return self._end_epoch(meter, lr, first_step, epoch_start)
+
+    def _batches(self, order: Tensor, aug_gen: torch.Generator, first_step: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """The epoch's batches from `first_step` on: this process's share, augmented (uint8)."""
+        p, B = self.parts, self.config.batch_size
+        for step in range(first_step, p.steps_per_epoch):
+            idx = local_slice(order[step * B:(step + 1) * B], self.ctx.dist)
+            x, y = p.images[idx], p.labels[idx]
+            yield (x if p.augment is None else p.augment(x, aug_gen)), y
 
     def _step(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """One optimisation step on a batch (uint8 images, after augmentation): (loss, logits)."""
