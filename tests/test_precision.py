@@ -127,3 +127,16 @@ def test_trained_run_quantised_end_to_end(stopped_run, tmp_path, capsys, monkeyp
     # the classifier stays in float: quantised logits would tie, and argmax would break the ties
     last = next(n for n in graph.node if graph.output[0].name in n.output)
     assert last.op_type == "Gemm"
+
+
+def test_fp32_fast_eval_reports_its_top1_in_the_precision_block(stopped_run, tmp_path, capsys, monkeypatch):
+    """Every precision's block names the top-1 it scored; only a lower precision is compared
+    with fp32 (fp32 has nothing to lose against itself)."""
+    monkeypatch.setenv("CNNZOO_CACHE", "off")
+    code = main(["eval", str(stopped_run), "--runtime", "onnxruntime", "--precision", "fp32",
+                 "--format", "json", "--out", str(tmp_path / "c.png"), "--threads", "1"])
+    report = json.loads(capsys.readouterr().out)
+    choice = report["precision"]
+    assert code == 0 and choice["precision"] == "fp32"
+    assert choice["top1"] == report["top1"]
+    assert "top1_lost_points" not in choice
