@@ -127,8 +127,23 @@ def uncommented_function_imports(src: Path) -> list[str]:
 
 
 def import_graph(src: Path) -> dict[str, set[str]]:
+    """Module -> the modules importing it runs. Importing `a.b.c` from outside package `a.b` runs
+    `a/b/__init__.py` first (and `a/__init__.py` from outside `a`), so those packages are edges
+    too: a cycle through a package's __init__ fails at import time like any other."""
     names = module_names(src)
-    return {name: {t for t, _, _ in imports(name, names)} for name in names}
+    graph = {}
+    for name in names:
+        targets = set()
+        for t, _, _ in imports(name, names):
+            targets.add(t)
+            parts = t.split(".")
+            for i in range(1, len(parts)):
+                package = ".".join(parts[:i])
+                if package in names and not (name + ".").startswith(package + "."):
+                    targets.add(package)
+        targets.discard(name)
+        graph[name] = targets
+    return graph
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

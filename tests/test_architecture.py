@@ -66,6 +66,21 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path):
     assert measure.cycles(measure.import_graph(pkg)) == [["pkg.a", "pkg.b"]]
 
 
+def test_the_cycle_finder_sees_a_package_init(tmp_path):
+    """Importing pkg.data.images from outside pkg.data runs pkg/data/__init__.py first: a cycle
+    through that __init__ (images is innocent; the package imports what imports back) fails at
+    import time, so the graph has the edge too."""
+    pkg = tmp_path / "pkg"
+    (pkg / "data").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "data" / "__init__.py").write_text("from .training import f\n")
+    (pkg / "data" / "images.py").write_text("x = 1\n")
+    (pkg / "data" / "training.py").write_text("from ..pipeline import g\n\ndef f():\n    return g\n")
+    (pkg / "pipeline.py").write_text("from .data.images import x\n\ndef g():\n    return x\n")
+    measure = _measure()
+    assert measure.cycles(measure.import_graph(pkg)) == [["pkg.data", "pkg.data.training", "pkg.pipeline"]]
+
+
 def test_no_private_name_is_imported_across_modules():
     assert _measure().measure(SRC)["private_names_imported_across_modules"] == []
 
