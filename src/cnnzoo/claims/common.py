@@ -21,7 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data import load_dataset
+from ..data.datasets import SAMPLE_DIR
+from ..data.idx import locate
 from ..errors import CnnzooError
+from ..inference.pipeline import InputPipeline
+from ..recipes import RECIPES
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -40,9 +45,6 @@ class Data:
 @functools.lru_cache(maxsize=1)
 def load_data() -> Data:
     """Fashion-MNIST (Debian's copy, no download) when present, else the embedded sample."""
-    from ..data import load_dataset
-    from ..data.datasets import SAMPLE_DIR
-    from ..data.idx import locate
     try:
         train = load_dataset("fashion-mnist", "train", download=False)
         test = load_dataset("fashion-mnist", "test", download=False)
@@ -103,8 +105,6 @@ def to_input(images: Tensor, size: int = 32, channels: int = 1, fit: str = "pad"
     fit "pad": centre the 28x28 image in size x size (LeNet-5's 32x32, the CIFAR nets' 32x32),
     "resize": bilinear resize (the ImageNet networks' 224 / 227 inputs).
     """
-    from ..inference.pipeline import InputPipeline
-
     h, w = images.shape[-2:]
     pipeline = InputPipeline(channels, (size, size), (h, w), fit, (_MEAN,) * channels, (_STD,) * channels)
     return pipeline(images.expand(-1, channels, -1, -1)).contiguous()
@@ -181,8 +181,7 @@ class Fit:
 
 
 def recipe(name: str) -> dict[str, Any]:
-    """The training engine's recipe (train/config.py RECIPES): optimizer settings and schedule."""
-    from ..train.config import RECIPES
+    """The training engine's recipe (cnnzoo.recipes RECIPES): optimizer settings and schedule."""
     r = RECIPES[name]
     return dict(lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
                 schedule=r["schedule"])
@@ -300,9 +299,10 @@ def seeded(seed: int) -> None:
 # --- figures ---------------------------------------------------------------------------------
 def figure(width: float = 6.4, height: float = 3.6, ncols: int = 1) -> tuple[Any, Any]:
     """A matplotlib figure on the Agg backend (no display needed) in the report's style."""
+    # matplotlib only when a claim draws: a claim run without figures never loads it
     import matplotlib
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"): the backend is chosen before pyplot loads
     fig, axes = plt.subplots(1, ncols, figsize=(width, height), dpi=110, constrained_layout=True)
     for ax in (axes if ncols > 1 else [axes]):
         ax.grid(True, alpha=0.3)

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..analysis.paper import paper_table
 from ..analysis.summary import summary
 from ..registry import create_model
 from .base import CORRECTED, FAILS, HOLDS, NOT_OBSERVED, Measured, Table, Verdict, claim, combine, part, setting
@@ -275,8 +276,6 @@ def judge_googlenet_params(v: dict[str, Any]) -> Verdict:
        "Szegedy et al. 2015, Sec. 1 (12x); Szegedy et al. 2016 (Inception-v3), Sec. 1 (5 million)",
        judge_googlenet_params)
 def googlenet_params(mode: str) -> Measured:
-    from ..analysis.paper import paper_table
-
     def count(name: str, **o: Any) -> int:
         with torch.device("meta"):
             return sum(p.numel() for p in create_model(name, **o).parameters())

@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import os
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import io as safe_io
+from ..analysis import render
 from ..errors import CnnzooError, UnknownNameError, close_matches
 from .base import (
     CLAIMS,
@@ -30,6 +32,8 @@ from .base import (
     Verdict,
     check_mode,
 )
+from .common import data_record, reset_data_record
+from .rules import RULES
 from .runinfo import check_mergeable, environment
 
 
@@ -54,7 +58,6 @@ class ClaimResult:
     def to_dict(self) -> dict[str, Any]:
         """The claim's entry in claims.json: strict JSON, so a measurement that is not finite is
         null, listed in `not_finite` with what it was (the experiment may give the reason)."""
-        from .rules import RULES
         m = self.measured
         rule = RULES[self.claim.id]
         entry, not_finite = safe_io.finite({
@@ -102,8 +105,7 @@ def _load() -> None:
 
 def previous_verdicts(r: ClaimResult) -> list[dict[str, str]]:
     """The verdict under each replaced rule that the claim's rule keeps (docs/claims/RULES.md)."""
-    from . import deep, early_training
-    from .rules import RULES
+    from . import deep, early_training  # loaded on first use, with _load(): they register claims
     out = []
     for date, judge_name in RULES[r.claim.id].previous:
         judge = getattr(early_training, judge_name, None) or getattr(deep, judge_name)
@@ -116,7 +118,7 @@ def previous_verdicts(r: ClaimResult) -> list[dict[str, str]]:
 
 
 def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # loaded by the claim that drew fig: none for a report without figures
     data = safe_io.figure_bytes(fig, "png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return data
@@ -124,7 +126,6 @@ def _png(fig: Any) -> bytes:
 
 def run_claim(claim: Claim, mode: str = "quick") -> ClaimResult:
     """Run one claim's experiment and judge it, recording the data it drew."""
-    from .common import data_record, reset_data_record
     check_mode(mode)
     reset_data_record()
     start = time.perf_counter()
@@ -172,7 +173,6 @@ def _now() -> str:
 
 
 def verdict_table(results: Sequence[ClaimResult]) -> str:
-    from ..analysis import render
     rows = [[str(r.claim.number), r.claim.id, r.verdict.verdict, f"{r.seconds:.1f}"] for r in results]
     total = sum(r.seconds for r in results)
     return render.table(("#", "Claim", "Verdict", "Seconds"), rows, "rllr",
@@ -182,7 +182,6 @@ def verdict_table(results: Sequence[ClaimResult]) -> str:
 def verdict_notes(results: Sequence[ClaimResult]) -> str:
     """Under the table, per claim and part: the verdict, then its correction (or what is missing)
     where it has one, else its reason with the numbers."""
-    import textwrap
     notes = []
     for r in results:
         notes.append(f"{r.claim.number:2d} {r.claim.id} ({r.verdict.verdict})")
@@ -232,7 +231,6 @@ def write_report(results: Sequence[ClaimResult], out: str | Path, keep: bool = T
 
 def not_run(results: Sequence[ClaimResult], mode: str) -> list[dict[str, Any]]:
     """An entry for every claim this report did not measure, saying so and why."""
-    from .rules import RULES
     done = {r.claim.id for r in results}
     return [{"id": c.id, "number": c.number, "title": c.title, "statement": c.statement,
              "source": c.source, "kind": RULES[c.id].kind, "verdict": NOT_RUN,
@@ -412,7 +410,6 @@ def _html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _parts_with_rules(r: ClaimResult) -> list[tuple[Verdict, dict[str, Any]]]:
-    from .rules import RULES
     rule = RULES[r.claim.id].to_dict(r.mode)["parts"]
     return [(p, next((q for q in rule if q["part"] == p.part), {"quote": "", "metric": "", "comparison": ""}))
             for p in r.verdict.parts]

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .._version import __version__
 from ..errors import CnnzooError
 from .common import device
 
@@ -34,7 +35,6 @@ def commit() -> str:
                                 "--", "."], capture_output=True, text=True, timeout=10, check=True).stdout
         return rev + ("+modified" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        from .._version import __version__
         return f"cnnzoo {__version__}"
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from ..errors import CnnzooError, UnknownNameError, close_matches
 from ..flags import add_deprecated, add_flag, device_of
+from ..io import checkpoint_folder_of
 
 _SUBCOMMANDS = {
     "deconv": "project activations back to pixel space with ZFNet's DeconvNet",
@@ -91,6 +94,8 @@ def add_visualize_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _source(args: argparse.Namespace):
+    # the sub-commands' bodies import torch (and matplotlib) when they run: `cnnzoo visualize
+    # --help` imports this module to declare the arguments and must not
     from ..inference.run import load_run
 
     src = load_run(args.checkpoint, args.model, device=device_of(args))
@@ -123,11 +128,6 @@ def run_visualize(args: argparse.Namespace) -> int:
         args.print_help()
         return 0
     if getattr(args, "out", None):  # refused before minutes of computing, not after
-        from pathlib import Path
-
-        from ..errors import CnnzooError
-        from ..io import checkpoint_folder_of
-
         guard = checkpoint_folder_of(Path(args.out))
         if guard is not None:
             raise CnnzooError(f"cannot write --out {args.out}: it is inside {guard}, which holds "
@@ -138,12 +138,11 @@ def run_visualize(args: argparse.Namespace) -> int:
 
 def _name(path: Any) -> str:
     """A file as a title names it: its basename, not the path it was given by."""
-    from pathlib import Path
-
     return Path(str(path)).name or str(path)
 
 
 def run_deconv(args: argparse.Namespace) -> int:
+    # torch and matplotlib: kept out of `cnnzoo visualize --help` (as in each run_* below)
     from . import plots
     from .deconvnet import deconv
 
@@ -159,6 +158,7 @@ def run_deconv(args: argparse.Namespace) -> int:
 
 
 def run_top9(args: argparse.Namespace) -> int:
+    # torch and matplotlib: kept out of `cnnzoo visualize --help`
     from . import plots
     from .tools import top_activations
 
@@ -175,6 +175,7 @@ def run_top9(args: argparse.Namespace) -> int:
 
 
 def run_filters(args: argparse.Namespace) -> int:
+    # torch and matplotlib: kept out of `cnnzoo visualize --help`
     from . import plots
     from .tools import layer_filters
 
@@ -185,6 +186,7 @@ def run_filters(args: argparse.Namespace) -> int:
 
 
 def run_featuremaps(args: argparse.Namespace) -> int:
+    # torch and matplotlib: kept out of `cnnzoo visualize --help`
     from . import plots
     from .tools import feature_maps
 
@@ -205,14 +207,13 @@ def _target(text: str | None, src) -> int | None:
         return int(text)
     if src.classes and text in src.classes:
         return list(src.classes).index(text)
-    from ..errors import UnknownNameError, close_matches
-
     names = src.classes or []
     raise UnknownNameError(f"unknown class {text!r}.{close_matches(text, names)} "
                            f"Give a class index{' or one of: ' + ', '.join(names) if names else ''}.")
 
 
 def run_occlusion(args: argparse.Namespace) -> int:
+    # torch and matplotlib: kept out of `cnnzoo visualize --help`
     from . import plots
     from .tools import occlusion
 
@@ -234,7 +235,7 @@ def run_occlusion(args: argparse.Namespace) -> int:
 
 def _prediction(model, x) -> tuple[int, float]:
     """The model's own prediction for the unoccluded input: (class, probability)."""
-    import torch
+    import torch  # kept out of `cnnzoo visualize --help`, which imports this module
 
     with torch.no_grad():
         out = model(x)
@@ -246,7 +247,7 @@ def _prediction(model, x) -> tuple[int, float]:
 
 def _run_title(run) -> str:
     """'lenet5 trained on sample (runs/l5)': the model and data of a run's checkpoints."""
-    from ..inference.checkpoint import epoch_checkpoints, read_meta
+    from ..inference.checkpoint import epoch_checkpoints, read_meta  # imports torch: kept out of --help
 
     found = epoch_checkpoints(run)
     meta = read_meta(found[-1][1]) if found else {}
@@ -261,6 +262,7 @@ def _per_channel(values, channels: int) -> list[float]:
 
 
 def run_evolution(args: argparse.Namespace) -> int:
+    # torch and matplotlib: kept out of `cnnzoo visualize --help`
     from . import plots
     from .tools import filter_evolution
 
