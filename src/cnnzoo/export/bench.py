@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from .. import checks, io
 from ..errors import OptionError
+from ..interop.layout import load_by_position
 from ..limits import MAX_EXPORT_BATCH, PRECISIONS, RUNTIMES
 from ..registry import model_info
 from .fold import calibrate_batchnorm
@@ -79,10 +80,9 @@ def torchvision_twin(source: Source) -> tuple[nn.Module | None, str]:
                           f"{key}={options.get(key, 'default')}: bench with --option {key}={value} "
                           "for the torchvision ratio")
     try:
-        import torchvision
+        import torchvision  # optional (the test extra): only for the torchvision ratio
     except ImportError:
         return None, "torchvision is not installed"
-    from ..interop.layout import load_by_position
 
     kwargs: dict[str, Any] = {"weights": None, "num_classes": _num_classes(source.model),
                               **spec.builder_kwargs}
@@ -112,6 +112,8 @@ def _macs(source: Source) -> int | None:
             and tuple(source.input_size) == tuple(info.input_size):
         return int(info.macs)
     try:
+        # the tracer (analysis.summary, trace.*) only for a model with no registry MAC count:
+        # `cnnzoo export` loads this module for real_images and traces nothing
         from ..analysis.summary import summary
 
         return int(summary(source.model, input_size=source.input_size).total_macs)
@@ -128,7 +130,7 @@ def _hand_set(runtime: str, model: nn.Module, example: Tensor) -> Callable[[Tens
         cl = model.to(memory_format=torch.channels_last)
         return lambda x: cl(x.contiguous(memory_format=torch.channels_last))
     if runtime == "compile":
-        import torch._inductor.config as inductor_config
+        import torch._inductor.config as inductor_config  # seconds to import: only for compile
 
         cl = model.to(memory_format=torch.channels_last)
         compiled = torch.compile(cl)
@@ -138,7 +140,7 @@ def _hand_set(runtime: str, model: nn.Module, example: Tensor) -> Callable[[Tens
                 return compiled(x.contiguous(memory_format=torch.channels_last))
         return run_compiled
     if runtime == "onnxruntime":
-        import onnxruntime as ort
+        import onnxruntime as ort  # optional (the onnx extra)
 
         options = ort.SessionOptions()  # the defaults, but the same thread count as everyone else
         options.intra_op_num_threads = torch.get_num_threads()

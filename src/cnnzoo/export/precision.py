@@ -28,7 +28,9 @@ import torch
 from torch import Tensor, nn
 
 from .. import io
+from ..data import load_dataset
 from ..errors import OptionError
+from ..inference.pipeline import DEFAULT_MEAN, DEFAULT_STD, InputPipeline
 from . import PRECISIONS, cache
 from .machine import BF16_FLAGS, cpu_flags
 from .quantize import INT8_RUNTIMES, RECIPE, VNNI_FLAGS, int8_onnx, int8_runner, reduce_range, tensor_digest
@@ -174,9 +176,6 @@ def _store(key: str, guard: Guard) -> Guard:
 def sample_images(pipeline: Any, size: tuple[int, int, int], n: int) -> Tensor:
     """n images of the embedded Fashion-MNIST sample as the model's input, through `pipeline`
     (None: the model's own size, pixels scaled to [-1, 1])."""
-    from ..data import load_dataset
-    from ..inference.pipeline import DEFAULT_MEAN, DEFAULT_STD, InputPipeline
-
     c, h, w = size
     images = load_dataset("sample", "test").images[:n]
     pipeline = pipeline or InputPipeline(c, (h, w), (h, w), "resize", (DEFAULT_MEAN,) * c,

@@ -14,11 +14,14 @@ its own int8 kernels: VNNI or AMX-INT8 where the CPU has them).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import io
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -61,6 +64,7 @@ def int8_onnx(prepared: nn.Module, example: Tensor, calibration: Tensor) -> byte
 
 
 def _quantize(fp32: bytes, calibration: Tensor, narrow: bool) -> bytes:
+    # optional (the onnx extra), and onnx/onnxruntime take a while to import: only to quantise
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -108,9 +112,7 @@ def int8_runner(runtime: str, data: bytes) -> Callable[[Tensor], Tensor]:
         session = ort_session(data)
         name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {name: x.contiguous().numpy()})[0])
-    import io
-
-    import openvino as ov
+    import openvino as ov  # optional (the openvino extra), slow to import: only for its runner
 
     with quiet_logging():
         converted = ov.convert_model(io.BytesIO(data))
@@ -130,18 +132,15 @@ def int8_matmul_peak_gops(seconds: float = 1.0) -> float | None:
     dense kernels, the best rate. The kernels are the ones the int8 path runs: ONNX Runtime's
     QLinearConv (3x3, 256 channels, 56x56) and MatMulInteger (u8 x s8) on 512 and 1024 squares.
     None when ONNX Runtime is not installed."""
-    import importlib.util
-
     if importlib.util.find_spec("onnxruntime") is None:
         return None
-    import numpy as np
-
     rng = np.random.default_rng(0)
     kernels = [_conv_kernel(rng)] + [_matmul_kernel(rng, n) for n in (512, 1024)]
     return best_rate(kernels, seconds)
 
 
 def _session_of(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[Any]) -> Any:
+    # optional (the onnx extra): only to build the peak-measuring kernels
     import onnx
     from onnx import helper
 
@@ -152,8 +151,7 @@ def _session_of(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: 
 
 
 def _matmul_kernel(rng: Any, n: int) -> tuple[Callable[[], Any], float]:
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper  # optional (the onnx extra)
 
     b = numpy_helper.from_array(rng.integers(-64, 64, (n, n), dtype=np.int8), "b")
     session = _session_of([helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
@@ -164,8 +162,7 @@ def _matmul_kernel(rng: Any, n: int) -> tuple[Callable[[], Any], float]:
 
 
 def _conv_kernel(rng: Any) -> tuple[Callable[[], Any], float]:
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper  # optional (the onnx extra)
 
     c, s = 256, 56
     consts = {"xs": np.float32(0.02), "xz": np.uint8(128), "ws": np.float32(0.01), "wz": np.int8(0),

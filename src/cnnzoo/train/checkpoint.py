@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save
 from torch import nn
 
 from .. import io
@@ -71,8 +72,6 @@ def _tensors_for_file(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 def tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
     """A safetensors file's bytes (with extra string metadata in its header)."""
-    from safetensors.torch import save
-
     return save(_tensors_for_file(tensors), metadata={"format": "pt", **(metadata or {})})
 
 

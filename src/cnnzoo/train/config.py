@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import checks
+from ..data import augment_for
 from ..errors import CheckpointError, OptionError
+from ..inference.schema import Doc
 from ..limits import (
     AMP_MODES,
     MAX_BATCH,
@@ -58,6 +60,8 @@ from ..limits import (
     SCHEDULES,
 )
 from ..recipes import RECIPES
+from ..registry import model_info
+from .checkpoint import read_json
 
 _ADAMW = dict(lr=1e-3, weight_decay=0.05)  # used when --optimizer adamw is asked for without --lr/--weight-decay
 
@@ -98,8 +102,6 @@ class TrainConfig:
 
     def resolved(self) -> "ResolvedConfig":
         """A copy with every recipe field filled in and every value checked (OptionError)."""
-        from ..registry import model_info
-
         if not isinstance(self.model, str) or not self.model:
             raise OptionError(f"model must be a registered name, got {self.model!r}")
         if not isinstance(self.model_options, dict):
@@ -167,8 +169,6 @@ class TrainConfig:
         if not (self.augment is None or isinstance(self.augment, (bool, str))):
             raise OptionError(f"--augment takes crop,flip | crop | flip | none, got {self.augment!r}")
         if isinstance(self.augment, str):
-            from ..data import augment_for
-
             augment_for(self.augment, self.dataset, None)  # the one parser of augment specs
 
     def to_json(self) -> dict[str, Any]:
@@ -178,8 +178,6 @@ class TrainConfig:
     def from_json(cls, data: Any, where: str | Path = "config.json") -> "TrainConfig":
         """A run's config.json, each field's type checked (CheckpointError naming the field);
         ranges are checked by `resolved()`, which every run calls before writing anything."""
-        from ..inference.schema import Doc
-
         doc = Doc(data, where, "a cnnzoo run config")
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names)
@@ -221,8 +219,6 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
-        from .checkpoint import read_json
-
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path} does not exist: --resume takes a run folder written by "

@@ -33,6 +33,7 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str
     ax_acc.set_title("accuracy")
     ax_acc.legend()
     ax_acc.grid(alpha=0.3)
+    # matplotlib only when a run draws its curves: the engine imports this module without it
     from matplotlib.ticker import MaxNLocator
 
     for ax in (ax_loss, ax_acc):
