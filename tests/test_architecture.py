@@ -85,21 +85,12 @@ def test_no_private_name_is_imported_across_modules():
     assert _measure().measure(SRC)["private_names_imported_across_modules"] == []
 
 
-# Modules other helpers of issue 18 are still reshaping: their imports inside functions are not
-# swept yet. The lead empties this list when they land; every other module is held to the rule now.
-UNSWEPT = ("cli/*", "export/command.py", "visualize/draw/command.py", "analysis/summary.py",
-           "trace/*", "inference/*")
-
-
 def test_every_import_inside_a_function_says_why():
     """An import inside a function is there only to keep a heavy or optional package (torch,
     matplotlib, Pillow, onnx, ...) out of start-up, and a comment says so (on its line, or above
     it or above its block of imports): anything else belongs at the top of the module."""
-    import fnmatch
-
     found = _measure().uncommented_function_imports(SRC)
-    unswept = [f for f in found if any(fnmatch.fnmatch(f.split(":")[0], p) for p in UNSWEPT)]
-    assert [f for f in found if f not in unswept] == [], "say why in a comment, or import at the top"
+    assert found == [], "say why in a comment, or import at the top"
 
 
 def test_the_import_comment_check_can_fail(tmp_path):
