@@ -40,13 +40,14 @@ def reseal(folder: Path) -> None:
 
     from safetensors.torch import load_file
 
+    from cnnzoo.inference import checkpoint as reader
     from cnnzoo.train import checkpoint as ckpt
 
     meta = json.loads((folder / "meta.json").read_text())
-    files = {name: ckpt.sha256((folder / name).read_bytes())
+    files = {name: reader.sha256((folder / name).read_bytes())
              for name in ("state.safetensors", "state.json") if (folder / name).exists()}
     tensors = load_file(str(folder / "model.safetensors"))
-    data = ckpt.tensor_bytes(tensors, {ckpt.SEAL_KEY: json.dumps(ckpt.seal({**meta, "files": files}))})
+    data = ckpt.tensor_bytes(tensors, {reader.SEAL_KEY: json.dumps(reader.seal({**meta, "files": files}))})
     (folder / "model.safetensors").write_bytes(data)
     (folder / "meta.json").write_text(json.dumps({**meta, "files": {**files, "model.safetensors":
-                                                                      ckpt.sha256(data)}}))
+                                                                      reader.sha256(data)}}))

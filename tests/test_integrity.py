@@ -12,6 +12,7 @@ import pytest
 from safetensors.torch import load_file
 
 from cnnzoo.errors import CheckpointError, CnnzooError
+from cnnzoo.inference import checkpoint as reader
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.loop import train
 from run_cases import FAST, cli
@@ -47,7 +48,7 @@ def test_an_output_inside_a_runs_checkpoints_is_refused(run, command, target):
     before = listing(run)
     refused(cli(*command, str(run), "--out", str(run / target)), "holds a run's checkpoints")
     assert listing(run) == before
-    ckpt.load_model(run)  # still a sound run
+    reader.load_model(run)  # still a sound run
 
 
 def test_an_output_through_a_link_into_checkpoints_is_refused(run, tmp_path):
@@ -69,7 +70,7 @@ def test_an_output_through_a_link_into_checkpoints_is_refused(run, tmp_path):
 def test_an_edited_meta_json_is_refused_naming_the_field(run, field, change):
     edit(run / "checkpoints" / "last" / "meta.json", change)
     with pytest.raises(CheckpointError, match=f"'{field}' (changed|removed)") as e:
-        ckpt.load_model(run)
+        reader.load_model(run)
     assert "\n" not in str(e.value)
     refused(cli("predict", str(run), str(Path(__file__).parent.parent / "src" / "cnnzoo"
                                          / "examples" / "shirt.png")), field)
@@ -82,16 +83,16 @@ def test_a_downgraded_meta_json_is_refused(run):
 
     edit(run / "checkpoints" / "last" / "meta.json", downgrade)
     with pytest.raises(CheckpointError, match="'version' is 1"):
-        ckpt.load_model(run)
+        reader.load_model(run)
 
 
 def test_weights_without_the_seal_are_refused_for_a_version_3_meta(run):
     last = run / "checkpoints" / "last"
     data = ckpt.tensor_bytes(load_file(str(last / "model.safetensors")))  # no seal in the header
     (last / "model.safetensors").write_bytes(data)
-    edit(last / "meta.json", lambda m: m["files"].update({"model.safetensors": ckpt.sha256(data)}))
+    edit(last / "meta.json", lambda m: m["files"].update({"model.safetensors": reader.sha256(data)}))
     with pytest.raises(CheckpointError, match="records no SHA-256"):
-        ckpt.load_model(run)
+        reader.load_model(run)
 
 
 # --- config.json and state.json -----------------------------------------------------------------
@@ -122,7 +123,7 @@ def test_a_restart_with_an_edited_config_keeps_the_epoch_checkpoints(run):
 
 def test_an_epoch_checkpoint_of_other_settings_is_never_replaced(run):
     epoch1 = run / "checkpoints" / "epoch-0001"
-    meta = ckpt.read_meta(epoch1)
+    meta = reader.read_meta(epoch1)
     weights = load_file(str(epoch1 / "model.safetensors"))
     other = {**meta, "config": {**meta["config"], "lr": 0.5}}
     other.pop("files")
@@ -136,7 +137,7 @@ def test_an_epoch_checkpoint_of_other_settings_is_never_replaced(run):
 def test_a_missing_last_with_epoch_checkpoints_says_so(run):
     shutil.rmtree(run / "checkpoints" / "last")
     with pytest.raises(CheckpointError, match="holds complete epoch checkpoints: give .*epoch-0001"):
-        ckpt.load_model(run)
+        reader.load_model(run)
 
 
 # --- the smaller refusals -----------------------------------------------------------------------

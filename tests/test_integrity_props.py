@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from cnnzoo import io  # noqa: E402
 from cnnzoo.errors import CheckpointError, CnnzooError  # noqa: E402
-from cnnzoo.train import checkpoint as ckpt  # noqa: E402
+from cnnzoo.inference import checkpoint as reader  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_any_edit_of_a_meta_json_field_is_refused(stopped_run, data):
             meta[field] = value
         (last / "meta.json").write_text(json.dumps(meta))
         with pytest.raises(CheckpointError):
-            ckpt.load_model(last)
+            reader.load_model(last)
 
 
 @settings(max_examples=60)

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 import cnnzoo
 from cnnzoo.errors import CheckpointError, CnnzooError, DataError, OptionError
+from cnnzoo.inference import checkpoint as reader
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.loop import train
 from run_cases import FAST, cli, reseal
@@ -123,7 +124,7 @@ def test_epoch_checkpoint_without_last_is_never_overwritten(run):
     train(resume=str(run), quiet=True, progress=False)
     again = load_file(str(epoch1 / "model.safetensors"))
     assert all(torch.equal(saved[k], again[k]) for k in saved)
-    assert ckpt.load_model(run)[1]["epoch"] == 2
+    assert reader.load_model(run)[1]["epoch"] == 2
 
 
 # --- Q: a reader during a checkpoint swap gets one whole checkpoint, always ----------------------
@@ -149,7 +150,7 @@ def test_reader_during_checkpoint_swaps_never_mixes_two_checkpoints(tmp_path):
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             try:
-                _, meta, weights = ckpt.read_checkpoint(tmp_path)
+                _, meta, weights = reader.read_checkpoint(tmp_path)
                 assert float(weights["w"][0]) == meta["epoch"]  # meta and weights of one write
             except CheckpointError as e:
                 errors.append(str(e))
@@ -191,7 +192,7 @@ def test_pipeline_class_names_must_match_num_classes(run, count):
     meta["pipeline"]["classes"] = [f"c{i}" for i in range(count)]
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError) as e:
-        ckpt.load_model(run)
+        reader.load_model(run)
     assert "pipeline" in one_line(e.value) and str(count) in str(e.value)
     photo = run.parent / "x.png"
     from PIL import Image
@@ -207,7 +208,7 @@ def test_a_meta_json_stripped_of_its_hashes_is_refused(run):
     del meta["files"]
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError) as e:
-        ckpt.load_model(run)
+        reader.load_model(run)
     assert "'version' is 1" in one_line(e.value) and "SHA-256" in str(e.value)
 
 

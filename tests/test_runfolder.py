@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from cnnzoo import io as safe_io
 from cnnzoo.errors import CheckpointError, CnnzooError, OptionError
+from cnnzoo.inference import checkpoint as reader
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.loop import train
@@ -59,7 +60,7 @@ def test_flipped_bytes_in_weights_are_refused_by_load_and_resume(run):
     data[-3] ^= 0x01  # one bit of one weight: still a valid safetensors file
     (last / "model.safetensors").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="SHA-256") as e:
-        ckpt.load_model(run)
+        reader.load_model(run)
     one_line(e.value)
     with pytest.raises(CheckpointError, match="SHA-256"):
         train(resume=str(run), quiet=True, progress=False)
@@ -75,7 +76,7 @@ def test_nan_weights_are_refused(run):
     (last / "model.safetensors").write_bytes(ckpt.tensor_bytes(tensors))
     reseal(last)  # the checksums fixed up: only the values are wrong
     with pytest.raises(CheckpointError, match="NaN") as e:
-        ckpt.load_model(run)
+        reader.load_model(run)
     one_line(e.value)
 
 
@@ -216,9 +217,9 @@ def test_reader_during_a_swap_reads_the_complete_copy_and_touches_nothing(run):
         if state == "old aside":
             last.rename(checkpoints / ".last.old")
         before = listing(run)
-        model, meta = ckpt.load_model(run)
+        model, meta = reader.load_model(run)
         assert meta["model"] == "lenet5_modern"
-        assert ckpt.read_meta(ckpt.checkpoint_dir(run))["epoch"] == 1
+        assert reader.read_meta(reader.checkpoint_dir(run))["epoch"] == 1
         assert listing(run) == before, state
     # the owner (next start, holding the lock) finishes the swap and removes the leftover
     train(resume=str(run), quiet=True, progress=False)
@@ -229,7 +230,7 @@ def test_readers_work_in_a_read_only_run_folder(run):
     for p in [run, *run.rglob("*")]:
         p.chmod(p.stat().st_mode & ~0o222)
     try:
-        model, meta = ckpt.load_model(run)
+        model, meta = reader.load_model(run)
         assert meta["epoch"] == 1
     finally:
         for p in [run, *run.rglob("*")]:
@@ -397,7 +398,7 @@ def test_disk_full_on_a_small_tmpfs(tmp_path, stopped_run):
         assert "No space left" in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert (run / "checkpoints" / "last" / "model.safetensors").read_bytes() == good
         filler.unlink()
-        ckpt.load_model(run)
+        reader.load_model(run)
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
 
@@ -408,7 +409,7 @@ def test_resume_with_more_epochs_extends_a_finished_run(run):
     result = train(resume=str(run), epochs=3, quiet=True, progress=False)
     assert result["epochs"] == 3
     assert json.loads((run / "config.json").read_text())["epochs"] == 3
-    assert [e for e, _ in ckpt.epoch_checkpoints(run)] == [1, 2, 3]
+    assert [e for e, _ in reader.epoch_checkpoints(run)] == [1, 2, 3]
     with pytest.raises(OptionError, match="fewer than"):
         train(resume=str(run), epochs=2, quiet=True, progress=False)
 
@@ -485,10 +486,10 @@ def test_sigkill_inside_a_checkpoint_write_loses_nothing(tmp_path, save):
     assert proc.returncode == -9, proc.stderr
     assert list((out / "checkpoints").glob(".last.tmp-*")), "the kill did not land inside the write"
     if save == 2:  # the first epoch's checkpoint is intact and readable meanwhile
-        assert ckpt.load_model(out)[1]["epoch"] == 1
+        assert reader.load_model(out)[1]["epoch"] == 1
     else:  # killed inside the first save of `last`: epoch-0001 is complete, one line says so
         with pytest.raises(CheckpointError, match="holds complete epoch checkpoints: give .*epoch-0001"):
-            ckpt.load_model(out)
+            reader.load_model(out)
     train(resume=str(out), quiet=True, progress=False)
     assert not list((out / "checkpoints").glob(".*tmp-*"))  # the owner removed the leftover
     a = load_file(str(reference / "checkpoints" / "last" / "model.safetensors"))

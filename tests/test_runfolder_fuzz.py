@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
+from cnnzoo.inference import checkpoint as reader
 from cnnzoo.inference.schema import validate_meta
 from cnnzoo.limits import MAX_CLASSES
 from cnnzoo.train import checkpoint as ckpt
@@ -82,7 +83,7 @@ def docs(real_run):
 
 def _check_meta(doc) -> None:
     meta = validate_meta(_json_round_trip(doc), "meta.json")
-    ckpt.build_model(meta)  # what a reader does next with an accepted document
+    reader.build_model(meta)  # what a reader does next with an accepted document
 
 
 def _check_state(doc, optimizer) -> None:

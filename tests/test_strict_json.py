@@ -109,8 +109,9 @@ def test_checkpoint_meta_is_strict(tmp_path):
     import torch
 
     import cnnzoo
+    from cnnzoo.inference.checkpoint import load_model, read_meta
     from cnnzoo.inference.pipeline import InputPipeline
-    from cnnzoo.train.checkpoint import load_model, read_meta, write_checkpoint
+    from cnnzoo.train.checkpoint import write_checkpoint
 
     pipeline = InputPipeline(1, (32, 32), (28, 28), "pad", (0.2860,), (0.3530,), "standardize",
                              tuple(f"c{i}" for i in range(10)))

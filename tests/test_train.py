@@ -18,8 +18,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from cnnzoo.errors import CheckpointError
+from cnnzoo.inference.checkpoint import epoch_checkpoints, load_model
 from cnnzoo.limits import MAX_LR
-from cnnzoo.train.checkpoint import epoch_checkpoints, load_model
 from cnnzoo.train.loop import TrainingDiverged, train
 from run_cases import reseal
 

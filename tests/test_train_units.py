@@ -13,6 +13,7 @@ from torch import nn
 import cnnzoo
 from cnnzoo.data import ArrayDataset
 from cnnzoo.errors import CheckpointError, OptionError
+from cnnzoo.inference import checkpoint as reader
 from cnnzoo.train import checkpoint as ckpt
 from cnnzoo.train import loop, parts
 from cnnzoo.train.config import TrainConfig
@@ -117,9 +118,9 @@ def test_optimizer_state_round_trips_through_safetensors_and_json(optimizer, tmp
     ckpt.write_checkpoint(tmp_path / "c", a.state_dict(), {"model": "x", "model_options": {},
                           "num_classes": 2, "in_channels": 1}, train_state=(tensors, scalars))
     b, opt_b = make()
-    ckpt.load_weights(b, ckpt.read_tensors(tmp_path / "c" / "model.safetensors"))
+    reader.load_weights(b, reader.read_tensors(tmp_path / "c" / "model.safetensors"))
     import json
-    ckpt.unpack_optimizer(opt_b, ckpt.read_tensors(tmp_path / "c" / "state.safetensors"),
+    ckpt.unpack_optimizer(opt_b, reader.read_tensors(tmp_path / "c" / "state.safetensors"),
                           json.loads((tmp_path / "c" / "state.json").read_text()))
     for k in range(3, 6):  # continuing from the saved state is the same as never stopping
         step(a, opt_a, k)
@@ -137,7 +138,7 @@ def test_interrupted_replacement_is_recovered(tmp_path):
     folder.rename(folder.with_name(".last.old"))
     assert not folder.exists()
     before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    loaded, got = ckpt.load_model(tmp_path)  # a reader reads the complete copy, touching nothing
+    loaded, got = reader.load_model(tmp_path)  # a reader reads the complete copy, touching nothing
     assert got["model"] == "lenet5" and not folder.exists()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
@@ -152,10 +153,10 @@ def test_load_model_rejects_weights_of_another_model(tmp_path):
     meta = {"model": "lenet5_modern", "model_options": {}, "num_classes": 10, "in_channels": 1}
     ckpt.write_checkpoint(tmp_path / "c", cnnzoo.create_model("lenet5").state_dict(), meta)
     with pytest.raises(CheckpointError, match="do not fit model 'lenet5_modern'"):
-        ckpt.load_model(tmp_path / "c" / "model.safetensors")
+        reader.load_model(tmp_path / "c" / "model.safetensors")
     (tmp_path / "c" / "meta.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
-        ckpt.load_model(tmp_path / "c")
+        reader.load_model(tmp_path / "c")
 
 
 def test_load_model_never_unpickles(tmp_path):
@@ -164,7 +165,7 @@ def test_load_model_never_unpickles(tmp_path):
     ckpt.write_checkpoint(tmp_path / "c", cnnzoo.create_model("lenet5").state_dict(), meta)
     torch.save(cnnzoo.create_model("lenet5").state_dict(), tmp_path / "c" / "model.safetensors")
     with pytest.raises(CheckpointError, match="corrupt"):
-        ckpt.load_model(tmp_path / "c")
+        reader.load_model(tmp_path / "c")
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -245,5 +246,5 @@ def test_aux_heads_train_with_their_weight_and_renormalize_runs_every_step(weigh
 
 def test_public_api():
     assert callable(cnnzoo.train) and cnnzoo.train.checkpoint is ckpt  # callable package
-    assert cnnzoo.load_checkpoint is ckpt.load_model
+    assert cnnzoo.load_checkpoint is reader.load_model
     assert {"train", "evaluate", "load_checkpoint", "TrainConfig", "predict"} <= set(cnnzoo.__all__)

@@ -87,7 +87,8 @@ def write_run(run: Path, model: nn.Module, epochs: int = 1, dataset: str = "samp
               perturb: bool = True) -> list[dict]:
     """A run folder as the trainer writes it (checkpoints/epoch-NNNN and last), with the
     model's weights changed a little at each epoch. Returns each epoch's state_dict."""
-    from cnnzoo.train.checkpoint import epoch_dir, write_checkpoint
+    from cnnzoo.inference.checkpoint import epoch_dir
+    from cnnzoo.train.checkpoint import write_checkpoint
 
     meta = {"model": model.zoo_name, "model_options": dict(model.zoo_options), "num_classes": 10,
             "in_channels": image_shape[0], "dataset": dataset,

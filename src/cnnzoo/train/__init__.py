@@ -18,7 +18,7 @@ import sys
 import types
 from typing import Any
 
-from .checkpoint import epoch_checkpoints, load_model
+from ..inference.checkpoint import epoch_checkpoints, load_model
 from .config import TrainConfig
 from .loop import Trainer, TrainingDiverged, train
 

@@ -1,7 +1,6 @@
 """Writing checkpoints: weights in safetensors, everything else in JSON (the format and the
-reader are cnnzoo.inference.checkpoint, which documents the folder's layout; training writes what
-inference reads, so the engine imports the reader's names from there and re-exports the ones its
-modules use as `ckpt.NAME`).
+reader are cnnzoo.inference.checkpoint, which documents the folder's layout: training writes
+what inference reads, and the engine's modules import the reader's names from there).
 
 Every folder is written under a temporary name and renamed into place, so a crash (even SIGKILL)
 leaves either the old checkpoint or the new one, never half of one. Only the process holding the
@@ -28,35 +27,23 @@ from torch import nn
 
 from .. import io
 from ..errors import CheckpointError
-from ..inference.checkpoint import (  # noqa: F401  (the reader's names, as ckpt.NAME for the engine)
-    CHECKPOINTS,
+from ..inference.checkpoint import (
     EPOCH_DIR,
-    LAST,
     META_FILE,
     MODEL_FILE,
     SEAL_KEY,
     STATE_FILE,
     STATE_TENSORS,
     VERSION,
-    build_model,
-    check_seal,
-    checkpoint_dir,
     complete_copy,
     epoch_checkpoints,
-    epoch_dir,
     field_hash,
     is_complete,
-    load_model,
-    load_weights,
-    read_checkpoint,
     read_json,
     read_meta,
-    read_tensors,
-    run_folder_of,
     seal,
     sha256,
     unwrap,
-    verify,
 )
 from ..inference.schema import FORMAT
 

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, OptionError
+from ..inference import checkpoint as reader
 from ..inference.pipeline import InputPipeline
 from . import checkpoint as ckpt
 from .config import ResolvedConfig
@@ -111,12 +112,12 @@ class Checkpointer:
         """Read run_dir's checkpoints/last, check it, load it into the model, optimizer, scaler
         and generators: (where the run stands, notes for the user)."""
         state, tensors, weights, folder = self._read(run_dir, steps_per_epoch, extended_from)
-        ckpt.load_weights(self.model, weights, where=str(folder))
+        reader.load_weights(self.model, weights, where=str(folder))
         ckpt.unpack_optimizer(self.optimizer, tensors, state.optimizer)
         fresh_scaler = self.scaler.state_dict()
         if fresh_scaler and state.scaler:
             if set(state.scaler) != set(fresh_scaler):
-                raise CheckpointError(f"{folder / ckpt.STATE_FILE}: field 'scaler' does not fit the "
+                raise CheckpointError(f"{folder / reader.STATE_FILE}: field 'scaler' does not fit the "
                                       "run's gradient scaler")
             self.scaler.load_state_dict(state.scaler)
         at = Counters(epoch=state.epoch, step_in_epoch=state.step_in_epoch, global_step=state.global_step,
@@ -136,29 +137,29 @@ class Checkpointer:
               ) -> tuple[TrainState, dict[str, Tensor], dict[str, Tensor], Path]:
         """checkpoints/last's state, its tensors, the weights and the folder, every part checked."""
         c = self.config
-        folder, meta, weights = ckpt.read_checkpoint(run_dir)
+        folder, meta, weights = reader.read_checkpoint(run_dir)
         if meta["model"] != c.model:
             raise CheckpointError(f"{folder} holds a checkpoint of {meta['model']!r}, but the run is "
                                   f"of {c.model!r}")
-        state_path = folder / ckpt.STATE_FILE
+        state_path = folder / reader.STATE_FILE
         if not state_path.is_file():
-            raise CheckpointError(f"{folder} has no training state ({ckpt.STATE_FILE}): it cannot be resumed")
-        state = TrainState.from_json(ckpt.read_json(state_path, meta), state_path)
+            raise CheckpointError(f"{folder} has no training state ({reader.STATE_FILE}): it cannot be resumed")
+        state = TrainState.from_json(reader.read_json(state_path, meta), state_path)
         ckpt.check_config(RunDir(run_dir).config, {**meta, "path": str(folder)}, epochs_may_differ=True)
         if meta.get("epoch") is not None and meta["epoch"] != state.epoch:
-            raise CheckpointError(f"{state_path}: field 'epoch' is {state.epoch} but {folder / ckpt.META_FILE} "
+            raise CheckpointError(f"{state_path}: field 'epoch' is {state.epoch} but {folder / reader.META_FILE} "
                                   f"says {meta['epoch']}: the two files are from different checkpoints")
         if extended_from is not None and c.epochs < state.epoch:
             raise OptionError(f"--epochs {c.epochs} is fewer than the {state.epoch} epochs {run_dir} "
                               "has already trained: give a larger --epochs to extend it")
         state.check_run(state_path, epochs=c.epochs, steps_per_epoch=steps_per_epoch)
         state.check_optimizer(state_path, self.optimizer)
-        tensors = ckpt.read_tensors(folder / ckpt.STATE_TENSORS, meta=meta)
-        check_tensors(tensors, folder / ckpt.STATE_TENSORS, optimizer=self.optimizer,
+        tensors = reader.read_tensors(folder / reader.STATE_TENSORS, meta=meta)
+        check_tensors(tensors, folder / reader.STATE_TENSORS, optimizer=self.optimizer,
                       world_size=state.world_size, global_step=state.global_step,
                       step_in_epoch=state.step_in_epoch, scalars=state.optimizer.get("scalars"))
         if meta["num_classes"] != len(self.classes):
-            raise CheckpointError(f"{folder / ckpt.META_FILE}: field 'num_classes' is {meta['num_classes']}, "
+            raise CheckpointError(f"{folder / reader.META_FILE}: field 'num_classes' is {meta['num_classes']}, "
                                   f"but {c.dataset} has {len(self.classes)} classes")
         return state, tensors, weights, folder
 
@@ -188,5 +189,5 @@ class Checkpointer:
             if step_in_epoch and f"augment.{key}" in tensors:
                 torch.Generator(device=device).set_state(tensors[f"augment.{key}"])
         except RuntimeError as e:
-            raise CheckpointError(f"{folder / ckpt.STATE_TENSORS}: a saved random-number state is "
+            raise CheckpointError(f"{folder / reader.STATE_TENSORS}: a saved random-number state is "
                                   f"invalid ({str(e).splitlines()[0][:100]})") from None

@@ -45,6 +45,7 @@ from typing import Any
 from .. import checks
 from ..data import augment_for
 from ..errors import CheckpointError, OptionError
+from ..inference.checkpoint import read_json
 from ..inference.schema import Doc
 from ..limits import (
     AMP_MODES,
@@ -61,7 +62,6 @@ from ..limits import (
 )
 from ..recipes import RECIPES
 from ..registry import model_info
-from .checkpoint import read_json
 
 _ADAMW = dict(lr=1e-3, weight_decay=0.05)  # used when --optimizer adamw is asked for without --lr/--weight-decay
 

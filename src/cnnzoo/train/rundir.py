@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import io
 from ..errors import CheckpointError
+from ..inference import checkpoint as reader
 from . import checkpoint as ckpt
 
 _LEFTOVER = re.compile(r"^\..+\.(tmp-\d+(-[0-9a-f]+)?|old)$")  # io.temp_name, io.replace_folder
@@ -43,12 +44,12 @@ class RunDir:
     results = property(lambda self: self.root / "results.json")
     curves = property(lambda self: self.root / "curves.png")
     tensorboard = property(lambda self: self.root / "tensorboard")
-    checkpoints = property(lambda self: self.root / ckpt.CHECKPOINTS)
-    last = property(lambda self: self.root / ckpt.CHECKPOINTS / ckpt.LAST)
+    checkpoints = property(lambda self: self.root / reader.CHECKPOINTS)
+    last = property(lambda self: self.root / reader.CHECKPOINTS / reader.LAST)
     lock_file = property(lambda self: self.root / ".lock")
 
     def epoch(self, epoch: int) -> Path:
-        return ckpt.epoch_dir(self.root, epoch)
+        return reader.epoch_dir(self.root, epoch)
 
     def __str__(self) -> str:
         return str(self.root)
@@ -66,7 +67,7 @@ class RunDir:
         its first save holds epoch-0001 but no `last`: it is a run all the same, never empty."""
         if not self.checkpoints.is_dir():
             return []
-        return [folder for _, folder in ckpt.epoch_checkpoints(self.root) if ckpt._complete(folder)]
+        return [folder for _, folder in reader.epoch_checkpoints(self.root) if ckpt._complete(folder)]
 
     def check_tensorboard(self) -> None:
         """Refuse, before anything is written, a `tensorboard` that is not a folder of its own."""
@@ -81,7 +82,7 @@ class RunDir:
         a config.json edited since would overwrite them with another run's weights)."""
         saved = self.saved_epochs()
         if saved:
-            meta = ckpt.read_meta(saved[0])
+            meta = reader.read_meta(saved[0])
             ckpt.check_config(self.config, {**meta, "path": str(saved[0])}, epochs_may_differ=False)
         return saved
 
