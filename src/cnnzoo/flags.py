@@ -425,6 +425,6 @@ def add_device_flags(parser: argparse.ArgumentParser, fast: bool = False) -> Non
 
 def device_of(args: argparse.Namespace) -> str:
     """--device auto -> a GPU when there is one, else the CPU (the engine's one rule)."""
-    from .inference.device import pick_device  # imports torch: only when a command runs
+    from .devices import pick_device  # imports torch: only when a command runs
 
     return str(pick_device(args.device))

@@ -9,7 +9,7 @@ of the training engine.
 - evaluate: `evaluate` (`cnnzoo eval`) and `evaluate_arrays` (also the training loop's test pass);
   report: `EvalReport` and its text form. predict: `predict` (`cnnzoo predict`).
 - fast: the fast path's entry (`optimized`), calling cnnzoo.export.
-- device: `pick_device`; progress: the images-per-second line.
+- progress: the images-per-second line. (Which device: `cnnzoo.devices.pick_device`, below.)
 
 Names are imported on first use. `evaluate` and `predict` are modules here; the functions are
 `cnnzoo.evaluate` and `cnnzoo.predict` (or `from cnnzoo.inference.evaluate import evaluate`).
@@ -24,7 +24,6 @@ _LAZY = {
     "load_model": "checkpoint", "EvalReport": "report",
     "evaluate_arrays": "evaluate", "format_report": "report",
     "format_predictions": "predict", "optimized": "fast",
-    "pick_device": "device",
 }
 
 __all__ = sorted(_LAZY)

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import checks
+from ..devices import pick_device
 from ..errors import CheckpointError, CnnzooError, DataError, OptionError
 from ..io import check_target
 from .checkpoint import run_folder_of
-from .device import pick_device
 from .fast import precision_choice
 from .progress import ImageProgress
 from .report import EvalReport, draw_confusion

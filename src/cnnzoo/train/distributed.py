@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..inference.device import pick_device
+from ..devices import pick_device
 
 
 @dataclass

@@ -1,9 +1,12 @@
-"""Which device a model runs on: pick_device("auto" | "cpu" | "cuda" | "cuda:N" | "mps")."""
+"""Which device a model runs on: pick_device("auto" | "cpu" | "cuda" | "cuda:N" | "mps").
+
+On the ground floor (torch and the error classes only), so the flag vocabulary, inference and
+the training engine all read the one rule from below."""
 from __future__ import annotations
 
 import torch
 
-from ..errors import OptionError
+from .errors import OptionError
 
 
 def pick_device(device: str, local_rank: int = 0) -> torch.device:
