@@ -9,8 +9,8 @@ from ..flags import add_flag
 
 
 def add_claims_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flag(parser, "--full", help="the long experiments (estimated 70 minutes on a loaded 2-core "
-             "CPU) instead of the quick ones (40 minutes there)")
+    add_flag(parser, "--full", help="the long experiments (50 minutes measured on a loaded 2-core "
+             "CPU, one thread) instead of the quick ones (34 minutes there)")
     add_flag(parser, "--only", help="run only these claims, by id or number (see --list)")
     add_flag(parser, "--out", metavar="DIR", default="claims-report",
              help="where to write claims.json, claims.md, claims.html and figures/ "
