@@ -171,7 +171,7 @@ def test_unusable_out_is_refused_before_any_experiment(tmp_path, monkeypatch, ca
 
 
 # --- slow: the quick mode end to end, the HTML in a browser -----------------------------------
-# The quick mode of all 14 claims takes 16 minutes on 2 cores (40 with the machine shared): it is
+# The quick mode of all 14 claims takes 34 minutes on 2 shared cores (docs/claims/README.md): it is
 # a recorded report (docs/claims/quick, with its command), not a CI test. CI runs the quick
 # settings of the seven claims that take seconds, through the command to the browser; every
 # experiment also runs at its tiny setting in the fast suite.
