@@ -5,6 +5,7 @@ import ast
 from pathlib import Path
 
 import cnnzoo
+from architecture_measure import measure_module as _measure
 from cnnzoo import limits
 
 SRC = Path(cnnzoo.__file__).parent
@@ -31,17 +32,6 @@ def test_each_limit_and_choice_is_defined_once():
                 if isinstance(target, ast.Name) and target.id in names:
                     copies.append(f"{path.relative_to(SRC)}:{node.lineno} {target.id}")
     assert not copies, f"limits defined outside cnnzoo/limits.py: {copies}"
-
-
-def _measure():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "measure_architecture.py"
-    spec = importlib.util.spec_from_file_location("measure_architecture", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_import_graph_has_no_cycle():

@@ -2,24 +2,15 @@
 data for a run changes nothing of the run."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 
 import cnnzoo
+from architecture_measure import measure_module as _measure
 from cnnzoo.inference.run import load_run
 
 SRC = Path(cnnzoo.__file__).parent
-
-
-def _measure():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "measure_architecture.py"
-    spec = importlib.util.spec_from_file_location("measure_architecture", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def training_imports(graph: dict[str, set[str]]) -> list[str]:
